@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Runs a labor Google Benchmark program and times the same work in PyTorch in the same run.
+
+Usage: compare_torch.py conv BENCH_BINARY [--out results.json] [--repetitions 3]
+
+Each side is timed REPETITIONS times and its fastest run kept (the least disturbed by other work on a
+shared machine). Prints a Markdown table (labor ms, PyTorch ms, PyTorch/labor ratio: > 1 means
+labor is faster) and writes both sets of figures as JSON. PyTorch uses 2 threads (torch.set_num_threads(2)), labor
+its OpenMP default; set OMP_NUM_THREADS to change both.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+
+REPETITIONS = 5
+
+
+def time_torch(fn, min_time=0.3, warmup=2):
+    """Fastest of REPETITIONS runs, each the mean time of calls over at least min_time seconds."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(REPETITIONS):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time and n >= 3:
+                break
+        best = min(best, elapsed / n * 1e3)
+    return best
+
+
+def conv_cases(args):
+    """(name, torch_ms) for every conv shape in conv_bench.cpp, parsed from the benchmark names."""
+    out = {}
+    for direction, n, c, h, w, co, k in args:
+        x = torch.randn(n, c, h, w, requires_grad=direction == "Backward")
+        conv = torch.nn.Conv2d(c, co, k, padding=k // 2)
+        if direction == "Forward":
+            with torch.no_grad():
+                ms = time_torch(lambda: conv(x))
+        else:
+            y = conv(x)
+            gy = torch.randn_like(y)
+
+            def backward():
+                x.grad = None
+                conv.zero_grad(set_to_none=True)
+                torch.autograd.grad(y, [x, conv.weight, conv.bias], gy, retain_graph=True)
+
+            ms = time_torch(backward)
+        out[(direction, n, c, h, w, co, k)] = ms
+    return out
+
+
+def parse_conv(name):
+    # BM_Conv2dForward/n:8/c:64/h:64/w:64/out:64/k:3/real_time
+    parts = name.split("/")
+    direction = parts[0].replace("BM_Conv2d", "")
+    vals = {p.split(":")[0]: p.split(":")[1] for p in parts[1:] if ":" in p}
+    return (direction, int(vals["n"]), int(vals["c"]), int(vals["h"]), int(vals["w"]), int(vals["out"]), int(vals["k"]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("suite", choices=["conv"])
+    ap.add_argument("binary")
+    ap.add_argument("--out", default="conv_vs_torch.json")
+    args = ap.parse_args()
+
+    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    torch.set_num_threads(threads)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    raw = subprocess.run([args.binary, "--benchmark_format=json", f"--benchmark_repetitions={REPETITIONS}",
+                          "--benchmark_min_time=0.3"], check=True, capture_output=True, text=True, env=env)
+    labor = json.loads(raw.stdout)
+    # Fastest repetition of each benchmark: the least disturbed by other work on a shared machine.
+    fastest = {}
+    for b in labor["benchmarks"]:
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        name = b.get("run_name", b["name"])
+        if name not in fastest or b["real_time"] < fastest[name]["real_time"]:
+            fastest[name] = dict(b, name=name)
+    cases = list(fastest.values())
+    keys = [parse_conv(b["name"]) for b in cases]
+    torch_ms = conv_cases(keys)
+
+    rows = []
+    print(f"| op | shape (N, C, H, W → C_out, k) | labor ms | labor GFLOP/s | PyTorch {torch.__version__} ms | PyTorch / labor |")
+    print("|---|---|---:|---:|---:|---:|")
+    for b, key in zip(cases, keys):
+        ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] * {"ns": 1e-6, "us": 1e-3, "s": 1e3}[b["time_unit"]]
+        t = torch_ms[key]
+        rows.append({"op": key[0], "shape": key[1:], "labor_ms": ms, "labor_gflops": b.get("GFLOPS"), "torch_ms": t,
+                     "ratio_torch_over_labor": t / ms})
+        print(f"| {key[0].lower()} | {key[1]}×{key[2]}×{key[3]}×{key[4]} → {key[5]}, {key[6]}×{key[6]} | {ms:.2f} | "
+              f"{b.get('GFLOPS', 0):.0f} | {t:.2f} | {t / ms:.2f} |")
+    with open(args.out, "w") as f:
+        json.dump({"threads": threads, "torch_version": torch.__version__, "context": labor["context"], "rows": rows}, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

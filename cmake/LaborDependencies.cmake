@@ -1,0 +1,6 @@
+# Dependencies of the labor INTERFACE target. Kept in one file so the installed package config
+# finds exactly the same ones (see laborConfig.cmake.in).
+include(GNUInstallDirs)
+find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+find_package(fmt REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)

@@ -1,0 +1,122 @@
+#pragma once
+/// @file im2col.hpp
+/// Unfolding of convolution windows into columns (im2col) and its adjoint (col2im), host memory.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace labor::cpu_kernels {
+
+/// Geometry of a 2-D convolution over one image: input C×H×W, kernel KH×KW, output OH×OW.
+struct ConvGeometry {
+  std::int64_t channels, height, width;
+  std::int64_t kernel_h, kernel_w;
+  std::int64_t stride_h, stride_w;
+  std::int64_t pad_h, pad_w;
+  std::int64_t dilation_h, dilation_w;
+
+  [[nodiscard]] std::int64_t out_height() const {
+    return (height + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+  }
+  [[nodiscard]] std::int64_t out_width() const {
+    return (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+  }
+  /// Rows of the column matrix: C·KH·KW.
+  [[nodiscard]] std::int64_t col_rows() const { return channels * kernel_h * kernel_w; }
+  /// Columns of the column matrix: OH·OW.
+  [[nodiscard]] std::int64_t col_cols() const { return out_height() * out_width(); }
+  /// True when the column matrix equals the input (1×1 kernel, stride 1, no padding).
+  [[nodiscard]] bool is_identity() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+namespace detail {
+/// Output positions [lo, hi) along one axis whose input coordinate o·stride − pad + offset lies in [0, size).
+inline void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad,
+                        std::int64_t offset, std::int64_t& lo, std::int64_t& hi) {
+  const std::int64_t shift = pad - offset;  // o·stride >= shift  and  o·stride < size + shift
+  lo = shift <= 0 ? 0 : (shift + stride - 1) / stride;
+  hi = size + shift <= 0 ? 0 : (size + shift + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+}
+}  // namespace detail
+
+/// Columns for the output rows [row_begin, row_end) of one C×H×W image `x`:
+/// col[(c·KH + i)·KW + j][(oy − row_begin)·OW + ox] = x[c][oy·sh − ph + i·dh][ox·sw − pw + j·dw],
+/// 0 outside the image. `col` has col_rows() × (row_end − row_begin)·OW elements.
+template <class T>
+void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
+  for (std::int64_t c = 0; c < g.channels; ++c) {
+    const T* plane = x + c * g.height * g.width;
+    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+      std::int64_t oy0, oy1;
+      detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
+      oy0 = std::clamp(oy0, row_begin, row_end);
+      oy1 = std::clamp(oy1, oy0, row_end);
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        std::int64_t ox0, ox1;
+        detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
+        T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
+        std::fill(row, row + (oy0 - row_begin) * ow, T(0));
+        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+          T* out = row + (oy - row_begin) * ow;
+          const T* in = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
+          const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
+          std::fill(out, out + ox0, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + ox0, in + ix0, static_cast<std::size_t>(ox1 - ox0) * sizeof(T));
+          } else {
+            for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ox] = in[ix0 + (ox - ox0) * g.stride_w];
+          }
+          std::fill(out + ox1, out + ow, T(0));
+        }
+        std::fill(row + (oy1 - row_begin) * ow, row + rows * ow, T(0));
+      }
+    }
+  }
+}
+
+/// Columns for the whole image: col_rows() × col_cols().
+template <class T>
+void im2col(const T* x, const ConvGeometry& g, T* col) {
+  im2col(x, g, col, 0, g.out_height());
+}
+
+/// Adjoint of im2col over the output rows [row_begin, row_end): adds every column entry back to the
+/// input position it was read from. `dx` (one C×H×W image) is accumulated into, not overwritten.
+template <class T>
+void col2im(const T* col, const ConvGeometry& g, T* dx, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
+  for (std::int64_t c = 0; c < g.channels; ++c) {
+    T* plane = dx + c * g.height * g.width;
+    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+      std::int64_t oy0, oy1;
+      detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
+      oy0 = std::clamp(oy0, row_begin, row_end);
+      oy1 = std::clamp(oy1, oy0, row_end);
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        std::int64_t ox0, ox1;
+        detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
+        const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
+        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+          const T* in = row + (oy - row_begin) * ow;
+          T* out = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
+          const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
+          for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ix0 + (ox - ox0) * g.stride_w] += in[ox];
+        }
+      }
+    }
+  }
+}
+
+/// Adjoint of the whole-image im2col.
+template <class T>
+void col2im(const T* col, const ConvGeometry& g, T* dx) {
+  col2im(col, g, dx, 0, g.out_height());
+}
+
+}  // namespace labor::cpu_kernels

@@ -1,0 +1,12 @@
+#pragma once
+/// @file core.hpp
+/// The core module: devices, shapes, tensors, errors, random numbers, parallel loops.
+
+#include "labor/core/config.hpp"
+#include "labor/core/device.hpp"
+#include "labor/core/error.hpp"
+#include "labor/core/memory.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/rng.hpp"
+#include "labor/core/shape.hpp"
+#include "labor/core/tensor.hpp"

@@ -1,0 +1,157 @@
+#pragma once
+/// @file npy.hpp
+/// NumPy .npy files (format versions 1.0-3.0): read and write little-endian, C-order arrays of
+/// float32, float64, int32, int64 and uint8 as host tensors of rank 0 to 4.
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "labor/core/error.hpp"
+#include "labor/core/tensor.hpp"
+
+namespace labor::io {
+
+namespace detail {
+
+template <class T>
+constexpr std::string_view npy_descr() {
+  if constexpr (std::is_same_v<T, float>) return "<f4";
+  else if constexpr (std::is_same_v<T, double>) return "<f8";
+  else if constexpr (std::is_same_v<T, std::int32_t>) return "<i4";
+  else if constexpr (std::is_same_v<T, std::int64_t>) return "<i8";
+  else if constexpr (std::is_same_v<T, std::uint8_t>) return "|u1";
+  else static_assert(sizeof(T) == 0, "npy: unsupported element type");
+}
+
+/// Value of `key` in the header dict, as the raw text up to the next top-level comma or brace.
+inline std::string npy_field(const std::string& header, std::string_view key, const std::string& path) {
+  std::string quoted(1, '\'');
+  quoted.append(key).push_back('\'');
+  const auto k = header.find(quoted);
+  LABOR_CHECK(k != std::string::npos, "npy '{}': header has no '{}' field: {}", path, key, header);
+  auto p = header.find(':', k + quoted.size());
+  LABOR_CHECK(p != std::string::npos, "npy '{}': malformed header: {}", path, header);
+  ++p;
+  while (p < header.size() && header[p] == ' ') ++p;
+  std::size_t e = p;
+  if (header[p] == '(') {
+    e = header.find(')', p);
+    LABOR_CHECK(e != std::string::npos, "npy '{}': malformed shape in header: {}", path, header);
+    ++e;
+  } else {
+    while (e < header.size() && header[e] != ',' && header[e] != '}') ++e;
+  }
+  auto v = header.substr(p, e - p);
+  while (!v.empty() && v.back() == ' ') v.pop_back();
+  return v;
+}
+
+}  // namespace detail
+
+/// Reads a .npy file into a host tensor of element type T. Throws labor::Error naming the file
+/// for a missing or truncated file, another dtype, big-endian data, Fortran order or rank > 4.
+template <class T>
+Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
+  const std::string path = file.string();
+  std::ifstream in(file, std::ios::binary);
+  LABOR_CHECK(in.good(), "npy '{}': cannot open file", path);
+  char magic[8];
+  in.read(magic, 8);
+  LABOR_CHECK(in.gcount() == 8 && std::string_view(magic, 6) == "\x93NUMPY", "npy '{}': not a .npy file (bad magic)", path);
+  const int major = static_cast<unsigned char>(magic[6]);
+  LABOR_CHECK(major >= 1 && major <= 3, "npy '{}': format version: expected 1-3, got {}", path, major);
+  std::uint32_t header_len = 0;
+  if (major == 1) {
+    unsigned char b[2];
+    in.read(reinterpret_cast<char*>(b), 2);
+    header_len = b[0] | (b[1] << 8);
+  } else {
+    unsigned char b[4];
+    in.read(reinterpret_cast<char*>(b), 4);
+    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::uint32_t>(b[3]) << 24);
+  }
+  LABOR_CHECK(in.good(), "npy '{}': truncated header", path);
+  std::string header(header_len, '\0');
+  in.read(header.data(), header_len);
+  LABOR_CHECK(in.gcount() == static_cast<std::streamsize>(header_len), "npy '{}': truncated header", path);
+
+  std::string descr = detail::npy_field(header, "descr", path);
+  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) descr = descr.substr(1, descr.size() - 2);
+  const auto expected = detail::npy_descr<T>();
+  if (descr != expected) {
+    const bool other_endian = descr.size() == 3 && expected.size() == 3 && descr[0] == '>' && descr.substr(1) == expected.substr(1);
+    LABOR_CHECK(!other_endian, "npy '{}': byte order: expected little-endian '{}', got big-endian '{}'", path, expected, descr);
+    fail("npy '{}': dtype: expected '{}', got '{}'", path, expected, descr);
+  }
+  const auto fortran = detail::npy_field(header, "fortran_order", path);
+  LABOR_CHECK(fortran == "False", "npy '{}': fortran_order: expected False (C order), got {}", path, fortran);
+
+  const auto shape_text = detail::npy_field(header, "shape", path);
+  std::vector<std::int64_t> dims;
+  {
+    std::string num;
+    for (char ch : shape_text) {
+      if (ch >= '0' && ch <= '9') {
+        num += ch;
+      } else if (!num.empty()) {
+        dims.push_back(std::stoll(num));
+        num.clear();
+      }
+    }
+  }
+  LABOR_CHECK(dims.size() <= 4, "npy '{}': rank: expected at most 4, got {} (shape {})", path, dims.size(), shape_text);
+  Shape shape;
+  switch (dims.size()) {
+    case 0: shape = Shape{}; break;
+    case 1: shape = Shape{dims[0]}; break;
+    case 2: shape = Shape{dims[0], dims[1]}; break;
+    case 3: shape = Shape{dims[0], dims[1], dims[2]}; break;
+    default: shape = Shape{dims[0], dims[1], dims[2], dims[3]}; break;
+  }
+  auto t = Tensor<T, cpu>::uninitialized(shape);
+  in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.bytes()));
+  LABOR_CHECK(in.gcount() == static_cast<std::streamsize>(t.bytes()),
+              "npy '{}': truncated data: expected {} bytes for shape {}, got {}", path, t.bytes(), shape, in.gcount());
+  return t;
+}
+
+/// Writes a host tensor as a version 1.0 .npy file (little-endian, C order). The file is written
+/// to a temporary name in the same folder and renamed, so a reader never sees half a file.
+template <class T>
+void write_npy(const std::filesystem::path& file, TensorView<const T, cpu> t) {
+  std::string shape = "(";
+  for (int i = 0; i < t.rank(); ++i) shape += std::to_string(t.size(i)) + (t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
+  shape += ")";
+  std::string header = "{'descr': '" + std::string(detail::npy_descr<T>()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  const auto tmp = std::filesystem::path(file.string() + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    LABOR_CHECK(out.good(), "npy '{}': cannot open for writing", tmp.string());
+    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff), static_cast<unsigned char>(header.size() >> 8)};
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.write(reinterpret_cast<const char*>(len), 2);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.numel() * sizeof(T)));
+    out.flush();
+    LABOR_CHECK(out.good(), "npy '{}': write failed", tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  LABOR_CHECK(!ec, "npy '{}': cannot rename from '{}': {}", file.string(), tmp.string(), ec.message());
+}
+
+template <class T>
+void write_npy(const std::filesystem::path& file, const Tensor<T, cpu>& t) {
+  write_npy<T>(file, t.view());
+}
+
+}  // namespace labor::io

@@ -1,0 +1,15 @@
+#pragma once
+/// @file labor.hpp
+/// Umbrella header: every module of labor. A .cpp gets the CPU library; a .cu compiled by nvcc
+/// also gets the CUDA backend.
+
+#include "labor/core.hpp"
+#include "labor/io.hpp"
+#include "labor/loss.hpp"
+#include "labor/metrics.hpp"
+#include "labor/nn.hpp"
+#include "labor/optim.hpp"
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda.cuh"
+#endif

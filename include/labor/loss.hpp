@@ -1,0 +1,10 @@
+#pragma once
+/// @file loss.hpp
+/// The loss module: cross-entropy, BCE with logits, MCD discrepancy, entropy, IAST pseudo-labels.
+
+#include "labor/loss/bce_with_logits.hpp"
+#include "labor/loss/cross_entropy.hpp"
+#include "labor/loss/discrepancy.hpp"
+#include "labor/loss/entropy.hpp"
+#include "labor/loss/loss_result.hpp"
+#include "labor/loss/pseudo_label.hpp"

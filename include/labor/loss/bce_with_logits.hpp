@@ -1,0 +1,84 @@
+#pragma once
+/// @file bce_with_logits.hpp
+/// Binary cross-entropy on logits, PyTorch's `F.binary_cross_entropy_with_logits(x, t)` with mean
+/// reduction; used for the discriminator's domain labels (constant 0/1 targets).
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "labor/core/error.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/loss/detail/checks.hpp"
+#include "labor/loss/detail/pixel_math.hpp"
+#include "labor/loss/loss_result.hpp"
+
+namespace labor::loss {
+
+namespace detail {
+
+/// Elementwise BCE-with-logits: writes d/dx = scale·(σ(x) − t) to `grad` and returns the loss term
+/// max(x, 0) − x·t + log(1 + exp(−|x|)).
+template <class T>
+LABOR_HOST_DEVICE inline T bce_with_logits_element(T x, T t, T scale, T& grad) {
+  grad = scale * (sigmoid(x) - t);
+  return bce_with_logits_term(x, t);
+}
+
+/// Shared body of both overloads; `target(i)` gives the target of element i.
+template <class T, class Target>
+LossResult<T, cpu> bce_with_logits_impl(const Tensor<T, cpu>& logits, Target&& target) {
+  constexpr const char* fn = "bce_with_logits";
+  LABOR_CHECK(logits.numel() > 0, "{}: logits: expected a non-empty tensor, got shape {}", fn, logits.shape());
+  const std::int64_t count = logits.numel();
+  const T scale = static_cast<T>(1.0 / static_cast<double>(count));
+  auto grad = Tensor<T, cpu>::uninitialized(logits.shape());
+  const T* x = logits.data();
+  T* g = grad.data();
+  std::atomic<bool> non_finite{false};
+  const double total = parallel_sum(0, count, [&](std::int64_t i) -> double {
+    const T xi = x[i];
+    if (!is_finite(xi)) non_finite.store(true, std::memory_order_relaxed);
+    return static_cast<double>(bce_with_logits_element(xi, target(i), scale, g[i]));
+  });
+  if (non_finite.load()) throw_non_finite(fn, "logits", x, logits.shape());
+  return {static_cast<T>(total / static_cast<double>(count)), std::move(grad)};
+}
+
+}  // namespace detail
+
+/// Mean binary cross-entropy of `logits` (any shape, typically the discriminator's N×1×h×w map)
+/// against the constant `target` (0 = source, 1 = target domain, or any value in between).
+/// Numerically stable for any finite logit.
+/// @return the loss and d loss / d logits = (σ(x) − t) / numel, same shape as `logits`.
+/// @throws labor::Error for an empty or non-finite `logits` or a non-finite `target`.
+template <class T, Device D = cpu>
+LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, std::type_identity_t<T> target) {
+  static_assert(detail::is_cpu<D>, "bce_with_logits: only the cpu device is implemented");
+  LABOR_CHECK(detail::is_finite(target), "bce_with_logits: target: expected a finite value, got {}",
+              static_cast<double>(target));
+  return detail::bce_with_logits_impl(logits, [target](std::int64_t) { return target; });
+}
+
+/// Mean binary cross-entropy of `logits` against a map of targets of the same shape
+/// (`target(i)` is the probability of class 1 for element i).
+/// @return the loss and d loss / d logits = (σ(x) − t) / numel.
+/// @throws labor::Error for a shape mismatch, an empty tensor, or a non-finite logit or target.
+template <class T, Device D = cpu>
+LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, const Tensor<T, D>& target) {
+  static_assert(detail::is_cpu<D>, "bce_with_logits: only the cpu device is implemented");
+  LABOR_CHECK(target.shape() == logits.shape(),
+              "bce_with_logits: target shape: expected {} (the logits' shape), got {}", logits.shape(), target.shape());
+  const T* t = target.data();
+  std::atomic<bool> non_finite{false};
+  auto result = detail::bce_with_logits_impl(logits, [t, &non_finite](std::int64_t i) {
+    if (!detail::is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
+    return t[i];
+  });
+  if (non_finite.load()) detail::throw_non_finite("bce_with_logits", "target", t, target.shape());
+  return result;
+}
+
+}  // namespace labor::loss

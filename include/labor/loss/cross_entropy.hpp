@@ -1,0 +1,141 @@
+#pragma once
+/// @file cross_entropy.hpp
+/// Softmax cross-entropy over the channel axis of N×C×H×W logits with an ignore label and optional
+/// class weights; PyTorch's `F.cross_entropy(logits, labels, weight, ignore_index=..., reduction='mean')`.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "labor/core/error.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/loss/detail/checks.hpp"
+#include "labor/loss/detail/pixel_loop.hpp"
+#include "labor/loss/detail/pixel_math.hpp"
+#include "labor/loss/loss_result.hpp"
+
+namespace labor::loss {
+
+/// Options of cross_entropy; usable with designated initializers.
+struct CrossEntropyOptions {
+  /// Label value of pixels that contribute nothing (the value need not lie outside [0, C)).
+  std::int32_t ignore_index = 255;
+  /// One non-negative weight per class, or empty for unweighted. Converted to the scalar type.
+  std::vector<double> class_weights{};
+};
+
+namespace detail {
+
+/// One pixel of the cross-entropy: writes g[c·stride] = scale·(softmax(x)_c − [c = label]) and returns
+/// log-sum-exp(x) − x_label (the unweighted negative log-likelihood). `finite` reports whether all
+/// logits of the pixel were finite (the outputs are unspecified otherwise).
+template <class T>
+LABOR_HOST_DEVICE inline T cross_entropy_pixel(const T* x, T* g, std::int64_t channels, std::int64_t stride,
+                                               std::int32_t label, T scale, bool& finite) {
+  const T m = channel_max(x, channels, stride, finite);
+  T s = T(0);
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const T e = std::exp(x[c * stride] - m);
+    g[c * stride] = e;
+    s += e;
+  }
+  const T f = scale / s;
+  for (std::int64_t c = 0; c < channels; ++c) g[c * stride] *= f;
+  g[label * stride] -= scale;
+  return m + std::log(s) - x[label * stride];
+}
+
+}  // namespace detail
+
+/// Mean softmax cross-entropy of `logits` (N×C×H×W) against `labels` (N×H×W, values in [0, C) or
+/// `options.ignore_index`), with PyTorch's semantics for `reduction='mean'`:
+/// value = Σ_i w_{y_i}·nll_i / Σ_i w_{y_i} over the non-ignored pixels i (w ≡ 1 without class weights).
+/// Logits and labels must share N, H and W (upsample the logits first).
+///
+/// @param[in] logits  N×C×H×W, every value finite, N, C, H, W ≥ 1.
+/// @param[in] labels  N×H×W class indices.
+/// @param[in] options ignore label and optional class weights (C non-negative finite values).
+/// @return the loss and d loss / d logits (N×C×H×W; zero at ignored pixels).
+/// @throws labor::Error for a shape mismatch, an empty tensor, a label outside [0, C) that is not the
+///         ignore label (the message names the value and its position), a non-finite logit, or a
+///         class weight count ≠ C or a negative / non-finite weight.
+/// @note When every pixel is ignored (or every valid pixel has weight 0) the result is value 0 and a
+///       zero gradient, so a batch without labels simply contributes nothing. PyTorch returns NaN there.
+template <class T, Device D = cpu>
+LossResult<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int32_t, D>& labels,
+                               const CrossEntropyOptions& options = {}) {
+  static_assert(detail::is_cpu<D>, "cross_entropy: only the cpu device is implemented");
+  constexpr const char* fn = "cross_entropy";
+  detail::check_nchw(fn, "logits", logits.shape());
+  const std::int64_t n = logits.size(0), channels = logits.size(1), h = logits.size(2), w = logits.size(3);
+  LABOR_CHECK(labels.shape() == Shape({n, h, w}),
+              "{}: labels shape: expected [N, H, W] = {} to match logits {}, got {}", fn, Shape({n, h, w}),
+              logits.shape(), labels.shape());
+
+  const bool weighted = !options.class_weights.empty();
+  std::vector<T> weight;
+  if (weighted) {
+    LABOR_CHECK(static_cast<std::int64_t>(options.class_weights.size()) == channels,
+                "{}: class_weights: expected {} values (one per class), got {}", fn, channels,
+                options.class_weights.size());
+    for (std::size_t c = 0; c < options.class_weights.size(); ++c) {
+      const double v = options.class_weights[c];
+      LABOR_CHECK(detail::is_finite(v) && v >= 0, "{}: class_weights[{}]: expected a finite value >= 0, got {}", fn, c,
+                  v);
+      weight.push_back(static_cast<T>(v));
+    }
+  }
+
+  const std::int64_t plane = h * w, pixels = n * plane;
+  const std::int32_t ignore = options.ignore_index;
+  const std::int32_t* y = labels.data();
+  const T* wt = weight.data();
+
+  // Pass over the labels: validate them and sum the weights of the valid pixels.
+  std::atomic<bool> bad_label{false};
+  const double weight_sum = parallel_sum(0, pixels, [&](std::int64_t i) -> double {
+    const std::int32_t label = y[i];
+    if (label == ignore) return 0.0;
+    if (label < 0 || label >= channels) {
+      bad_label.store(true, std::memory_order_relaxed);
+      return 0.0;
+    }
+    return weighted ? static_cast<double>(wt[label]) : 1.0;
+  });
+  if (bad_label.load()) {
+    for (std::int64_t i = 0; i < pixels; ++i)
+      if (y[i] != ignore && (y[i] < 0 || y[i] >= channels))
+        fail("{}: label at {}: expected in [0, {}) or ignore_index {}, got {}", fn,
+             detail::format_position(labels.shape(), i), channels, ignore, y[i]);
+  }
+
+  // One pass over the logits: loss terms and gradient together.
+  const T inv_weight_sum = weight_sum > 0 ? static_cast<T>(1.0 / weight_sum) : T(0);
+  auto grad = Tensor<T, D>::uninitialized(logits.shape());
+  const T* x = logits.data();
+  T* g = grad.data();
+  std::atomic<bool> non_finite{false};
+  const double total = detail::reduce_pixels<T, 1, 1>(
+      logits.shape(), {x}, {g}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 1>& out) {
+        const std::int32_t label = y[i];
+        const T wy = label == ignore ? T(0) : (weighted ? wt[label] : T(1));
+        bool finite = true;
+        if (wy == T(0) || inv_weight_sum == T(0)) {
+          (void)detail::channel_max(in[0], channels, 1, finite);
+          for (std::int64_t c = 0; c < channels; ++c) out[0][c] = T(0);
+          if (!finite) non_finite.store(true, std::memory_order_relaxed);
+          return 0.0;
+        }
+        const T nll = detail::cross_entropy_pixel(in[0], out[0], channels, 1, label, wy * inv_weight_sum, finite);
+        if (!finite) non_finite.store(true, std::memory_order_relaxed);
+        return static_cast<double>(wy) * static_cast<double>(nll);
+      });
+  if (non_finite.load()) detail::throw_non_finite(fn, "logits", x, logits.shape());
+  const T value = weight_sum > 0 ? static_cast<T>(total / weight_sum) : T(0);
+  return {value, std::move(grad)};
+}
+
+}  // namespace labor::loss

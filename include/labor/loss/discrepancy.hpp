@@ -1,0 +1,126 @@
+#pragma once
+/// @file discrepancy.hpp
+/// The MCD discrepancy between two classifiers: mean |softmax(a) − softmax(b)| (LabOR eq. 6).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include "labor/core/error.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/loss/detail/checks.hpp"
+#include "labor/loss/detail/pixel_loop.hpp"
+#include "labor/loss/detail/pixel_math.hpp"
+#include "labor/loss/loss_result.hpp"
+
+namespace labor::loss {
+
+namespace detail {
+
+/// One pixel of the logit discrepancy. Returns Σ_c |p_c − q_c| for p = softmax(a), q = softmax(b)
+/// and writes the gradients of `scale`·Σ_c |p_c − q_c|:
+/// ga_k = scale·p_k·(s_k − Σ_c s_c p_c), gb_k = −scale·q_k·(s_k − Σ_c s_c q_c), s = sign(p − q), sign(0) = 0.
+/// `finite` is false when a logit is not finite.
+template <class T>
+LABOR_HOST_DEVICE inline T discrepancy_pixel(const T* a, const T* b, T* ga, T* gb, std::int64_t channels,
+                                             std::int64_t stride, T scale, bool& finite) {
+  bool finite_a = true, finite_b = true;
+  (void)channel_softmax(a, ga, channels, stride, finite_a);
+  (void)channel_softmax(b, gb, channels, stride, finite_b);
+  finite = finite_a && finite_b;
+  T sum = T(0), sp = T(0), sq = T(0);
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const T p = ga[c * stride], q = gb[c * stride];
+    const T s = sign(p - q);
+    sum += s * (p - q);
+    sp += s * p;
+    sq += s * q;
+  }
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const T p = ga[c * stride], q = gb[c * stride];
+    const T s = sign(p - q);
+    ga[c * stride] = scale * p * (s - sp);
+    gb[c * stride] = -scale * q * (s - sq);
+  }
+  return sum;
+}
+
+}  // namespace detail
+
+/// Mean absolute difference between the channel softmaxes of two logit maps:
+/// value = Σ |softmax(a) − softmax(b)| / (N·C·H·W), the MCD discrepancy.
+/// @param[in] logits_a, logits_b  N×C×H×W, same shape, finite.
+/// @return the value and the gradients with respect to both logit maps (subgradient sign(0) = 0,
+///         as PyTorch's `abs`).
+/// @throws labor::Error for a shape mismatch, an empty tensor or a non-finite logit.
+template <class T, Device D = cpu>
+PairLossResult<T, D> discrepancy(const Tensor<T, D>& logits_a, const Tensor<T, D>& logits_b) {
+  static_assert(detail::is_cpu<D>, "discrepancy: only the cpu device is implemented");
+  constexpr const char* fn = "discrepancy";
+  detail::check_nchw(fn, "logits_a", logits_a.shape());
+  LABOR_CHECK(logits_b.shape() == logits_a.shape(), "{}: logits_b shape: expected {} (the shape of logits_a), got {}",
+              fn, logits_a.shape(), logits_b.shape());
+  const std::int64_t channels = logits_a.size(1);
+  const T scale = static_cast<T>(1.0 / static_cast<double>(logits_a.numel()));
+  auto grad_a = Tensor<T, D>::uninitialized(logits_a.shape());
+  auto grad_b = Tensor<T, D>::uninitialized(logits_a.shape());
+  const T* a = logits_a.data();
+  const T* b = logits_b.data();
+  T* ga = grad_a.data();
+  T* gb = grad_b.data();
+  std::atomic<bool> non_finite{false};
+  const double total = detail::reduce_pixels<T, 2, 2>(
+      logits_a.shape(), {a, b}, {ga, gb},
+      [&](std::int64_t, const std::array<const T*, 2>& in, const std::array<T*, 2>& out) {
+        bool finite = true;
+        const T s = detail::discrepancy_pixel(in[0], in[1], out[0], out[1], channels, 1, scale, finite);
+        if (!finite) non_finite.store(true, std::memory_order_relaxed);
+        return static_cast<double>(s);
+      });
+  if (non_finite.load()) {
+    for (std::int64_t i = 0; i < logits_a.numel(); ++i)
+      if (!detail::is_finite(a[i])) detail::throw_non_finite(fn, "logits_a", a, logits_a.shape());
+    detail::throw_non_finite(fn, "logits_b", b, logits_b.shape());
+  }
+  return {static_cast<T>(total / static_cast<double>(logits_a.numel())), std::move(grad_a), std::move(grad_b)};
+}
+
+/// The same discrepancy on maps that are already probabilities: value = Σ |p − q| / numel, with
+/// gradients sign(p − q) / numel and −sign(p − q) / numel (sign(0) = 0). Any shape; the values are
+/// used as given (no softmax, no check that they sum to one).
+/// @throws labor::Error for a shape mismatch, an empty tensor or a non-finite value.
+template <class T, Device D = cpu>
+PairLossResult<T, D> discrepancy_probs(const Tensor<T, D>& probs_a, const Tensor<T, D>& probs_b) {
+  static_assert(detail::is_cpu<D>, "discrepancy_probs: only the cpu device is implemented");
+  constexpr const char* fn = "discrepancy_probs";
+  LABOR_CHECK(probs_a.numel() > 0, "{}: probs_a: expected a non-empty tensor, got shape {}", fn, probs_a.shape());
+  LABOR_CHECK(probs_b.shape() == probs_a.shape(), "{}: probs_b shape: expected {} (the shape of probs_a), got {}", fn,
+              probs_a.shape(), probs_b.shape());
+  const std::int64_t count = probs_a.numel();
+  const T scale = static_cast<T>(1.0 / static_cast<double>(count));
+  auto grad_a = Tensor<T, D>::uninitialized(probs_a.shape());
+  auto grad_b = Tensor<T, D>::uninitialized(probs_a.shape());
+  const T* p = probs_a.data();
+  const T* q = probs_b.data();
+  T* ga = grad_a.data();
+  T* gb = grad_b.data();
+  std::atomic<bool> non_finite{false};
+  const double total = parallel_sum(0, count, [&](std::int64_t i) -> double {
+    const T d = p[i] - q[i];
+    if (!detail::is_finite(p[i]) || !detail::is_finite(q[i])) non_finite.store(true, std::memory_order_relaxed);
+    const T s = detail::sign(d);
+    ga[i] = scale * s;
+    gb[i] = -scale * s;
+    return static_cast<double>(s * d);
+  });
+  if (non_finite.load()) {
+    for (std::int64_t i = 0; i < count; ++i)
+      if (!detail::is_finite(p[i])) detail::throw_non_finite(fn, "probs_a", p, probs_a.shape());
+    detail::throw_non_finite(fn, "probs_b", q, probs_b.shape());
+  }
+  return {static_cast<T>(total / static_cast<double>(count)), std::move(grad_a), std::move(grad_b)};
+}
+
+}  // namespace labor::loss

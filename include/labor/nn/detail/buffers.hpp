@@ -1,0 +1,38 @@
+#pragma once
+/// @file buffers.hpp
+/// Reuse of the tensors a layer keeps between forward and backward (labor::nn::detail): large
+/// tensors come from fresh pages on every allocation, so a layer that runs on the same shape each
+/// step keeps its storage instead.
+
+#include <algorithm>
+#include <cstdint>
+
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+
+namespace labor::nn::detail {
+
+/// Makes `t` a tensor of `shape` with unspecified contents, reusing its storage when the element
+/// count is unchanged.
+template <class T>
+void ensure_shape(Tensor<T, cpu>& t, const Shape& shape) {
+  if (t.numel() == shape.numel() && !t.empty()) {
+    t.reshape(shape);
+  } else {
+    t = Tensor<T, cpu>::uninitialized(shape);
+  }
+}
+
+/// dst = src (shape and elements), reusing dst's storage when it has the same element count;
+/// copies in parallel.
+template <class T>
+void copy_into(Tensor<T, cpu>& dst, const Tensor<T, cpu>& src) {
+  ensure_shape(dst, src.shape());
+  const T* s = src.data();
+  T* d = dst.data();
+  parallel_chunks(
+      0, src.numel(), [&](std::int64_t lo, std::int64_t hi) { std::copy(s + lo, s + hi, d + lo); },
+      std::int64_t{1} << 16);
+}
+
+}  // namespace labor::nn::detail

@@ -1,0 +1,217 @@
+#pragma once
+/// @file max_pool2d.hpp
+/// labor::nn::MaxPool2d: 2-D max pooling with stride, padding and ceil_mode, as
+/// torch.nn.MaxPool2d (dilation 1).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "labor/core/config.hpp"
+#include "labor/core/error.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/nn/detail/buffers.hpp"
+#include "labor/nn/detail/checks.hpp"
+#include "labor/nn/layer.hpp"
+
+/// `#pragma omp simd` where OpenMP is on (loops whose vectorisation GCC does not prove by itself).
+
+namespace labor::nn {
+
+/// Options of MaxPool2d (square window, same stride and padding on both axes).
+struct MaxPool2dOptions {
+  /// Window size (> 0).
+  std::int64_t kernel_size = 2;
+  /// Step between windows (> 0); 0 means kernel_size, as PyTorch's default.
+  std::int64_t stride = 0;
+  /// Implicit −∞ padding on each side, 0 <= padding <= kernel_size / 2.
+  std::int64_t padding = 0;
+  /// Round the output size up instead of down; a window must still start inside the input or
+  /// the left padding.
+  bool ceil_mode = false;
+};
+
+/// Output extent of max pooling along one axis, PyTorch's rule:
+/// ⌊(in + 2p − k)/s⌋ + 1, or with ceil_mode ⌈(in + 2p − k)/s⌉ + 1 minus one when the last
+/// window would start at or beyond in + p. Requires in + 2p >= k, k > 0, s > 0.
+LABOR_HOST_DEVICE constexpr std::int64_t max_pool_output_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                                                              std::int64_t padding, bool ceil_mode) {
+  const std::int64_t span = in + 2 * padding - kernel;
+  std::int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + padding) --out;
+  return out;
+}
+
+namespace detail {
+
+/// Sizes of one max-pooling problem (per N×C plane).
+struct MaxPoolGeometry {
+  std::int64_t height, width, out_height, out_width, kernel, stride, padding;
+};
+
+/// Max of the window of output (oh, ow) over the plane `x` (height×width), and the flat in-plane
+/// index of the first maximum (a NaN wins, as PyTorch's CPU kernel). The window is clipped to the
+/// input; it is never empty for a valid geometry.
+template <class T>
+LABOR_HOST_DEVICE inline void max_pool_window(const T* x, const MaxPoolGeometry& g, std::int64_t oh, std::int64_t ow,
+                                              T& out, std::int32_t& arg) {
+  std::int64_t h0 = oh * g.stride - g.padding, w0 = ow * g.stride - g.padding;
+  const std::int64_t h1 = h0 + g.kernel < g.height ? h0 + g.kernel : g.height;
+  const std::int64_t w1 = w0 + g.kernel < g.width ? w0 + g.kernel : g.width;
+  h0 = h0 < 0 ? 0 : h0;
+  w0 = w0 < 0 ? 0 : w0;
+  T best = -std::numeric_limits<T>::infinity();
+  std::int64_t best_i = h0 * g.width + w0;
+  for (std::int64_t h = h0; h < h1; ++h) {
+    const T* row = x + h * g.width;
+    for (std::int64_t w = w0; w < w1; ++w) {
+      const T v = row[w];
+      const bool take = (v > best) | (v != v);  // no short-circuit branch: random data mispredicts
+      best = take ? v : best;
+      best_i = take ? h * g.width + w : best_i;
+    }
+  }
+  out = best;
+  arg = static_cast<std::int32_t>(best_i);
+}
+
+/// max_pool_window for the outputs ow in [lo, hi) of row oh whose windows lie inside the input
+/// columns: the window elements are visited in the same (row, column) order for each output, with
+/// the outputs in the inner loop so that the loop vectorises.
+template <class T>
+inline void max_pool_row_inner(const T* x, const MaxPoolGeometry& g, std::int64_t oh, std::int64_t lo, std::int64_t hi,
+                               T* LABOR_RESTRICT out, std::int32_t* LABOR_RESTRICT arg) {
+  if (lo >= hi) return;
+  std::int64_t h0 = oh * g.stride - g.padding;
+  const std::int64_t h1 = h0 + g.kernel < g.height ? h0 + g.kernel : g.height;
+  h0 = h0 < 0 ? 0 : h0;
+  const auto s = static_cast<std::int32_t>(g.stride);
+  for (std::int64_t ow = lo; ow < hi; ++ow) {
+    out[ow] = -std::numeric_limits<T>::infinity();
+    arg[ow] = static_cast<std::int32_t>(h0 * g.width + ow * g.stride - g.padding);
+  }
+  for (std::int64_t h = h0; h < h1; ++h) {
+    const T* row = x + h * g.width;
+    const auto row_index = static_cast<std::int32_t>(h * g.width - g.padding);
+    for (std::int64_t kw = 0; kw < g.kernel; ++kw) {
+      const auto k = static_cast<std::int32_t>(kw);
+      const std::int64_t shift = kw - g.padding;
+      LABOR_OMP_SIMD
+      for (std::int64_t ow = lo; ow < hi; ++ow) {
+        const T v = row[ow * g.stride + shift];
+        const bool take = (v > out[ow]) | (v != v);
+        out[ow] = take ? v : out[ow];
+        arg[ow] = take ? row_index + static_cast<std::int32_t>(ow) * s + k : arg[ow];
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Max pooling of N×C×H×W inputs to N×C×OH×OW, OH = max_pool_output_size(H, k, s, p, ceil_mode)
+/// (likewise OW), padding acting as −∞. Backward routes each output gradient to the first maximum
+/// of its window (PyTorch's CPU behaviour on ties). Keeps the argmax indices (int32) for backward.
+template <class T, Device D = cpu>
+class MaxPool2d : public Stateless {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  /// Throws labor::Error for kernel_size <= 0, stride < 0, padding < 0 or padding > kernel_size / 2.
+  explicit MaxPool2d(const MaxPool2dOptions& options) : options_(options) {
+    auto& o = options_;
+    LABOR_CHECK(o.kernel_size > 0, "MaxPool2d: kernel_size: expected > 0, got {}", o.kernel_size);
+    LABOR_CHECK(o.stride >= 0, "MaxPool2d: stride: expected > 0 (or 0 for kernel_size), got {}", o.stride);
+    if (o.stride == 0) o.stride = o.kernel_size;
+    LABOR_CHECK(o.padding >= 0 && o.padding <= o.kernel_size / 2,
+                "MaxPool2d: padding: expected in [0, kernel_size / 2 = {}], got {}", o.kernel_size / 2, o.padding);
+  }
+
+  /// Options with the stride resolved (never 0).
+  [[nodiscard]] const MaxPool2dOptions& options() const { return options_; }
+
+  /// N×C×H×W → N×C×OH×OW. Throws labor::Error for a wrong rank, an empty input, or an input
+  /// smaller than the window (H + 2p < k).
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    detail::check_nchw("MaxPool2d", "input", x.shape());
+    const auto g = geometry(x.shape());
+    const std::int64_t planes = x.size(0) * x.size(1);
+    const Shape out_shape{x.size(0), x.size(1), g.out_height, g.out_width};
+    auto y = Tensor<T, D>::uninitialized(out_shape);
+    detail::ensure_shape(argmax_, out_shape);
+    input_shape_ = x.shape();
+    const std::int64_t in_plane = g.height * g.width;
+    const T* px = x.data();
+    T* py = y.data();
+    std::int32_t* pa = argmax_.data();
+    // Columns whose window lies inside the input take a vectorisable path over a whole output row.
+    const std::int64_t inner_lo = std::min(g.out_width, (g.padding + g.stride - 1) / g.stride);
+    const std::int64_t inner_hi =
+        std::max(inner_lo, std::min(g.out_width, (g.width + g.padding - g.kernel) / g.stride + 1));
+    parallel_for(
+        0, planes * g.out_height,
+        [&](std::int64_t job) {
+          const std::int64_t p = job / g.out_height, oh = job % g.out_height;
+          const T* xs = px + p * in_plane;
+          T* ys = py + job * g.out_width;
+          std::int32_t* as = pa + job * g.out_width;
+          for (std::int64_t ow = 0; ow < inner_lo; ++ow) detail::max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
+          for (std::int64_t ow = inner_hi; ow < g.out_width; ++ow)
+            detail::max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
+          detail::max_pool_row_inner(xs, g, oh, inner_lo, inner_hi, ys, as);
+        },
+        8);
+    return y;
+  }
+
+  /// dLoss/dy (N×C×OH×OW of the last forward) → dLoss/dx (N×C×H×W): each output gradient is
+  /// added at its window's argmax, zero elsewhere.
+  Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
+    detail::check_backward("MaxPool2d", !argmax_.empty(), grad_out.shape(), argmax_.shape());
+    Tensor<T, D> dx(input_shape_);
+    const std::int64_t planes = input_shape_[0] * input_shape_[1];
+    const std::int64_t in_plane = input_shape_[2] * input_shape_[3];
+    const std::int64_t out_plane = argmax_.size(2) * argmax_.size(3);
+    const T* pg = grad_out.data();
+    const std::int32_t* pa = argmax_.data();
+    T* pd = dx.data();
+    parallel_for(
+        0, planes,
+        [&](std::int64_t p) {
+          const T* gs = pg + p * out_plane;
+          const std::int32_t* as = pa + p * out_plane;
+          T* ds = pd + p * in_plane;
+          for (std::int64_t o = 0; o < out_plane; ++o) ds[as[o]] += gs[o];
+        },
+        1);
+    return dx;
+  }
+
+ private:
+  [[nodiscard]] detail::MaxPoolGeometry geometry(const Shape& s) const {
+    const auto& o = options_;
+    const std::int64_t h = s[2], w = s[3];
+    LABOR_CHECK(h + 2 * o.padding >= o.kernel_size && w + 2 * o.padding >= o.kernel_size,
+                "MaxPool2d: input size: expected H and W + 2·padding >= kernel_size = {}, got {}×{} with padding {}",
+                o.kernel_size, h, w, o.padding);
+    LABOR_CHECK(h * w <= std::numeric_limits<std::int32_t>::max(),
+                "MaxPool2d: input plane size: expected at most 2^31 − 1 elements, got {}×{}", h, w);
+    return {h,
+            w,
+            max_pool_output_size(h, o.kernel_size, o.stride, o.padding, o.ceil_mode),
+            max_pool_output_size(w, o.kernel_size, o.stride, o.padding, o.ceil_mode),
+            o.kernel_size,
+            o.stride,
+            o.padding};
+  }
+
+  MaxPool2dOptions options_;
+  Shape input_shape_{0};
+  Tensor<std::int32_t, D> argmax_;
+};
+
+}  // namespace labor::nn

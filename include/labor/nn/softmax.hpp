@@ -1,0 +1,141 @@
+#pragma once
+/// @file softmax.hpp
+/// Softmax over the channel dimension of N×C×H×W tensors: the free functions softmax_channels /
+/// softmax_channels_backward and the layer labor::nn::Softmax (torch.softmax(x, dim=1)).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "labor/core/config.hpp"
+#include "labor/core/error.hpp"
+#include "labor/core/parallel.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/nn/detail/buffers.hpp"
+#include "labor/nn/detail/checks.hpp"
+#include "labor/nn/layer.hpp"
+
+namespace labor::nn {
+
+namespace detail {
+
+/// Pixels handled together by the channel-softmax kernels (their per-pixel scratch stays on the stack).
+inline constexpr std::int64_t softmax_block = 256;
+
+/// dLoss/dx of softmax for one element: y·(g − Σ_c g·y).
+template <class T>
+LABOR_HOST_DEVICE inline T softmax_grad(T y, T g, T dot) {
+  return y * (g - dot);
+}
+
+/// Calls f(n, p0, p1) for every image n and block [p0, p1) of its hw pixels, in parallel.
+template <class F>
+void for_each_pixel_block(std::int64_t n, std::int64_t hw, F&& f) {
+  const std::int64_t blocks = (hw + softmax_block - 1) / softmax_block;
+  parallel_for(
+      0, n * blocks,
+      [&](std::int64_t job) {
+        const std::int64_t i = job / blocks, b = job % blocks;
+        f(i, b * softmax_block, std::min(hw, (b + 1) * softmax_block));
+      },
+      4);
+}
+
+}  // namespace detail
+
+/// y[n, c, h, w] = exp(x[n, c, h, w] − m) / Σ_k exp(x[n, k, h, w] − m), m the maximum over the
+/// channels (numerically stable). Input and output N×C×H×W, non-empty; throws labor::Error otherwise.
+template <class T>
+Tensor<T, cpu> softmax_channels(TensorView<const T, cpu> x) {
+  detail::check_nchw("softmax_channels", "input", x.shape());
+  const std::int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  auto y = Tensor<T, cpu>::uninitialized(x.shape());
+  const T* px = x.data();
+  T* py = y.data();
+  detail::for_each_pixel_block(n, hw, [&](std::int64_t i, std::int64_t p0, std::int64_t p1) {
+    T m[detail::softmax_block], s[detail::softmax_block];
+    const std::int64_t len = p1 - p0;
+    const T* xi = px + i * c * hw + p0;
+    T* yi = py + i * c * hw + p0;
+    std::copy(xi, xi + len, m);
+    for (std::int64_t k = 1; k < c; ++k)
+      for (std::int64_t j = 0; j < len; ++j) m[j] = std::max(m[j], xi[k * hw + j]);
+    std::fill(s, s + len, T(0));
+    for (std::int64_t k = 0; k < c; ++k)
+      for (std::int64_t j = 0; j < len; ++j) {
+        const T e = std::exp(xi[k * hw + j] - m[j]);
+        yi[k * hw + j] = e;
+        s[j] += e;
+      }
+    for (std::int64_t j = 0; j < len; ++j) s[j] = T(1) / s[j];
+    for (std::int64_t k = 0; k < c; ++k)
+      for (std::int64_t j = 0; j < len; ++j) yi[k * hw + j] *= s[j];
+  });
+  return y;
+}
+
+/// softmax_channels of a tensor.
+template <class T>
+Tensor<T, cpu> softmax_channels(const Tensor<T, cpu>& x) {
+  return softmax_channels<T>(x.view());
+}
+
+/// Gradient of softmax_channels from its output `y` and dLoss/dy `grad_out` (both N×C×H×W, same
+/// shape): dx = y·(g − Σ_c g·y). Throws labor::Error for mismatched or empty shapes.
+template <class T>
+Tensor<T, cpu> softmax_channels_backward(TensorView<const T, cpu> y, TensorView<const T, cpu> grad_out) {
+  detail::check_nchw("softmax_channels_backward", "output", y.shape());
+  LABOR_CHECK(grad_out.shape() == y.shape(), "softmax_channels_backward: grad_out shape: expected {}, got {}",
+              y.shape(), grad_out.shape());
+  const std::int64_t n = y.size(0), c = y.size(1), hw = y.size(2) * y.size(3);
+  auto dx = Tensor<T, cpu>::uninitialized(y.shape());
+  const T* py = y.data();
+  const T* pg = grad_out.data();
+  T* pd = dx.data();
+  detail::for_each_pixel_block(n, hw, [&](std::int64_t i, std::int64_t p0, std::int64_t p1) {
+    T dot[detail::softmax_block] = {};
+    const std::int64_t len = p1 - p0, off = i * c * hw + p0;
+    for (std::int64_t k = 0; k < c; ++k)
+      for (std::int64_t j = 0; j < len; ++j) dot[j] += py[off + k * hw + j] * pg[off + k * hw + j];
+    for (std::int64_t k = 0; k < c; ++k)
+      for (std::int64_t j = 0; j < len; ++j) {
+        const std::int64_t e = off + k * hw + j;
+        pd[e] = detail::softmax_grad(py[e], pg[e], dot[j]);
+      }
+  });
+  return dx;
+}
+
+/// softmax_channels_backward of tensors.
+template <class T>
+Tensor<T, cpu> softmax_channels_backward(const Tensor<T, cpu>& y, const Tensor<T, cpu>& grad_out) {
+  return softmax_channels_backward<T>(y.view(), grad_out.view());
+}
+
+/// Layer form of softmax_channels: N×C×H×W → N×C×H×W, softmax over C. Keeps its output for backward.
+template <class T, Device D = cpu>
+class Softmax : public Stateless {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  /// Softmax over the channels of `x`.
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    detail::check_nchw("Softmax", "input", x.shape());
+    auto y = softmax_channels<T>(x.view());
+    detail::copy_into(output_, y);
+    return y;
+  }
+
+  /// dLoss/dy (shape of the last output) → dLoss/dx.
+  Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
+    detail::check_backward("Softmax", !output_.empty(), grad_out.shape(), output_.shape());
+    return softmax_channels_backward<T>(output_.view(), grad_out.view());
+  }
+
+ private:
+  Tensor<T, D> output_;
+};
+
+}  // namespace labor::nn

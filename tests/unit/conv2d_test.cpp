@@ -1,0 +1,150 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <labor/nn/conv2d.hpp>
+#include <labor/nn/layer.hpp>
+
+#include "support/errors.hpp"
+#include "support/gradcheck.hpp"
+
+namespace {
+
+using labor::testing::expect_error;
+
+using labor::Shape;
+using labor::Tensor;
+using labor::nn::Conv2d;
+using labor::nn::Conv2dOptions;
+
+// Direct evaluation of the convolution sum, for comparison with the im2col + GEMM path.
+Tensor<double> direct_conv(const Tensor<double>& x, Conv2d<double>& conv) {
+  const auto& o = conv.options();
+  const auto n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const auto oh = (h + 2 * o.padding - o.dilation * (o.kernel_size - 1) - 1) / o.stride + 1;
+  const auto ow = (w + 2 * o.padding - o.dilation * (o.kernel_size - 1) - 1) / o.stride + 1;
+  Tensor<double> y(Shape{n, o.out_channels, oh, ow});
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t f = 0; f < o.out_channels; ++f)
+      for (std::int64_t yy = 0; yy < oh; ++yy)
+        for (std::int64_t xx = 0; xx < ow; ++xx) {
+          double s = o.bias ? conv.bias().value[f] : 0.0;
+          for (std::int64_t ch = 0; ch < c; ++ch)
+            for (std::int64_t i = 0; i < o.kernel_size; ++i)
+              for (std::int64_t j = 0; j < o.kernel_size; ++j) {
+                const auto iy = yy * o.stride - o.padding + i * o.dilation;
+                const auto ix = xx * o.stride - o.padding + j * o.dilation;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                s += conv.weight().value(f, ch, i, j) * x(b, ch, iy, ix);
+              }
+          y(b, f, yy, xx) = s;
+        }
+  return y;
+}
+
+struct ConvCase {
+  Conv2dOptions options;
+  Shape input;
+};
+
+class Conv2dCases : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Conv2dCases, ForwardMatchesDirectSum) {
+  labor::Rng rng(1);
+  Conv2d<double> conv(GetParam().options, rng);
+  Tensor<double> x(GetParam().input);
+  fill_normal(x.view(), rng);
+  const auto y = conv.forward(x);
+  const auto ref = direct_conv(x, conv);
+  ASSERT_EQ(y.shape(), ref.shape());
+  for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-12) << "element " << i;
+}
+
+TEST_P(Conv2dCases, GradientsMatchFiniteDifferences) {
+  labor::Rng rng(2);
+  Conv2d<double> conv(GetParam().options, rng);
+  Tensor<double> x(GetParam().input);
+  fill_normal(x.view(), rng);
+  labor::testing::expect_layer_gradients(conv, x);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Geometries, Conv2dCases,
+    ::testing::Values(
+        ConvCase{{.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1}, Shape{2, 3, 5, 6}},
+        ConvCase{{.in_channels = 2, .out_channels = 3, .kernel_size = 3, .stride = 2, .padding = 1}, Shape{3, 2, 7, 6}},
+        ConvCase{{.in_channels = 2, .out_channels = 2, .kernel_size = 3, .padding = 2, .dilation = 2}, Shape{1, 2, 6, 7}},
+        ConvCase{{.in_channels = 3, .out_channels = 2, .kernel_size = 1, .bias = false}, Shape{2, 3, 4, 4}},
+        ConvCase{{.in_channels = 2, .out_channels = 3, .kernel_size = 1, .stride = 2}, Shape{1, 2, 5, 5}},
+        ConvCase{{.in_channels = 1, .out_channels = 2, .kernel_size = 4, .stride = 2, .padding = 1}, Shape{4, 1, 8, 9}}));
+
+TEST(Conv2d, BatchSplitAcrossThreadsMatchesSequential) {
+  // Batch of 5 splits images across threads; a single image runs the GEMM threaded. Same numbers.
+  labor::Rng rng(3);
+  Conv2d<double> conv({.in_channels = 4, .out_channels = 6, .kernel_size = 3, .padding = 1}, rng);
+  Tensor<double> x(Shape{5, 4, 9, 9});
+  fill_normal(x.view(), rng);
+  const auto y = conv.forward(x);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    Tensor<double> xi(x.slice(i).reshaped(Shape{1, 4, 9, 9}));
+    const auto yi = conv.forward(xi);
+    for (std::int64_t e = 0; e < yi.numel(); ++e) ASSERT_NEAR(yi[e], y.slice(i).data()[e], 1e-12);
+  }
+}
+
+TEST(Conv2d, BackwardAccumulatesParameterGradients) {
+  labor::Rng rng(4);
+  Conv2d<double> conv({.in_channels = 2, .out_channels = 2, .kernel_size = 3, .padding = 1}, rng);
+  Tensor<double> x(Shape{1, 2, 4, 4});
+  fill_normal(x.view(), rng);
+  const auto y = conv.forward(x);
+  Tensor<double> g = Tensor<double>::full(y.shape(), 1.0);
+  conv.backward(g);
+  const Tensor<double> once = conv.weight().grad;
+  conv.backward(g);
+  for (std::int64_t i = 0; i < once.numel(); ++i) EXPECT_NEAR(conv.weight().grad[i], 2 * once[i], 1e-12);
+  // The bias gradient of a sum of outputs is the number of output pixels per channel.
+  EXPECT_NEAR(conv.bias().grad[0], 2 * 16.0, 1e-12);
+}
+
+TEST(Conv2d, FrozenWeightsGetNoGradient) {
+  labor::Rng rng(5);
+  Conv2d<double> conv({.in_channels = 1, .out_channels = 1, .kernel_size = 3, .padding = 1}, rng);
+  conv.weight().trainable = false;
+  Tensor<double> x(Shape{1, 1, 3, 3});
+  fill_normal(x.view(), rng);
+  conv.backward(Tensor<double>::full(conv.forward(x).shape(), 1.0));
+  for (double v : conv.weight().grad.span()) EXPECT_EQ(v, 0.0);
+  EXPECT_NE(conv.bias().grad[0], 0.0);
+}
+
+TEST(Conv2d, NamesParametersAsPyTorch) {
+  Conv2d<float> with_bias({.in_channels = 1, .out_channels = 1});
+  Conv2d<float> without({.in_channels = 1, .out_channels = 1, .bias = false});
+  auto a = labor::nn::named_parameters(with_bias, "conv1.");
+  auto b = labor::nn::named_parameters(without);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].first, "conv1.weight");
+  EXPECT_EQ(a[1].first, "conv1.bias");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].second->value.shape(), (Shape{1, 1, 3, 3}));
+}
+
+TEST(Conv2d, RejectsBadOptions) {
+  expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .kernel_size = 0}); }, "kernel_size: expected > 0, got 0");
+  expect_error([] { Conv2d<float>({.in_channels = 0, .out_channels = 1}); }, "in_channels");
+  expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .stride = 0}); }, "stride");
+  expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .padding = -1}); }, "padding");
+}
+
+TEST(Conv2d, RejectsBadInput) {
+  Conv2d<float> conv({.in_channels = 3, .out_channels = 2, .kernel_size = 3});
+  expect_error([&] { conv.forward(Tensor<float>(Shape{1, 4, 8, 8})); }, "input channels: expected 3, got 4");
+  expect_error([&] { conv.forward(Tensor<float>(Shape{3, 8, 8})); }, "input rank: expected 4");
+  expect_error([&] { conv.forward(Tensor<float>(Shape{0, 3, 8, 8})); }, "non-empty batch");
+  expect_error([&] { conv.forward(Tensor<float>(Shape{1, 3, 2, 8})); }, "smaller than the dilated kernel");
+  expect_error([&] { conv.backward(Tensor<float>(Shape{1, 2, 6, 6})); }, "backward called before forward");
+  conv.forward(Tensor<float>(Shape{1, 3, 8, 8}));
+  expect_error([&] { conv.backward(Tensor<float>(Shape{1, 2, 5, 6})); }, "grad_out: shape: expected [1, 2, 6, 6]");
+}
+
+}  // namespace
