@@ -86,6 +86,19 @@ struct PhiloxStream {
     const double u2 = detail::u64_to_unit_double(b.v[2], b.v[3]);
     return static_cast<T>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
   }
+
+  /// Uniform value in [lo, hi) for element `i`. One fused multiply-add, so host and device
+  /// round identically.
+  template <class T>
+  LABOR_HOST_DEVICE T uniform(std::uint64_t i, T lo, T hi) const {
+    return std::fma(hi - lo, uniform<T>(i), lo);
+  }
+
+  /// N(mean, stddev²) value for element `i` (one fused multiply-add on the standard normal).
+  template <class T>
+  LABOR_HOST_DEVICE T normal(std::uint64_t i, T mean, T stddev) const {
+    return std::fma(stddev, normal<T>(i), mean);
+  }
 };
 
 /// A seeded random generator. Each draw of n values consumes n counters, so the sequence of
@@ -132,7 +145,7 @@ template <class T>
 void fill_uniform(TensorView<T, cpu> t, Rng& rng, T lo = T(0), T hi = T(1)) {
   const PhiloxStream s = rng.take(static_cast<std::uint64_t>(t.numel()));
   T* p = t.data();
-  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = lo + (hi - lo) * s.uniform<T>(static_cast<std::uint64_t>(i)); });
+  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = s.uniform<T>(static_cast<std::uint64_t>(i), lo, hi); });
 }
 
 /// Fills a host tensor with normal values N(mean, stddev²), element i from counter offset + i.
@@ -140,7 +153,7 @@ template <class T>
 void fill_normal(TensorView<T, cpu> t, Rng& rng, T mean = T(0), T stddev = T(1)) {
   const PhiloxStream s = rng.take(static_cast<std::uint64_t>(t.numel()));
   T* p = t.data();
-  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = mean + stddev * s.normal<T>(static_cast<std::uint64_t>(i)); });
+  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = s.normal<T>(static_cast<std::uint64_t>(i), mean, stddev); });
 }
 
 }  // namespace labor

@@ -19,13 +19,13 @@ template <class T>
 __global__ void fill_uniform_kernel(T* p, std::int64_t n, PhiloxStream s, T lo, T hi) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    p[i] = lo + (hi - lo) * s.uniform<T>(static_cast<std::uint64_t>(i));
+    p[i] = s.uniform<T>(static_cast<std::uint64_t>(i), lo, hi);
 }
 template <class T>
 __global__ void fill_normal_kernel(T* p, std::int64_t n, PhiloxStream s, T mean, T stddev) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    p[i] = mean + stddev * s.normal<T>(static_cast<std::uint64_t>(i));
+    p[i] = s.normal<T>(static_cast<std::uint64_t>(i), mean, stddev);
 }
 inline unsigned grid_for(std::int64_t n, unsigned block) {
   const std::int64_t blocks = (n + block - 1) / block;
