@@ -3,8 +3,8 @@
 
 Usage: compare_torch.py conv BENCH_BINARY [--out results.json] [--repetitions 3]
 
-Each side is timed REPETITIONS times and its fastest run kept (the least disturbed by other work on a
-shared machine). Prints a Markdown table (labor ms, PyTorch ms, PyTorch/labor ratio: > 1 means
+The two are timed in alternating rounds (ROUNDS), and each keeps its fastest round: both see the
+same load on a shared machine, and the fastest round is the least disturbed. Prints a Markdown table (labor ms, PyTorch ms, PyTorch/labor ratio: > 1 means
 labor is faster) and writes both sets of figures as JSON. PyTorch uses 2 threads (torch.set_num_threads(2)), labor
 its OpenMP default; set OMP_NUM_THREADS to change both.
 """
@@ -18,47 +18,34 @@ import time
 import torch
 
 
-REPETITIONS = 5
+ROUNDS = 5
 
 
 def time_torch(fn, min_time=0.3, warmup=2):
-    """Fastest of REPETITIONS runs, each the mean time of calls over at least min_time seconds."""
+    """Mean time of calls over at least min_time seconds, after warmup calls."""
     for _ in range(warmup):
         fn()
-    best = float("inf")
-    for _ in range(REPETITIONS):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time and n >= 3:
-                break
-        best = min(best, elapsed / n * 1e3)
-    return best
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time and n >= 3:
+            return elapsed / n * 1e3
 
 
-def conv_cases(args):
-    """(name, torch_ms) for every conv shape in conv_bench.cpp, parsed from the benchmark names."""
-    out = {}
-    for direction, n, c, h, w, co, k in args:
-        x = torch.randn(n, c, h, w, requires_grad=direction == "Backward")
-        conv = torch.nn.Conv2d(c, co, k, padding=k // 2)
-        if direction == "Forward":
+def conv_case(direction, n, c, h, w, co, k):
+    """A callable doing the work of one conv_bench.cpp case in PyTorch."""
+    x = torch.randn(n, c, h, w, requires_grad=direction == "Backward")
+    conv = torch.nn.Conv2d(c, co, k, padding=k // 2)
+    if direction == "Forward":
+        def forward():
             with torch.no_grad():
-                ms = time_torch(lambda: conv(x))
-        else:
-            y = conv(x)
-            gy = torch.randn_like(y)
-
-            def backward():
-                x.grad = None
-                conv.zero_grad(set_to_none=True)
-                torch.autograd.grad(y, [x, conv.weight, conv.bias], gy, retain_graph=True)
-
-            ms = time_torch(backward)
-        out[(direction, n, c, h, w, co, k)] = ms
-    return out
+                conv(x)
+        return forward
+    y = conv(x)
+    gy = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, [x, conv.weight, conv.bias], gy, retain_graph=True)
 
 
 def parse_conv(name):
@@ -79,20 +66,24 @@ def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
     torch.set_num_threads(threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    raw = subprocess.run([args.binary, "--benchmark_format=json", f"--benchmark_repetitions={REPETITIONS}",
-                          "--benchmark_min_time=0.3"], check=True, capture_output=True, text=True, env=env)
-    labor = json.loads(raw.stdout)
-    # Fastest repetition of each benchmark: the least disturbed by other work on a shared machine.
-    fastest = {}
-    for b in labor["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration":
-            continue
-        name = b.get("run_name", b["name"])
-        if name not in fastest or b["real_time"] < fastest[name]["real_time"]:
-            fastest[name] = dict(b, name=name)
+    # Rounds alternate labor and PyTorch so both see the same machine load; each side keeps its
+    # fastest round (the least disturbed by other work on a shared machine).
+    fastest, torch_ms, torch_fns, context = {}, {}, {}, None
+    for _ in range(ROUNDS):
+        raw = subprocess.run([args.binary, "--benchmark_format=json", "--benchmark_min_time=0.3"], check=True,
+                             capture_output=True, text=True, env=env)
+        labor = json.loads(raw.stdout)
+        context = labor["context"]
+        for b in labor["benchmarks"]:
+            name = b.get("run_name", b["name"])
+            if name not in fastest or b["real_time"] < fastest[name]["real_time"]:
+                fastest[name] = dict(b, name=name)
+            key = parse_conv(name)
+            if key not in torch_fns:
+                torch_fns[key] = conv_case(*key)
+            torch_ms[key] = min(torch_ms.get(key, float("inf")), time_torch(torch_fns[key]))
     cases = list(fastest.values())
     keys = [parse_conv(b["name"]) for b in cases]
-    torch_ms = conv_cases(keys)
 
     rows = []
     print(f"| op | shape (N, C, H, W → C_out, k) | labor ms | labor GFLOP/s | PyTorch {torch.__version__} ms | PyTorch / labor |")
@@ -105,7 +96,8 @@ def main():
         print(f"| {key[0].lower()} | {key[1]}×{key[2]}×{key[3]}×{key[4]} → {key[5]}, {key[6]}×{key[6]} | {ms:.2f} | "
               f"{b.get('GFLOPS', 0):.0f} | {t:.2f} | {t / ms:.2f} |")
     with open(args.out, "w") as f:
-        json.dump({"threads": threads, "torch_version": torch.__version__, "context": labor["context"], "rows": rows}, f, indent=1)
+        json.dump({"threads": threads, "rounds": ROUNDS, "torch_version": torch.__version__, "context": context,
+                   "rows": rows}, f, indent=1)
     print(f"wrote {args.out}")
 
 
