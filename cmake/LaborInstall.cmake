@@ -22,5 +22,6 @@ configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/laborConfig.cmake.in"
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/laborConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/laborConfig.cmake" "${PROJECT_BINARY_DIR}/laborConfigVersion.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/LaborFindThrust.cmake"
   DESTINATION "${LABOR_CMAKE_DIR}")
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/labor")
