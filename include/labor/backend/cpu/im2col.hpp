@@ -1,10 +1,13 @@
 #pragma once
 /// @file im2col.hpp
 /// Unfolding of convolution windows into columns (im2col) and its adjoint (col2im), host memory.
+/// Channels run in parallel when called outside an OpenMP parallel region.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "labor/core/parallel.hpp"
 
 namespace labor::cpu_kernels {
 
@@ -50,7 +53,7 @@ inline void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride
 template <class T>
 void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
-  for (std::int64_t c = 0; c < g.channels; ++c) {
+  parallel_for(0, g.channels, [&](std::int64_t c) {
     const T* plane = x + c * g.height * g.width;
     for (std::int64_t i = 0; i < g.kernel_h; ++i) {
       std::int64_t oy0, oy1;
@@ -77,7 +80,7 @@ void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t row_begin, s
         std::fill(row + (oy1 - row_begin) * ow, row + rows * ow, T(0));
       }
     }
-  }
+  }, 2);
 }
 
 /// Columns for the whole image: col_rows() × col_cols().
@@ -91,7 +94,7 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
 template <class T>
 void col2im(const T* col, const ConvGeometry& g, T* dx, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
-  for (std::int64_t c = 0; c < g.channels; ++c) {
+  parallel_for(0, g.channels, [&](std::int64_t c) {
     T* plane = dx + c * g.height * g.width;
     for (std::int64_t i = 0; i < g.kernel_h; ++i) {
       std::int64_t oy0, oy1;
@@ -110,7 +113,7 @@ void col2im(const T* col, const ConvGeometry& g, T* dx, std::int64_t row_begin, 
         }
       }
     }
-  }
+  }, 2);
 }
 
 /// Adjoint of the whole-image im2col.
