@@ -1,0 +1,33 @@
+#pragma once
+/// @file inconsistency.hpp
+/// The inconsistency mask M(x) = [argmax p1(x) ≠ argmax p2(x)] (LabOR eq. 4).
+
+#include <cstdint>
+
+#include "labor/core/tensor.hpp"
+#include "labor/samplers/detail/passes.hpp"
+
+namespace labor::samplers {
+
+/// M for every pixel: N×H×W uint8, 1 where the two heads disagree (argmax with the lowest index on
+/// ties). `p1`, `p2`: N×C×H×W (or C×H×W, giving 1×H×W) probability maps of the same shape on the
+/// policy's device D. Throws labor::Error for mismatched shapes or values that are not probabilities.
+template <class Policy, Device D>
+Tensor<std::uint8_t, D> inconsistency_mask(const Policy& policy, TensorView<const float, D> p1,
+                                           TensorView<const float, D> p2) {
+  const auto g = detail::blocked<Policy>(detail::check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
+  const auto in = detail::map_pair<D>(g, p1, p2);
+  auto mask = Tensor<std::uint8_t, D>::uninitialized(Shape{g.n, g.h, g.w});
+  auto bad = detail::scratch<std::int64_t, D>(g.blocks());
+  thrust::for_each(policy, detail::items(0), detail::items(g.blocks()),
+                   detail::MaskPass<detail::block_pixels<Policy>>{in, mask.data(), bad.data()});
+  detail::check_bad_pixels<D>(policy, g, bad.data(), in, "inconsistency_mask");
+  return mask;
+}
+
+/// inconsistency_mask of host maps with the OpenMP system.
+inline Tensor<std::uint8_t, cpu> inconsistency_mask(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) {
+  return inconsistency_mask(detail::host_policy(), p1, p2);
+}
+
+}  // namespace labor::samplers

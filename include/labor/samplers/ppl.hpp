@@ -1,0 +1,284 @@
+#pragma once
+/// @file ppl.hpp
+/// PPL, prototypical pixel labeling: per image, points near the class prototypes of the
+/// inconsistent pixels, allocated to classes by their share of M.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+#include <tuple>
+#include <vector>
+
+#include <thrust/copy.h>
+#include <thrust/gather.h>
+#include <thrust/sequence.h>
+#include <thrust/sort.h>
+
+#include "labor/core/error.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/passes.hpp"
+#include "labor/samplers/query.hpp"
+
+namespace labor::samplers {
+
+namespace detail {
+
+/// Per-chunk partial sums of p̄ (fixed point) and pixel counts for every row = image·C + class,
+/// over the compacted inconsistent pixels [chunk·size, (chunk + 1)·size). Integer sums: the
+/// result does not depend on the chunking, the thread count or the device.
+struct PrototypeChunk {
+  MapPair in;
+  const std::int64_t* pixel;
+  const std::int32_t* cls;
+  std::int64_t size, total, rows;
+  std::int64_t* part_sum;  // [chunks][rows·C]
+  std::int64_t* part_count;  // [chunks][rows]
+  LABOR_HOST_DEVICE void operator()(std::int64_t chunk) const {
+    const std::int64_t c_n = in.channels;
+    std::int64_t* ps = part_sum + chunk * rows * c_n;
+    std::int64_t* pc = part_count + chunk * rows;
+    for (std::int64_t r = 0; r < rows * c_n; ++r) ps[r] = 0;
+    for (std::int64_t r = 0; r < rows; ++r) pc[r] = 0;
+    const std::int64_t end = (chunk + 1) * size < total ? (chunk + 1) * size : total;
+    for (std::int64_t e = chunk * size; e < end; ++e) {
+      const std::int64_t g = pixel[e], n = g / in.hw, i = g - n * in.hw, row = n * c_n + cls[e];
+      const float* a = in.p1 + n * in.chw + i;
+      const float* b = in.p2 + n * in.chw + i;
+      ++pc[row];
+      std::int64_t* acc = ps + row * c_n;
+      for (std::int64_t c = 0; c < c_n; ++c) acc[c] += to_fixed(mean_prob(a[c * in.hw], b[c * in.hw]), proto_scale);
+    }
+  }
+};
+
+/// Sums the chunk partials: count[row] and the prototype mu[row·C + c] = mean of p̄_c over the row.
+struct PrototypeReduce {
+  const std::int64_t* part_sum;
+  const std::int64_t* part_count;
+  std::int64_t chunks, rows, channels;
+  double* mu;
+  std::int64_t* count;
+  LABOR_HOST_DEVICE void operator()(std::int64_t r) const {
+    const std::int64_t row = r / channels;
+    std::int64_t s = 0, k = 0;
+    for (std::int64_t ch = 0; ch < chunks; ++ch) {
+      s += part_sum[ch * rows * channels + r];
+      k += part_count[ch * rows + row];
+    }
+    mu[r] = k > 0 ? static_cast<double>(s) / proto_scale / static_cast<double>(k) : 0.0;
+    if (r % channels == 0) count[row] = k;
+  }
+};
+
+/// score[e] = ‖p̄(x) − μ_ŷ‖² (double, channel order, explicit fma) and row[e] = image·C + ŷ.
+struct PrototypeScore {
+  MapPair in;
+  const std::int64_t* pixel;
+  const std::int32_t* cls;
+  const double* mu;
+  double* score;
+  std::int32_t* row;
+  LABOR_HOST_DEVICE void operator()(std::int64_t e) const {
+    const std::int64_t g = pixel[e], n = g / in.hw, i = g - n * in.hw, r = n * in.channels + cls[e];
+    const float* a = in.p1 + n * in.chw + i;
+    const float* b = in.p2 + n * in.chw + i;
+    const double* m = mu + r * in.channels;
+    double s = 0.0;
+    for (int c = 0; c < in.channels; ++c) {
+      const double d = mean_prob(a[c * in.hw], b[c * in.hw]) - m[c];
+      s = std::fma(d, d, s);
+    }
+    score[e] = s;
+    row[e] = static_cast<std::int32_t>(r);
+  }
+};
+
+/// PPL's allocation of `points` over the classes of one image with |D(k)| = `size[k]` (DESIGN §1):
+/// classes with non-empty D(k) ordered by size descending (ties → lower k); points ≤ K: one each for
+/// the first `points`; otherwise one each, then rounds of proportional quotas over the open classes
+/// (floor, remainder by largest fractional part, ties → lower k), cut back to |D(k)|, until nothing
+/// is left or no class is open. Returns the points per class.
+inline std::vector<std::int64_t> ppl_allocation(const std::vector<std::int64_t>& size, std::int64_t points) {
+  const std::size_t c_n = size.size();
+  std::vector<std::int64_t> alloc(c_n, 0);
+  std::vector<std::size_t> order;
+  for (std::size_t k = 0; k < c_n; ++k)
+    if (size[k] > 0) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a] > size[b]; });
+  const auto classes = static_cast<std::int64_t>(order.size());
+  if (points <= classes) {
+    for (std::int64_t t = 0; t < points; ++t) alloc[order[static_cast<std::size_t>(t)]] = 1;
+    return alloc;
+  }
+  for (auto k : order) alloc[k] = 1;
+  std::int64_t rest = points - classes;
+  while (rest > 0) {
+    std::vector<std::size_t> open;
+    std::int64_t open_size = 0;
+    for (std::size_t k = 0; k < c_n; ++k)
+      if (size[k] > 0 && alloc[k] < size[k]) {
+        open.push_back(k);
+        open_size += size[k];
+      }
+    if (open.empty()) break;
+    // q_k = rest·|D(k)| / Σ_open |D(k)| in exact integer arithmetic: floor and remainder numerator.
+    std::vector<std::int64_t> add(c_n, 0), frac(c_n, 0);
+    std::int64_t dealt = 0;
+    for (auto k : open) {
+      add[k] = rest * size[k] / open_size;
+      frac[k] = rest * size[k] % open_size;
+      dealt += add[k];
+    }
+    std::vector<std::size_t> by_frac = open;
+    std::stable_sort(by_frac.begin(), by_frac.end(), [&](std::size_t a, std::size_t b) { return frac[a] > frac[b]; });
+    for (std::int64_t t = 0; t < rest - dealt; ++t) ++add[by_frac[static_cast<std::size_t>(t)]];
+    rest = 0;
+    for (auto k : open) {
+      alloc[k] += add[k];
+      if (alloc[k] > size[k]) {
+        rest += alloc[k] - size[k];
+        alloc[k] = size[k];
+      }
+    }
+  }
+  return alloc;
+}
+
+}  // namespace detail
+
+/// Selects `points` pixels per image near the class prototypes of the inconsistent pixels:
+/// D(k) = {x ∈ M : ŷ(x) = k}, μ_k = mean of p̄ over D(k), score ‖p̄(x) − μ_k‖²; points are
+/// allocated to classes as in DESIGN §1 (see detail::ppl_allocation) and taken per class in
+/// ascending (score, linear index) order, skipping a candidate whose Chebyshev distance to an
+/// already chosen point of its class is < `min_distance`. An image with empty M gets no points.
+/// Query: pixels ascending, `classes` = the class each point was chosen for (= ŷ), `scores`.
+struct PplSampler {
+  /// Points per image, 1 ≤ points ≤ H·W.
+  std::int64_t points = 0;
+  /// Minimum Chebyshev distance between chosen points of one class (>= 0; <= 1 has no effect).
+  double min_distance = 0.0;
+
+  [[nodiscard]] std::string_view name() const { return "ppl"; }
+
+  /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
+  /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
+  /// shapes, values that are not probabilities, points outside [1, H·W] or a negative min_distance.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1_in, TensorView<T, D> p2_in) const {
+    static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
+    const TensorView<const float, D> p1 = p1_in, p2 = p2_in;
+    const auto g = detail::blocked<Policy>(detail::check_probability_pair("ppl", p1.shape(), p2.shape()));
+    detail::check_points("ppl", points, g);
+    LABOR_CHECK(min_distance >= 0.0 && std::isfinite(min_distance),
+                "ppl: min_distance: expected a finite value >= 0, got {}", min_distance);
+    LABOR_CHECK(g.hw <= (std::int64_t{1} << 27), "ppl: image size: expected at most 2^27 pixels, got {}", g.hw);
+    const auto in = detail::map_pair<D>(g, p1, p2);
+    auto q = detail::empty_query(name(), g);
+    auto sel = detail::compact_inconsistent<false, D>(policy, g, in, "ppl");
+    const std::int64_t m = sel.size;
+    if (m == 0) return q;
+
+    // Prototypes: privatised integer sums per chunk, then one reduction per (row, channel).
+    const std::int64_t rows = g.n * g.c, chunk = detail::proto_chunk<Policy>, chunks = (m + chunk - 1) / chunk;
+    auto part_sum = detail::scratch<std::int64_t, D>(chunks * rows * g.c);
+    auto part_count = detail::scratch<std::int64_t, D>(chunks * rows);
+    thrust::for_each(policy, detail::items(0), detail::items(chunks),
+                     detail::PrototypeChunk{in, sel.pixel.data(), sel.cls.data(), chunk, m, rows, part_sum.data(),
+                                            part_count.data()});
+    auto mu = detail::scratch<double, D>(rows * g.c);
+    auto count = detail::scratch<std::int64_t, D>(rows);
+    thrust::for_each(policy, detail::items(0), detail::items(rows * g.c),
+                     detail::PrototypeReduce{part_sum.data(), part_count.data(), chunks, rows, g.c, mu.data(),
+                                             count.data()});
+
+    // Scores, then every candidate in (row, score, pixel) order: two stable key/value sorts of a
+    // permutation (the compacted order is ascending in pixel), then gathers.
+    auto score = detail::scratch<double, D>(m);
+    auto row = detail::scratch<std::int32_t, D>(m);
+    thrust::for_each(policy, detail::items(0), detail::items(m),
+                     detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), mu.data(), score.data(), row.data()});
+    auto key = detail::scratch<double, D>(m);
+    thrust::copy(policy, score.data(), score.data() + m, key.data());
+    auto perm = detail::scratch<std::int64_t, D>(m);
+    thrust::sequence(policy, perm.data(), perm.data() + m);
+    thrust::stable_sort_by_key(policy, key.data(), key.data() + m, perm.data());
+    auto row_sorted = detail::scratch<std::int32_t, D>(m);
+    thrust::gather(policy, perm.data(), perm.data() + m, row.data(), row_sorted.data());
+    thrust::stable_sort_by_key(policy, row_sorted.data(), row_sorted.data() + m, perm.data());
+    auto pixel = detail::scratch<std::int64_t, D>(m);
+    thrust::gather(policy, perm.data(), perm.data() + m, sel.pixel.data(), pixel.data());
+    thrust::gather(policy, perm.data(), perm.data() + m, score.data(), key.data());
+
+    std::vector<std::int64_t> size(static_cast<std::size_t>(rows));
+    detail::copy_to_host<D>(policy, size.data(), count.data(), rows);
+    std::int64_t row_start = 0;
+    for (std::int64_t n = 0; n < g.n; ++n) {
+      const auto b = size.begin() + n * g.c;
+      const auto quota = detail::ppl_allocation(std::vector<std::int64_t>(b, b + g.c), points);
+      std::vector<std::tuple<std::int64_t, std::int32_t, float>> chosen;
+      for (std::int64_t k = 0; k < g.c; ++k) {
+        const std::int64_t members = size[static_cast<std::size_t>(n * g.c + k)];
+        const std::int64_t want = quota[static_cast<std::size_t>(k)];
+        if (want > 0)
+          take_class<D>(policy, g, pixel.data() + row_start, key.data() + row_start, members, want, n,
+                        static_cast<std::int32_t>(k), chosen);
+        row_start += members;
+      }
+      std::sort(chosen.begin(), chosen.end());
+      auto& im = q.images[static_cast<std::size_t>(n)];
+      for (const auto& [p, k, s] : chosen) {
+        im.pixels.push_back(p);
+        im.classes.push_back(k);
+        im.scores.push_back(s);
+      }
+    }
+    return q;
+  }
+
+  /// select on host maps with the OpenMP system.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
+    return select(detail::host_policy(), p1, p2);
+  }
+
+ private:
+  /// Walks one class's candidates (device arrays sorted by score, then pixel) and appends up to
+  /// `want` points to `chosen`, honouring min_distance.
+  template <Device D, class Policy>
+  void take_class(const Policy& policy, const detail::Geometry& g, const std::int64_t* pixel, const double* score,
+                  std::int64_t size, std::int64_t want, std::int64_t image, std::int32_t k,
+                  std::vector<std::tuple<std::int64_t, std::int32_t, float>>& chosen) const {
+    std::vector<std::int64_t> px;
+    std::vector<double> sc;
+    std::vector<std::int64_t> taken;  // linear indices within the image
+    const bool spaced = min_distance > 1.0;
+    std::int64_t pos = 0;
+    while (static_cast<std::int64_t>(taken.size()) < want && pos < size) {
+      const std::int64_t piece = std::min(size - pos, spaced ? std::max<std::int64_t>(4 * want, 1024) : want);
+      px.resize(static_cast<std::size_t>(piece));
+      sc.resize(static_cast<std::size_t>(piece));
+      detail::copy_to_host<D>(policy, px.data(), pixel + pos, piece);
+      detail::copy_to_host<D>(policy, sc.data(), score + pos, piece);
+      for (std::int64_t t = 0; t < piece && static_cast<std::int64_t>(taken.size()) < want; ++t) {
+        const std::int64_t i = px[static_cast<std::size_t>(t)] - image * g.hw, y = i / g.w, x = i % g.w;
+        bool ok = true;
+        if (spaced)
+          for (auto j : taken) {
+            const std::int64_t dy = std::abs(j / g.w - y), dx = std::abs(j % g.w - x);
+            if (static_cast<double>(std::max(dy, dx)) < min_distance) {
+              ok = false;
+              break;
+            }
+          }
+        if (!ok) continue;
+        taken.push_back(i);
+        chosen.emplace_back(i, k, static_cast<float>(sc[static_cast<std::size_t>(t)]));
+      }
+      pos += piece;
+    }
+  }
+};
+
+}  // namespace labor::samplers

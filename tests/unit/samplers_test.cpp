@@ -1,0 +1,604 @@
+// Samplers against brute-force references written here with plain loops (their own argmax,
+// prototypes, allocation rounds and sorting), on random maps with ties made on purpose; OMP vs
+// CPP systems; bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <labor/core.hpp>
+#include <labor/samplers.hpp>
+
+#include "support/errors.hpp"
+
+namespace {
+
+using labor::Shape;
+using labor::Tensor;
+namespace S = labor::samplers;
+using labor::testing::expect_error;
+
+static_assert(S::Sampler<S::SplSampler>);
+static_assert(S::Sampler<S::PplSampler>);
+static_assert(S::Sampler<S::RandomSampler>);
+static_assert(S::Sampler<S::EntropySampler>);
+static_assert(S::Sampler<S::MarginSampler>);
+
+struct Maps {
+  Tensor<float> p1, p2;
+};
+
+/// Maps built from a small palette of quantised probability vectors (integer weights 0..3,
+/// normalised, plus channel permutations of them), so argmax ties, equal |p1 − p2| sums, equal
+/// entropies, margins and PPL scores occur on purpose. `agree` = chance that p2 uses p1's vector.
+Maps palette_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed,
+                  double agree = 0.6, int palette_size = 7) {
+  labor::Rng rng(seed);
+  std::vector<std::vector<float>> palette;
+  for (int v = 0; v < palette_size; ++v) {
+    std::vector<int> wt(static_cast<std::size_t>(c));
+    int sum = 0;
+    while (sum == 0) {
+      sum = 0;
+      for (auto& x : wt) sum += (x = static_cast<int>(rng.uniform_int(4)));
+    }
+    std::vector<float> p(static_cast<std::size_t>(c));
+    for (std::size_t k = 0; k < p.size(); ++k) p[k] = static_cast<float>(wt[k]) / static_cast<float>(sum);
+    palette.push_back(p);
+    std::vector<float> r(p.rbegin(), p.rend());  // a permutation: same entropy, same sorted values
+    palette.push_back(r);
+  }
+  Maps m{Tensor<float>(Shape{n, c, h, w}), Tensor<float>(Shape{n, c, h, w})};
+  const std::int64_t hw = h * w;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t px = 0; px < hw; ++px) {
+      const auto a = rng.uniform_int(palette.size());
+      const auto b = rng.uniform<double>() < agree ? a : rng.uniform_int(palette.size());
+      for (std::int64_t k = 0; k < c; ++k) {
+        m.p1[(i * c + k) * hw + px] = palette[a][static_cast<std::size_t>(k)];
+        m.p2[(i * c + k) * hw + px] = palette[b][static_cast<std::size_t>(k)];
+      }
+    }
+  return m;
+}
+
+/// Continuous maps: softmax of random logits, p2 a noisy copy of p1.
+Maps smooth_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
+  labor::Rng rng(seed);
+  Maps m{Tensor<float>(Shape{n, c, h, w}), Tensor<float>(Shape{n, c, h, w})};
+  const std::int64_t hw = h * w;
+  std::vector<double> z(static_cast<std::size_t>(c)), e(static_cast<std::size_t>(c));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t px = 0; px < hw; ++px) {
+      double s1 = 0, s2 = 0;
+      for (std::int64_t k = 0; k < c; ++k) {
+        z[k] = std::exp(2.0 * rng.take(1).normal<double>(0));
+        e[k] = z[k] * std::exp(0.7 * rng.take(1).normal<double>(0));
+        s1 += z[k];
+        s2 += e[k];
+      }
+      for (std::int64_t k = 0; k < c; ++k) {
+        m.p1[(i * c + k) * hw + px] = static_cast<float>(z[k] / s1);
+        m.p2[(i * c + k) * hw + px] = static_cast<float>(e[k] / s2);
+      }
+    }
+  return m;
+}
+
+// ---------------------------------------------------------------- brute-force reference
+
+struct Ref {
+  const Maps& m;
+  std::int64_t n, c, h, w, hw;
+  explicit Ref(const Maps& maps)
+      : m(maps), n(maps.p1.size(0)), c(maps.p1.size(1)), h(maps.p1.size(2)), w(maps.p1.size(3)), hw(h * w) {}
+
+  float a(std::int64_t i, std::int64_t k, std::int64_t px) const { return m.p1[(i * c + k) * hw + px]; }
+  float b(std::int64_t i, std::int64_t k, std::int64_t px) const { return m.p2[(i * c + k) * hw + px]; }
+  double bar(std::int64_t i, std::int64_t k, std::int64_t px) const {
+    return (static_cast<double>(a(i, k, px)) + static_cast<double>(b(i, k, px))) / 2.0;
+  }
+  static int first_max(const std::vector<double>& v) {
+    int best = 0;
+    for (int k = 1; k < static_cast<int>(v.size()); ++k)
+      if (v[static_cast<std::size_t>(k)] > v[static_cast<std::size_t>(best)]) best = k;
+    return best;
+  }
+  std::vector<double> channel(std::int64_t i, std::int64_t px, int which) const {
+    std::vector<double> v(static_cast<std::size_t>(c));
+    for (std::int64_t k = 0; k < c; ++k)
+      v[static_cast<std::size_t>(k)] = which == 1 ? a(i, k, px) : which == 2 ? b(i, k, px) : bar(i, k, px);
+    return v;
+  }
+  bool inconsistent(std::int64_t i, std::int64_t px) const {
+    return first_max(channel(i, px, 1)) != first_max(channel(i, px, 2));
+  }
+  int yhat(std::int64_t i, std::int64_t px) const { return first_max(channel(i, px, 0)); }
+  // Fixed-point keys as documented: per-channel terms rounded to 2^-60 (L1) and 2^-48 (entropy).
+  std::int64_t l1(std::int64_t i, std::int64_t px) const {
+    std::int64_t s = 0;
+    for (std::int64_t k = 0; k < c; ++k)
+      s += std::llround(std::ldexp(std::abs(static_cast<double>(a(i, k, px)) - static_cast<double>(b(i, k, px))), 60));
+    return s;
+  }
+  std::int64_t entropy(std::int64_t i, std::int64_t px) const {
+    std::int64_t s = 0;
+    for (std::int64_t k = 0; k < c; ++k) {
+      const double p = bar(i, k, px);
+      if (p > 0) s += std::llround(std::ldexp(-p * std::log(p), 48));
+    }
+    return s;
+  }
+  double margin(std::int64_t i, std::int64_t px) const {
+    auto v = channel(i, px, 0);
+    std::sort(v.begin(), v.end(), std::greater<>());
+    return v[0] - (v.size() > 1 ? v[1] : 0.0);
+  }
+
+  S::Query spl(std::optional<double> cap) const {
+    S::Query q{"spl", static_cast<std::int32_t>(c), {}};
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::vector<std::int64_t> sel;
+      for (std::int64_t px = 0; px < hw; ++px)
+        if (inconsistent(i, px)) sel.push_back(px);
+      if (cap) {
+        const auto limit = static_cast<std::size_t>(std::floor(*cap * static_cast<double>(hw)));
+        std::sort(sel.begin(), sel.end(), [&](std::int64_t x, std::int64_t y) {
+          const auto kx = l1(i, x), ky = l1(i, y);
+          return kx != ky ? kx > ky : x < y;
+        });
+        if (sel.size() > limit) sel.resize(limit);
+        std::sort(sel.begin(), sel.end());
+      }
+      q.images.push_back(image(sel, i));
+    }
+    return q;
+  }
+
+  S::ImageQuery image(const std::vector<std::int64_t>& sel, std::int64_t i) const {
+    S::ImageQuery im{h, w, sel, {}, {}};
+    for (auto px : sel) im.classes.push_back(yhat(i, px));
+    return im;
+  }
+
+  template <class Key, class Better>
+  S::Query top_k(const char* name, std::int64_t k, Key key, Better better) const {
+    S::Query q{name, static_cast<std::int32_t>(c), {}};
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::vector<std::int64_t> px(static_cast<std::size_t>(hw));
+      std::iota(px.begin(), px.end(), 0);
+      std::sort(px.begin(), px.end(), [&](std::int64_t x, std::int64_t y) {
+        const auto kx = key(i, x), ky = key(i, y);
+        if (kx != ky) return better(kx, ky);
+        return x < y;
+      });
+      px.resize(static_cast<std::size_t>(k));
+      std::sort(px.begin(), px.end());
+      q.images.push_back(image(px, i));
+    }
+    return q;
+  }
+
+  /// Allocation rounds written from DESIGN §1 with exact rational quotas (numerator over Σ_open).
+  static std::map<int, std::int64_t> allocate(const std::map<int, std::int64_t>& size, std::int64_t points) {
+    std::vector<int> ks;
+    for (auto& [k, s] : size)
+      if (s > 0) ks.push_back(k);
+    std::sort(ks.begin(), ks.end(), [&](int x, int y) { return size.at(x) != size.at(y) ? size.at(x) > size.at(y) : x < y; });
+    std::map<int, std::int64_t> got;
+    if (points <= static_cast<std::int64_t>(ks.size())) {
+      for (std::int64_t t = 0; t < points; ++t) got[ks[static_cast<std::size_t>(t)]] = 1;
+      return got;
+    }
+    for (int k : ks) got[k] = 1;
+    std::int64_t r = points - static_cast<std::int64_t>(ks.size());
+    for (;;) {
+      std::vector<int> open;
+      std::int64_t total = 0;
+      for (int k : ks)
+        if (got[k] < size.at(k)) open.push_back(k), total += size.at(k);
+      if (r == 0 || open.empty()) break;
+      std::map<int, std::int64_t> give;
+      std::int64_t given = 0;
+      for (int k : open) given += (give[k] = r * size.at(k) / total);
+      std::vector<int> by = open;  // open is ascending in k? no: ordered by size; sort by (fraction desc, k asc)
+      std::sort(by.begin(), by.end(), [&](int x, int y) {
+        const auto fx = r * size.at(x) % total, fy = r * size.at(y) % total;
+        return fx != fy ? fx > fy : x < y;
+      });
+      for (std::int64_t t = 0; t < r - given; ++t) ++give[by[static_cast<std::size_t>(t)]];
+      std::int64_t back = 0;
+      for (int k : open) {
+        got[k] += give[k];
+        if (got[k] > size.at(k)) back += got[k] - size.at(k), got[k] = size.at(k);
+      }
+      r = back;
+    }
+    return got;
+  }
+
+  S::Query ppl(std::int64_t points, double min_distance) const {
+    S::Query q{"ppl", static_cast<std::int32_t>(c), {}};
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::map<int, std::vector<std::int64_t>> cls;
+      for (std::int64_t px = 0; px < hw; ++px)
+        if (inconsistent(i, px)) cls[yhat(i, px)].push_back(px);
+      std::map<int, std::int64_t> size;
+      for (auto& [k, v] : cls) size[k] = static_cast<std::int64_t>(v.size());
+      const auto quota = allocate(size, points);
+      struct Pick {
+        std::int64_t px;
+        int k;
+        double score;
+      };
+      std::vector<Pick> picks;
+      for (auto& [k, members] : cls) {
+        std::vector<double> mu(static_cast<std::size_t>(c), 0.0);
+        for (auto px : members)
+          for (std::int64_t ch = 0; ch < c; ++ch) mu[static_cast<std::size_t>(ch)] += bar(i, ch, px);
+        for (auto& v : mu) v /= static_cast<double>(members.size());
+        std::vector<std::pair<double, std::int64_t>> cand;
+        for (auto px : members) {
+          double s = 0;
+          for (std::int64_t ch = 0; ch < c; ++ch) {
+            const double d = bar(i, ch, px) - mu[static_cast<std::size_t>(ch)];
+            s += d * d;
+          }
+          cand.emplace_back(s, px);
+        }
+        std::sort(cand.begin(), cand.end());
+        const auto want = quota.count(k) ? quota.at(k) : 0;
+        std::vector<std::int64_t> taken;
+        for (auto& [s, px] : cand) {
+          if (static_cast<std::int64_t>(taken.size()) == want) break;
+          bool far = true;
+          for (auto t : taken)
+            if (static_cast<double>(std::max(std::abs(t / w - px / w), std::abs(t % w - px % w))) < min_distance) far = false;
+          if (!far) continue;
+          taken.push_back(px);
+          picks.push_back({px, k, s});
+        }
+      }
+      std::sort(picks.begin(), picks.end(), [](const Pick& x, const Pick& y) { return x.px < y.px; });
+      S::ImageQuery im{h, w, {}, {}, {}};
+      for (auto& p : picks) {
+        im.pixels.push_back(p.px);
+        im.classes.push_back(p.k);
+        im.scores.push_back(static_cast<float>(p.score));
+      }
+      q.images.push_back(im);
+    }
+    return q;
+  }
+};
+
+void expect_same(const S::Query& got, const S::Query& want, double score_tol = -1) {
+  EXPECT_EQ(got.strategy, want.strategy);
+  EXPECT_EQ(got.num_classes, want.num_classes);
+  ASSERT_EQ(got.images.size(), want.images.size());
+  for (std::size_t i = 0; i < got.images.size(); ++i) {
+    const auto& g = got.images[i];
+    const auto& r = want.images[i];
+    EXPECT_EQ(g.height, r.height);
+    EXPECT_EQ(g.width, r.width);
+    EXPECT_EQ(g.pixels, r.pixels) << "image " << i;
+    EXPECT_EQ(g.classes, r.classes) << "image " << i;
+    ASSERT_EQ(g.scores.size(), r.scores.size()) << "image " << i;
+    for (std::size_t j = 0; j < g.scores.size(); ++j) {
+      if (score_tol < 0) {
+        EXPECT_EQ(g.scores[j], r.scores[j]);
+      } else {
+        EXPECT_NEAR(g.scores[j], r.scores[j], score_tol) << "image " << i << " point " << j;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- tests
+
+TEST(Samplers, Names) {
+  EXPECT_EQ(S::SplSampler{}.name(), "spl");
+  EXPECT_EQ(S::PplSampler{}.name(), "ppl");
+  EXPECT_EQ(S::RandomSampler{}.name(), "random");
+  EXPECT_EQ(S::EntropySampler{}.name(), "entropy");
+  EXPECT_EQ(S::MarginSampler{}.name(), "margin");
+}
+
+TEST(InconsistencyMask, MatchesReference) {
+  for (auto seed : {1u, 2u}) {
+    const auto m = seed == 1 ? palette_maps(2, 5, 9, 13, seed) : smooth_maps(3, 4, 7, 11, seed);
+    const Ref ref(m);
+    const auto mask = S::inconsistency_mask(m.p1, m.p2);
+    ASSERT_EQ(mask.shape(), (Shape{ref.n, ref.h, ref.w}));
+    std::int64_t ones = 0;
+    for (std::int64_t i = 0; i < ref.n; ++i)
+      for (std::int64_t px = 0; px < ref.hw; ++px) {
+        ASSERT_EQ(mask[i * ref.hw + px], ref.inconsistent(i, px) ? 1 : 0) << i << " " << px;
+        ones += mask[i * ref.hw + px];
+      }
+    EXPECT_GT(ones, 0);
+    EXPECT_LT(ones, mask.numel());
+  }
+}
+
+TEST(Spl, EveryInconsistentPixel) {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    const auto m = palette_maps(3, 6, 17, 19, seed);
+    expect_same(S::SplSampler{}.select(m.p1, m.p2), Ref(m).spl(std::nullopt));
+  }
+  const auto s = smooth_maps(2, 19, 33, 47, 9);
+  expect_same(S::SplSampler{}.select(s.p1, s.p2), Ref(s).spl(std::nullopt));
+}
+
+TEST(Spl, CapKeepsLargestDisagreementWithTies) {
+  const auto m = palette_maps(2, 5, 23, 29, 4, 0.3);
+  const Ref ref(m);
+  for (double cap : {1.0, 0.5, 0.1, 0.01, 0.001}) {
+    SCOPED_TRACE(cap);
+    expect_same(S::SplSampler{cap}.select(m.p1, m.p2), ref.spl(cap));
+  }
+  const auto q = S::SplSampler{0.01}.select(m.p1, m.p2);
+  for (const auto& im : q.images) EXPECT_EQ(im.pixels.size(), 6u);  // ⌊0.01·667⌋, M is larger
+  const auto s = smooth_maps(1, 7, 40, 50, 5);
+  expect_same(S::SplSampler{0.05}.select(s.p1, s.p2), Ref(s).spl(0.05));
+}
+
+TEST(Ppl, MatchesReferenceOverAllocationRegimes) {
+  const auto m = palette_maps(3, 6, 21, 25, 7, 0.4);
+  const Ref ref(m);
+  for (std::int64_t points : {1, 2, 3, 6, 11, 40, 200, 525}) {
+    for (double r : {0.0, 2.0, 3.5}) {
+      SCOPED_TRACE(testing::Message() << "points " << points << " min_distance " << r);
+      expect_same(S::PplSampler{points, r}.select(m.p1, m.p2), ref.ppl(points, r), 1e-6);
+    }
+  }
+  const auto s = smooth_maps(2, 19, 31, 37, 3);
+  const Ref sref(s);
+  for (std::int64_t points : {5, 40, 300}) expect_same(S::PplSampler{points}.select(s.p1, s.p2), sref.ppl(points, 0), 1e-6);
+  expect_same(S::PplSampler{40, 4}.select(s.p1, s.p2), sref.ppl(40, 4), 1e-6);
+}
+
+TEST(Ppl, AllocationRounds) {
+  using V = std::vector<std::int64_t>;
+  // N ≤ K: the largest classes first, ties to the lower class.
+  EXPECT_EQ(S::detail::ppl_allocation({10, 5, 5, 0, 1}, 2), (V{1, 1, 0, 0, 0}));
+  EXPECT_EQ(S::detail::ppl_allocation({5, 10, 5, 0, 1}, 3), (V{1, 1, 1, 0, 0}));
+  // Remainder by the largest fractional part: R = 5 over 10, 5, 1 → 3.125, 1.5625, 0.3125.
+  EXPECT_EQ(S::detail::ppl_allocation({10, 5, 1, 0}, 8), (V{4, 3, 1, 0}));
+  // Equal fractions: lower class wins.
+  EXPECT_EQ(S::detail::ppl_allocation({3, 3, 3}, 4), (V{2, 1, 1}));
+  // Cut back: 0.75, 0.75, 7.5 → 1, 1, 8 after the round, 2 points return and go to the open class.
+  EXPECT_EQ(S::detail::ppl_allocation({1, 1, 10}, 12), (V{1, 1, 10}));
+  // More points than |M|: every pixel, no more.
+  EXPECT_EQ(S::detail::ppl_allocation({2, 0, 1}, 9), (V{2, 0, 1}));
+  EXPECT_EQ(S::detail::ppl_allocation({0, 0}, 3), (V{0, 0}));
+  // Against the reference rounds on many random sizes.
+  labor::Rng rng(11);
+  for (int t = 0; t < 2000; ++t) {
+    const int c = 1 + static_cast<int>(rng.uniform_int(8));
+    V size(static_cast<std::size_t>(c));
+    std::map<int, std::int64_t> sz;
+    for (int k = 0; k < c; ++k) sz[k] = size[static_cast<std::size_t>(k)] = static_cast<std::int64_t>(rng.uniform_int(4) == 0 ? 0 : rng.uniform_int(30));
+    const auto points = 1 + static_cast<std::int64_t>(rng.uniform_int(80));
+    const auto got = S::detail::ppl_allocation(size, points);
+    const auto want = Ref::allocate(sz, points);
+    for (int k = 0; k < c; ++k)
+      ASSERT_EQ(got[static_cast<std::size_t>(k)], want.count(k) ? want.at(k) : 0) << "trial " << t << " class " << k;
+  }
+}
+
+TEST(Ppl, EmptyMaskGivesNoPoints) {
+  auto m = palette_maps(2, 4, 6, 7, 3, 1.0);  // p2 == p1: M is empty
+  const auto q = S::PplSampler{10}.select(m.p1, m.p2);
+  ASSERT_EQ(q.images.size(), 2u);
+  for (const auto& im : q.images) {
+    EXPECT_TRUE(im.pixels.empty());
+    EXPECT_EQ(im.height, 6);
+  }
+  EXPECT_EQ(q.selected_pixels(), 0);
+  EXPECT_EQ(S::SplSampler{}.select(m.p1, m.p2).selected_pixels(), 0);
+}
+
+TEST(Ppl, MinDistanceSpreadsPoints) {
+  const auto m = palette_maps(1, 3, 30, 30, 8, 0.0);
+  const auto q = S::PplSampler{30, 5}.select(m.p1, m.p2);
+  const auto& im = q.images[0];
+  for (std::size_t a = 0; a < im.pixels.size(); ++a)
+    for (std::size_t b = a + 1; b < im.pixels.size(); ++b)
+      if (im.classes[a] == im.classes[b]) {
+        const auto dy = std::abs(im.pixels[a] / 30 - im.pixels[b] / 30), dx = std::abs(im.pixels[a] % 30 - im.pixels[b] % 30);
+        EXPECT_GE(std::max(dy, dx), 5);
+      }
+}
+
+TEST(Entropy, MatchesReferenceWithTies) {
+  for (std::uint64_t seed : {1u, 5u}) {
+    const auto m = palette_maps(2, 5, 15, 16, seed);
+    const Ref ref(m);
+    for (std::int64_t k : {1, 7, 100, 240}) {
+      SCOPED_TRACE(k);
+      expect_same(S::EntropySampler{k}.select(m.p1, m.p2),
+                  ref.top_k("entropy", k, [&](auto i, auto px) { return ref.entropy(i, px); }, std::greater<>()));
+    }
+  }
+  const auto s = smooth_maps(2, 19, 20, 21, 2);
+  const Ref sref(s);
+  expect_same(S::EntropySampler{50}.select(s.p1, s.p2),
+              sref.top_k("entropy", 50, [&](auto i, auto px) { return sref.entropy(i, px); }, std::greater<>()));
+}
+
+TEST(Margin, MatchesReferenceWithTies) {
+  for (std::uint64_t seed : {2u, 6u}) {
+    const auto m = palette_maps(2, 5, 15, 16, seed);
+    const Ref ref(m);
+    for (std::int64_t k : {1, 9, 100, 240}) {
+      SCOPED_TRACE(k);
+      expect_same(S::MarginSampler{k}.select(m.p1, m.p2),
+                  ref.top_k("margin", k, [&](auto i, auto px) { return ref.margin(i, px); }, std::less<>()));
+    }
+  }
+  const auto s = smooth_maps(2, 19, 20, 21, 3);
+  const Ref sref(s);
+  expect_same(S::MarginSampler{50}.select(s.p1, s.p2),
+              sref.top_k("margin", 50, [&](auto i, auto px) { return sref.margin(i, px); }, std::less<>()));
+  // One class: the margin is top-1 (= 1), every pixel ties, the lowest indices win.
+  Tensor<float> one = Tensor<float>::full(Shape{1, 1, 3, 4}, 1.0f);
+  const auto q = S::MarginSampler{3}.select(one, one);
+  EXPECT_EQ(q.images[0].pixels, (std::vector<std::int64_t>{0, 1, 2}));
+}
+
+TEST(Random, DeterministicUniformAndThreadIndependent) {
+  const auto m = palette_maps(3, 4, 8, 9, 1);
+  const Ref ref(m);
+  const auto a = S::RandomSampler{10, 42}.select(m.p1, m.p2);
+  const auto b = S::RandomSampler{10, 42}.select(m.p1, m.p2);
+  expect_same(a, b);
+  const auto other = S::RandomSampler{10, 43}.select(m.p1, m.p2);
+  EXPECT_NE(a.images[0].pixels, other.images[0].pixels);
+  EXPECT_NE(a.images[0].pixels, a.images[1].pixels);
+  for (std::size_t i = 0; i < a.images.size(); ++i) {
+    const auto& im = a.images[i];
+    ASSERT_EQ(im.pixels.size(), 10u);
+    EXPECT_TRUE(std::is_sorted(im.pixels.begin(), im.pixels.end()));
+    EXPECT_EQ(std::adjacent_find(im.pixels.begin(), im.pixels.end()), im.pixels.end());
+    for (std::size_t j = 0; j < im.pixels.size(); ++j) {
+      EXPECT_GE(im.pixels[j], 0);
+      EXPECT_LT(im.pixels[j], 72);
+      EXPECT_EQ(im.classes[j], ref.yhat(static_cast<std::int64_t>(i), im.pixels[j]));
+    }
+    EXPECT_TRUE(im.scores.empty());
+  }
+  // Thread count does not matter.
+  const int threads = labor::num_threads();
+  labor::set_num_threads(1);
+  const auto one = S::RandomSampler{10, 42}.select(m.p1, m.p2);
+  labor::set_num_threads(threads);
+  expect_same(one, a);
+  // Every pixel once at points = H·W.
+  const auto all = S::RandomSampler{72, 1}.select(m.p1, m.p2);
+  EXPECT_EQ(all.images[2].pixels.size(), 72u);
+  // Uniformity: 3 of 16 pixels, 8000 draws; each pixel expected 1500 times.
+  const auto u = palette_maps(1, 2, 4, 4, 2);
+  std::vector<int> hits(16, 0);
+  for (std::uint64_t seed = 0; seed < 8000; ++seed) {
+    const auto q = S::RandomSampler{3, seed}.select(u.p1, u.p2);
+    for (auto p : q.images[0].pixels) ++hits[static_cast<std::size_t>(p)];
+  }
+  double chi2 = 0;
+  for (int h : hits) chi2 += (h - 1500.0) * (h - 1500.0) / 1500.0;
+  EXPECT_LT(chi2, 45.0);  // 15 degrees of freedom: p ≈ 1e-4
+}
+
+TEST(Samplers, OmpAndCppSystemsAgreeExactly) {
+  const auto m = palette_maps(2, 6, 37, 41, 12, 0.5);
+  const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
+  auto both = [&](const auto& s) { expect_same(s.select(thrust::omp::par, p1, p2), s.select(thrust::cpp::par, p1, p2)); };
+  both(S::SplSampler{});
+  both(S::SplSampler{0.05});
+  both(S::PplSampler{40});
+  both(S::PplSampler{40, 3});
+  both(S::RandomSampler{25, 3});
+  both(S::EntropySampler{25});
+  both(S::MarginSampler{25});
+  const auto a = S::inconsistency_mask(thrust::omp::par, p1, p2), b = S::inconsistency_mask(thrust::cpp::par, p1, p2);
+  for (std::int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a[i], b[i]);
+  // And on one thread.
+  const int threads = labor::num_threads();
+  labor::set_num_threads(1);
+  const auto one = S::PplSampler{40}.select(p1, p2);
+  labor::set_num_threads(threads);
+  expect_same(one, S::PplSampler{40}.select(p1, p2));
+}
+
+TEST(Samplers, ThreeDimensionalInputIsOneImage) {
+  const auto m = palette_maps(1, 4, 10, 12, 3, 0.3);
+  const labor::TensorView<const float> p1 = m.p1.view().reshaped(Shape{4, 10, 12}), p2 = m.p2.view().reshaped(Shape{4, 10, 12});
+  expect_same(S::SplSampler{}.select(p1, p2), S::SplSampler{}.select(m.p1, m.p2));
+  expect_same(S::PplSampler{9}.select(p1, p2), S::PplSampler{9}.select(m.p1, m.p2));
+  EXPECT_EQ(S::inconsistency_mask(p1, p2).shape(), (Shape{1, 10, 12}));
+}
+
+TEST(Samplers, QueryAccounting) {
+  const auto m = palette_maps(2, 5, 10, 10, 4, 0.2);
+  const auto q = S::PplSampler{12}.select(m.p1, m.p2);
+  EXPECT_EQ(q.strategy, "ppl");
+  EXPECT_EQ(q.num_classes, 5);
+  EXPECT_EQ(q.selected_pixels(), 24);
+  EXPECT_EQ(q.pool_pixels(), 200);
+  EXPECT_DOUBLE_EQ(q.fraction(), 0.12);
+  EXPECT_DOUBLE_EQ(q.points_per_image(), 12.0);
+  const auto counts = q.per_class_counts();
+  EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}), 24);
+}
+
+// ---------------------------------------------------------------- bad input
+
+TEST(SamplersErrors, ShapesAndBudgets) {
+  const auto m = palette_maps(1, 3, 4, 5, 1);
+  Tensor<float> other(Shape{1, 3, 5, 4});
+  expect_error([&] { (void)S::SplSampler{}.select(m.p1, other); }, {"spl", "p2 shape", "[1, 3, 4, 5]", "[1, 3, 5, 4]"});
+  expect_error([&] { (void)S::PplSampler{3}.select(m.p1, other); }, {"ppl", "p2 shape"});
+  Tensor<float> flat(Shape{60});
+  expect_error([&] { (void)S::EntropySampler{1}.select(flat, flat); }, {"entropy", "rank"});
+  Tensor<float> empty(Shape{0, 3, 4, 5});
+  expect_error([&] { (void)S::MarginSampler{1}.select(empty, empty); }, {"margin", "non-empty"});
+  expect_error([&] { (void)S::inconsistency_mask(m.p1, other); }, {"inconsistency_mask", "p2 shape"});
+  for (std::int64_t bad : {0, -1, 21}) {
+    expect_error([&] { (void)S::PplSampler{bad}.select(m.p1, m.p2); }, {"ppl", "points", std::to_string(bad)});
+    expect_error([&] { (void)S::RandomSampler{bad, 1}.select(m.p1, m.p2); }, {"random", "points"});
+    expect_error([&] { (void)S::EntropySampler{bad}.select(m.p1, m.p2); }, {"entropy", "points"});
+    expect_error([&] { (void)S::MarginSampler{bad}.select(m.p1, m.p2); }, {"margin", "points"});
+  }
+  for (double cap : {0.0, -0.5, 1.5, std::nan("")})
+    expect_error([&] { (void)S::SplSampler{cap}.select(m.p1, m.p2); }, {"spl", "cap", "(0, 1]"});
+  expect_error([&] { (void)S::PplSampler{3, -1}.select(m.p1, m.p2); }, {"ppl", "min_distance"});
+}
+
+TEST(SamplersErrors, NotProbabilities) {
+  const auto m = palette_maps(2, 3, 4, 5, 1);
+  auto bad = m.p2;
+  const std::int64_t hw = 20, px = 2 * 5 + 3;  // image 1, y = 2, x = 3
+  bad[(1 * 3 + 2) * hw + px] = -0.25f;
+  expect_error([&] { (void)S::SplSampler{}.select(m.p1, bad); },
+               {"spl", "p2", "image 1", "y=2, x=3", "channel 2", "-0.25"});
+  expect_error([&] { (void)S::PplSampler{2}.select(bad, m.p1); }, {"ppl", "p1", "image 1", "y=2, x=3", "-0.25"});
+  expect_error([&] { (void)S::RandomSampler{2, 0}.select(m.p1, bad); }, {"random", "p2", "-0.25"});
+  expect_error([&] { (void)S::EntropySampler{2}.select(m.p1, bad); }, {"entropy", "p2", "-0.25"});
+  expect_error([&] { (void)S::MarginSampler{2}.select(m.p1, bad); }, {"margin", "p2", "-0.25"});
+  expect_error([&] { (void)S::inconsistency_mask(m.p1, bad); }, {"inconsistency_mask", "p2", "-0.25"});
+  bad = m.p1;
+  bad[px] = std::nanf("");
+  expect_error([&] { (void)S::SplSampler{0.5}.select(bad, m.p2); }, {"p1", "image 0", "y=2, x=3", "nan"});
+  bad = m.p1;
+  bad[hw + 1] = std::numeric_limits<float>::infinity();
+  expect_error([&] { (void)S::PplSampler{2}.select(bad, m.p2); }, {"p1", "y=0, x=1", "channel 1", "inf"});
+  bad = m.p1;
+  bad[7] += 0.01f;  // channel sum 1.01
+  expect_error([&] { (void)S::SplSampler{}.select(bad, m.p2); }, {"p1", "y=1, x=2", "channel sum", "1.01"});
+  bad = m.p1;
+  bad[7] += 0.0005f;  // within the tolerance
+  EXPECT_NO_THROW((void)S::SplSampler{}.select(bad, m.p2));
+  // The first bad pixel is reported.
+  bad = m.p1;
+  bad[19] = -1.0f;
+  bad[4] = -2.0f;
+  expect_error([&] { (void)S::SplSampler{}.select(bad, m.p2); }, {"y=0, x=4", "-2"});
+}
+
+TEST(SamplersErrors, ValidateProbabilities) {
+  const auto m = palette_maps(1, 3, 4, 5, 1);
+  EXPECT_NO_THROW(S::validate_probabilities(m.p1, "p1"));
+  auto bad = m.p1;
+  bad[3] = 2.0f;
+  expect_error([&] { S::validate_probabilities(bad, "logits"); }, {"logits", "not a probability map", "y=0, x=3", "channel sum"});
+  expect_error([&] { S::validate_probabilities(Tensor<float>(Shape{5}), "p1"); }, {"p1", "rank"});
+  expect_error([&] { S::check_same_shape(Shape{1, 2, 3, 4}, Shape{1, 2, 3, 5}, "labor_select"); },
+               {"labor_select", "p2 shape"});
+}
+
+}  // namespace
