@@ -89,6 +89,30 @@ TEST(Tensor, ShapeErrorsNameWhatWasWrong) {
   EXPECT_THAT(error_of([] { TensorView<float>(nullptr, Shape{3}); }), HasSubstr("data is null"));
 }
 
+TEST(HostMemory, LargeBlocksAreReusedAndTheCacheIsBounded) {
+  labor::release_memory_cache<labor::cpu>();
+  const void* first = nullptr;
+  {
+    Tensor<float> big(Shape{1 << 20});  // 4 MiB: cached when freed
+    first = big.data();
+    big[12345] = 1.0f;
+  }
+  EXPECT_GE(labor::cached_memory_bytes<labor::cpu>(), std::size_t{4} << 20);
+  {
+    Tensor<float> again(Shape{1 << 20});
+    EXPECT_EQ(again.data(), first);  // the freed block came back
+    EXPECT_EQ(again[12345], 0.0f);   // and is zero-filled like any new tensor
+    EXPECT_EQ(labor::cached_memory_bytes<labor::cpu>(), 0u);
+  }
+  labor::set_memory_cache_limit<labor::cpu>(std::size_t{1} << 20);  // smaller than the block
+  EXPECT_EQ(labor::cached_memory_bytes<labor::cpu>(), 0u);
+  { Tensor<float> other(Shape{1 << 20}); }
+  EXPECT_EQ(labor::cached_memory_bytes<labor::cpu>(), 0u);  // over the limit: returned to the system
+  labor::set_memory_cache_limit<labor::cpu>(std::size_t{1} << 30);
+  { Tensor<float> small(Shape{1000}); }
+  EXPECT_EQ(labor::cached_memory_bytes<labor::cpu>(), 0u);  // small blocks are not cached
+}
+
 TEST(Rng, SameSeedSameStreamAndOffsetsAdvance) {
   labor::Rng a(11), b(11), c(12);
   Tensor<float> x(Shape{1000}), y(Shape{1000}), z(Shape{1000});

@@ -4,29 +4,148 @@
 
 #include <cstddef>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 
 namespace labor {
 
-/// Host allocations, 64-byte aligned so vector kernels can use aligned loads.
+namespace detail {
+
+/// A process-wide cache of freed large blocks, so that the tensors a training step allocates again
+/// and again reuse memory that is already mapped (fresh large allocations pay a page fault per 4 KiB
+/// on first touch, which costs more than the kernels that fill them). Blocks of at least
+/// `min_bytes` are tracked; a freed block is kept while the cache holds at most `limit()` bytes, and
+/// an allocation takes the smallest cached block of at least its size and at most 5/4 of it.
+/// Thread-safe. `Raw` provides `static void* allocate(size_t)` (nullptr on failure) and
+/// `static void deallocate(void*)`.
+template <class Raw>
+class BlockCache {
+ public:
+  static constexpr std::size_t min_bytes = std::size_t{1} << 20;
+  static constexpr std::size_t granule = std::size_t{1} << 16;
+
+  /// The cache of this kind of memory (never destroyed, so tensors with static lifetime are safe).
+  static BlockCache& instance() {
+    static BlockCache* cache = new BlockCache;
+    return *cache;
+  }
+
+  /// A block of at least `bytes` bytes, or nullptr when the raw allocator fails even after the
+  /// cache was released.
+  void* allocate(std::size_t bytes) {
+    if (bytes < min_bytes) return Raw::allocate(bytes);
+    bytes = (bytes + granule - 1) / granule * granule;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= bytes + bytes / 4) {
+        void* p = it->second;
+        live_.emplace(p, it->first);
+        cached_ -= it->first;
+        free_.erase(it);
+        return p;
+      }
+    }
+    void* p = Raw::allocate(bytes);
+    if (p == nullptr) {
+      release();
+      p = Raw::allocate(bytes);
+    }
+    if (p != nullptr) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_.emplace(p, bytes);
+    }
+    return p;
+  }
+
+  /// Returns a block from allocate(): kept for reuse when it is large and the cache has room.
+  void deallocate(void* p) noexcept {
+    if (p == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = live_.find(p);
+      if (it != live_.end()) {
+        const std::size_t size = it->second;
+        live_.erase(it);
+        if (cached_ + size <= limit_) {
+          free_.emplace(size, p);
+          cached_ += size;
+          return;
+        }
+      }
+    }
+    Raw::deallocate(p);
+  }
+
+  /// Frees every cached block.
+  void release() noexcept {
+    std::multimap<std::size_t, void*> blocks;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      blocks.swap(free_);
+      cached_ = 0;
+    }
+    for (auto& [size, p] : blocks) Raw::deallocate(p);
+  }
+
+  /// Bytes held in the cache (not in use).
+  std::size_t cached_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+  std::size_t limit() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return limit_;
+  }
+  /// Sets the most bytes the cache keeps; 0 turns caching off. Releases what no longer fits.
+  void set_limit(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      limit_ = bytes;
+    }
+    if (cached_bytes() > bytes) release();
+  }
+
+ private:
+  BlockCache() = default;
+  std::mutex mutex_;
+  std::multimap<std::size_t, void*> free_;
+  std::unordered_map<void*, std::size_t> live_;
+  std::size_t cached_ = 0;
+  std::size_t limit_ = std::size_t{1} << 30;
+};
+
+/// 64-byte-aligned host memory straight from the system allocator.
+struct HostRaw {
+  static void* allocate(std::size_t bytes) {
+    return ::operator new(bytes, std::align_val_t{64}, std::nothrow);
+  }
+  static void deallocate(void* p) noexcept { ::operator delete(p, std::align_val_t{64}); }
+};
+
+}  // namespace detail
+
+/// Host allocations, 64-byte aligned so vector kernels can use aligned loads. Blocks of 1 MiB and
+/// more go through a cache of freed blocks (detail::BlockCache; at most 1 GiB kept by default,
+/// see set_memory_cache_limit and release_memory_cache).
 template <>
 struct DeviceMemory<cpu> {
   static constexpr std::size_t alignment = 64;
+  using Cache = detail::BlockCache<detail::HostRaw>;
 
   /// Allocates `bytes` bytes (nullptr for 0). Throws labor::Error when the allocation fails.
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    const std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-    void* p = ::operator new(rounded, std::align_val_t{alignment}, std::nothrow);
+    void* p = Cache::instance().allocate((bytes + alignment - 1) / alignment * alignment);
     LABOR_CHECK(p != nullptr, "cpu: out of memory allocating {} bytes", bytes);
     return p;
   }
-  static void deallocate(void* p) noexcept {
-    if (p) ::operator delete(p, std::align_val_t{alignment});
-  }
+  static void deallocate(void* p) noexcept { Cache::instance().deallocate(p); }
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes) std::memcpy(dst, src, bytes);
   }
@@ -34,6 +153,24 @@ struct DeviceMemory<cpu> {
     if (bytes) std::memset(dst, 0, bytes);
   }
 };
+
+/// Sets how many bytes of freed blocks device D keeps for reuse (0: none).
+template <Device D>
+void set_memory_cache_limit(std::size_t bytes) {
+  DeviceMemory<D>::Cache::instance().set_limit(bytes);
+}
+
+/// Frees the blocks device D keeps for reuse.
+template <Device D>
+void release_memory_cache() {
+  DeviceMemory<D>::Cache::instance().release();
+}
+
+/// Bytes of freed blocks device D currently keeps for reuse.
+template <Device D>
+std::size_t cached_memory_bytes() {
+  return DeviceMemory<D>::Cache::instance().cached_bytes();
+}
 
 /// Copies between devices. Same-device copies use DeviceMemory<D>::copy; host<->GPU copies are
 /// specialised in backend/cuda/memory.cuh.
