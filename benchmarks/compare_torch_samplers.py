@@ -19,20 +19,15 @@ import time
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_torch  # noqa: E402  (shared timing helper)
+
 ROUNDS = 5
 CASES = ("Spl", "Ppl")
 
 
-def time_torch(fn, min_time=0.5, warmup=1):
-    for _ in range(warmup):
-        fn()
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time and n >= 3:
-            return elapsed / n * 1e3
+def time_torch(fn):
+    return compare_torch.time_torch(fn, min_time=0.5, warmup=1)
 
 
 def make_maps(n, c, h, w):

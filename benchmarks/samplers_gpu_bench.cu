@@ -6,30 +6,11 @@
 
 #include <labor/labor.hpp>
 
+#include "cuda_timer.cuh"
+
 namespace {
 
-class CudaTimer {
- public:
-  CudaTimer() {
-    LABOR_CUDA_CHECK(cudaEventCreate(&start_));
-    LABOR_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~CudaTimer() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  void start() { LABOR_CUDA_CHECK(cudaEventRecord(start_)); }
-  double stop_seconds() {
-    LABOR_CUDA_CHECK(cudaEventRecord(stop_));
-    LABOR_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    LABOR_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms * 1e-3;
-  }
-
- private:
-  cudaEvent_t start_{}, stop_{};
-};
+using labor::bench::CudaTimer;
 
 struct DeviceMaps {
   labor::Tensor<float, labor::cuda> p1, p2;

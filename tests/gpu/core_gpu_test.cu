@@ -4,12 +4,9 @@
 
 #include <labor/labor.hpp>
 
-namespace {
+#include "support/gpu.hpp"
 
-#define LABOR_REQUIRE_GPU()                                                          \
-  do {                                                                               \
-    if (::labor::cuda_detail::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
-  } while (false)
+namespace {
 
 using labor::Shape;
 using labor::Tensor;

@@ -8,60 +8,18 @@
 
 #include <labor/labor.hpp>
 
-namespace {
+#include "support/gpu.hpp"
+#include "support/sampler_maps.hpp"
 
-#define LABOR_REQUIRE_GPU()                                                          \
-  do {                                                                               \
-    if (::labor::cuda_detail::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
-  } while (false)
+namespace {
 
 using labor::Shape;
 using labor::Tensor;
 namespace S = labor::samplers;
 
-struct Maps {
-  Tensor<float> p1, p2;
-};
-
-/// Maps from a palette of quantised probability vectors (and their reversals) so that ties occur.
-Maps palette_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
-  labor::Rng rng(seed);
-  std::vector<std::vector<float>> palette;
-  for (int v = 0; v < 8; ++v) {
-    std::vector<int> wt(static_cast<std::size_t>(c));
-    int sum = 0;
-    while (sum == 0) {
-      sum = 0;
-      for (auto& x : wt) sum += (x = static_cast<int>(rng.uniform_int(4)));
-    }
-    std::vector<float> p(static_cast<std::size_t>(c));
-    for (std::size_t k = 0; k < p.size(); ++k) p[k] = static_cast<float>(wt[k]) / static_cast<float>(sum);
-    palette.push_back(p);
-    palette.emplace_back(p.rbegin(), p.rend());
-  }
-  Maps m{Tensor<float>(Shape{n, c, h, w}), Tensor<float>(Shape{n, c, h, w})};
-  const std::int64_t hw = h * w;
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t px = 0; px < hw; ++px) {
-      const auto a = rng.uniform_int(palette.size());
-      const auto b = rng.uniform<double>() < 0.5 ? a : rng.uniform_int(palette.size());
-      for (std::int64_t k = 0; k < c; ++k) {
-        m.p1[(i * c + k) * hw + px] = palette[a][static_cast<std::size_t>(k)];
-        m.p2[(i * c + k) * hw + px] = palette[b][static_cast<std::size_t>(k)];
-      }
-    }
-  return m;
-}
-
-/// Softmax maps of random logits; p2 a noisy copy of p1.
-Maps smooth_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
-  labor::Rng rng(seed);
-  Tensor<float> z(Shape{n, c, h, w}), e(Shape{n, c, h, w});
-  labor::fill_normal(z.view(), rng, 0.0f, 3.0f);
-  labor::fill_normal(e.view(), rng, 0.0f, 0.7f);
-  for (std::int64_t i = 0; i < e.numel(); ++i) e[i] += z[i];
-  return {labor::nn::softmax_channels(z), labor::nn::softmax_channels(e)};
-}
+using labor::testing::Maps;
+using labor::testing::palette_maps;
+using labor::testing::smooth_maps;
 
 void expect_identical(const S::Query& gpu, const S::Query& cpu) {
   EXPECT_EQ(gpu.strategy, cpu.strategy);
