@@ -26,6 +26,22 @@ namespace labor::samplers {
 
 namespace detail {
 
+/// pbar[e·C + c] = p̄_c of compacted pixel e, the exact mean of the two floats in double. Gathered
+/// once: the prototype sums and the scores then read it contiguously instead of the two maps.
+/// (A channel-outer variant over blocks of 64 compacted pixels measured 30% slower on the host.)
+struct GatherMean {
+  MapPair in;
+  const std::int64_t* pixel;
+  double* pbar;
+  LABOR_HOST_DEVICE void operator()(std::int64_t e) const {
+    const std::int64_t g = pixel[e], n = g / in.hw, i = g - n * in.hw;
+    const float* a = in.p1 + n * in.chw + i;
+    const float* b = in.p2 + n * in.chw + i;
+    double* out = pbar + e * in.channels;
+    for (int c = 0; c < in.channels; ++c) out[c] = mean_prob(a[c * in.hw], b[c * in.hw]);
+  }
+};
+
 /// Per-chunk partial sums of p̄ (fixed point) and pixel counts for every row = image·C + class,
 /// over the compacted inconsistent pixels [chunk·size, (chunk + 1)·size). Integer sums: the
 /// result does not depend on the chunking, the thread count or the device.
@@ -33,6 +49,7 @@ struct PrototypeChunk {
   MapPair in;
   const std::int64_t* pixel;
   const std::int32_t* cls;
+  const double* pbar;
   std::int64_t size, total, rows;
   std::int64_t* part_sum;  // [chunks][rows·C]
   std::int64_t* part_count;  // [chunks][rows]
@@ -44,12 +61,11 @@ struct PrototypeChunk {
     for (std::int64_t r = 0; r < rows; ++r) pc[r] = 0;
     const std::int64_t end = (chunk + 1) * size < total ? (chunk + 1) * size : total;
     for (std::int64_t e = chunk * size; e < end; ++e) {
-      const std::int64_t g = pixel[e], n = g / in.hw, i = g - n * in.hw, row = n * c_n + cls[e];
-      const float* a = in.p1 + n * in.chw + i;
-      const float* b = in.p2 + n * in.chw + i;
+      const std::int64_t n = pixel[e] / in.hw, row = n * c_n + cls[e];
+      const double* v = pbar + e * c_n;
       ++pc[row];
       std::int64_t* acc = ps + row * c_n;
-      for (std::int64_t c = 0; c < c_n; ++c) acc[c] += to_fixed(mean_prob(a[c * in.hw], b[c * in.hw]), proto_scale);
+      for (std::int64_t c = 0; c < c_n; ++c) acc[c] += to_fixed(v[c], proto_scale);
     }
   }
 };
@@ -78,17 +94,17 @@ struct PrototypeScore {
   MapPair in;
   const std::int64_t* pixel;
   const std::int32_t* cls;
+  const double* pbar;
   const double* mu;
   double* score;
   std::int32_t* row;
   LABOR_HOST_DEVICE void operator()(std::int64_t e) const {
-    const std::int64_t g = pixel[e], n = g / in.hw, i = g - n * in.hw, r = n * in.channels + cls[e];
-    const float* a = in.p1 + n * in.chw + i;
-    const float* b = in.p2 + n * in.chw + i;
+    const std::int64_t n = pixel[e] / in.hw, r = n * in.channels + cls[e];
+    const double* v = pbar + e * in.channels;
     const double* m = mu + r * in.channels;
     double s = 0.0;
     for (int c = 0; c < in.channels; ++c) {
-      const double d = mean_prob(a[c * in.hw], b[c * in.hw]) - m[c];
+      const double d = v[c] - m[c];
       s = std::fma(d, d, s);
     }
     score[e] = s;
@@ -181,13 +197,17 @@ struct PplSampler {
     const std::int64_t m = sel.size;
     if (m == 0) return q;
 
+    // p̄ of the inconsistent pixels, gathered once from the two maps.
+    auto pbar = detail::scratch<double, D>(m * g.c);
+    thrust::for_each(policy, detail::items(0), detail::items(m), detail::GatherMean{in, sel.pixel.data(), pbar.data()});
+
     // Prototypes: privatised integer sums per chunk, then one reduction per (row, channel).
     const std::int64_t rows = g.n * g.c, chunk = detail::proto_chunk<Policy>, chunks = (m + chunk - 1) / chunk;
     auto part_sum = detail::scratch<std::int64_t, D>(chunks * rows * g.c);
     auto part_count = detail::scratch<std::int64_t, D>(chunks * rows);
     thrust::for_each(policy, detail::items(0), detail::items(chunks),
-                     detail::PrototypeChunk{in, sel.pixel.data(), sel.cls.data(), chunk, m, rows, part_sum.data(),
-                                            part_count.data()});
+                     detail::PrototypeChunk{in, sel.pixel.data(), sel.cls.data(), pbar.data(), chunk, m, rows,
+                                            part_sum.data(), part_count.data()});
     auto mu = detail::scratch<double, D>(rows * g.c);
     auto count = detail::scratch<std::int64_t, D>(rows);
     thrust::for_each(policy, detail::items(0), detail::items(rows * g.c),
@@ -199,7 +219,8 @@ struct PplSampler {
     auto score = detail::scratch<double, D>(m);
     auto row = detail::scratch<std::int32_t, D>(m);
     thrust::for_each(policy, detail::items(0), detail::items(m),
-                     detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), mu.data(), score.data(), row.data()});
+                     detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), pbar.data(), mu.data(), score.data(),
+                                            row.data()});
     auto key = detail::scratch<double, D>(m);
     thrust::copy(policy, score.data(), score.data() + m, key.data());
     auto perm = detail::scratch<std::int64_t, D>(m);
