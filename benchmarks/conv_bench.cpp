@@ -14,8 +14,15 @@ struct ConvShape {
 };
 
 ConvShape shape_of(const benchmark::State& state) {
-  return {state.range(0), state.range(1), state.range(2), state.range(3), state.range(4), state.range(5), 1,
-          state.range(5) / 2, 1};
+  return {state.range(0),
+          state.range(1),
+          state.range(2),
+          state.range(3),
+          state.range(4),
+          state.range(5),
+          1,
+          state.range(5) / 2,
+          1};
 }
 
 double conv_flops(const ConvShape& s) {
@@ -23,8 +30,12 @@ double conv_flops(const ConvShape& s) {
 }
 
 labor::nn::Conv2d<float> make_conv(const ConvShape& s, labor::Rng& rng) {
-  return labor::nn::Conv2d<float>({.in_channels = s.c, .out_channels = s.out, .kernel_size = s.k, .stride = s.stride,
-                                   .padding = s.pad, .dilation = s.dilation},
+  return labor::nn::Conv2d<float>({.in_channels = s.c,
+                                   .out_channels = s.out,
+                                   .kernel_size = s.k,
+                                   .stride = s.stride,
+                                   .padding = s.pad,
+                                   .dilation = s.dilation},
                                   rng);
 }
 
@@ -56,16 +67,17 @@ void BM_Conv2dBackward(benchmark::State& state) {
     auto dx = conv.backward(gy);
     benchmark::DoNotOptimize(dx.data());
   }
-  state.counters["GFLOPS"] = benchmark::Counter(2 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = labor::num_threads();
 }
 
 // Args: N, C_in, H, W, C_out, kernel (stride 1, "same" padding).
 void conv_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"n", "c", "h", "w", "out", "k"});
-  b->Args({8, 64, 64, 64, 64, 3});   // the reference shape
+  b->Args({8, 64, 64, 64, 64, 3});     // the reference shape
   b->Args({1, 256, 65, 129, 256, 3});  // one DeepLab feature map
-  b->Args({8, 256, 32, 32, 64, 1});  // 1×1 projection
+  b->Args({8, 256, 32, 32, 64, 1});    // 1×1 projection
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

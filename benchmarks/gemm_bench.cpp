@@ -22,10 +22,14 @@ void eigen_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
   Eigen::Map<RowMat, 0, Stride> cm(c, m, n, Stride(ldc));
   ConstMap am(a, trans_a ? k : m, trans_a ? m : k, Stride(lda));
   ConstMap bm(b, trans_b ? n : k, trans_b ? k : n, Stride(ldb));
-  if (!trans_a && !trans_b) cm.noalias() = am * bm;
-  else if (trans_a && !trans_b) cm.noalias() = am.transpose() * bm;
-  else if (!trans_a && trans_b) cm.noalias() = am * bm.transpose();
-  else cm.noalias() = am.transpose() * bm.transpose();
+  if (!trans_a && !trans_b)
+    cm.noalias() = am * bm;
+  else if (trans_a && !trans_b)
+    cm.noalias() = am.transpose() * bm;
+  else if (!trans_a && trans_b)
+    cm.noalias() = am * bm.transpose();
+  else
+    cm.noalias() = am.transpose() * bm.transpose();
 }
 
 enum class Impl { labor, eigen };
@@ -54,8 +58,8 @@ void BM_Sgemm(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   labor::set_num_threads(saved);
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * static_cast<double>(m * n * k) * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * static_cast<double>(m * n * k) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void gemm_shapes(benchmark::internal::Benchmark* b) {

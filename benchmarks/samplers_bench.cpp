@@ -73,11 +73,21 @@ void BM_ReadBothMaps(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 2 * n * static_cast<std::int64_t>(sizeof(float)));
 }
 
-void BM_Spl(benchmark::State& state) { run_sampler(state, labor::samplers::SplSampler{}); }
-void BM_SplCap(benchmark::State& state) { run_sampler(state, labor::samplers::SplSampler{0.05}); }
-void BM_Ppl(benchmark::State& state) { run_sampler(state, labor::samplers::PplSampler{40}); }
-void BM_Entropy(benchmark::State& state) { run_sampler(state, labor::samplers::EntropySampler{40}); }
-void BM_Margin(benchmark::State& state) { run_sampler(state, labor::samplers::MarginSampler{40}); }
+void BM_Spl(benchmark::State& state) {
+  run_sampler(state, labor::samplers::SplSampler{});
+}
+void BM_SplCap(benchmark::State& state) {
+  run_sampler(state, labor::samplers::SplSampler{0.05});
+}
+void BM_Ppl(benchmark::State& state) {
+  run_sampler(state, labor::samplers::PplSampler{40});
+}
+void BM_Entropy(benchmark::State& state) {
+  run_sampler(state, labor::samplers::EntropySampler{40});
+}
+void BM_Margin(benchmark::State& state) {
+  run_sampler(state, labor::samplers::MarginSampler{40});
+}
 
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"n", "c", "h", "w"});

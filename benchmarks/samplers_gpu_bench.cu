@@ -24,7 +24,8 @@ const DeviceMaps& maps() {
     labor::fill_normal(z.view(), rng, 0.0f, 4.0f);
     labor::fill_normal(e.view(), rng, 0.0f, 0.5f);
     for (std::int64_t i = 0; i < e.numel(); ++i) e[i] += z[i];
-    return DeviceMaps{labor::nn::softmax_channels(z).to<labor::cuda>(), labor::nn::softmax_channels(e).to<labor::cuda>()};
+    return DeviceMaps{labor::nn::softmax_channels(z).to<labor::cuda>(),
+                      labor::nn::softmax_channels(e).to<labor::cuda>()};
   }();
   return m;
 }

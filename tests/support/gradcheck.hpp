@@ -18,9 +18,8 @@ namespace labor::testing {
 /// current contents of `x`. Checks every element when x has at most `max_checks` elements, else a
 /// seeded random subset of that size. Fails when |numeric − analytic| > atol + rtol·|numeric|.
 template <class LossFn>
-void expect_gradient(const std::string& what, TensorView<double> x, TensorView<const double> analytic,
-                     LossFn&& loss, double eps = 1e-6, double atol = 1e-7, double rtol = 1e-5,
-                     std::int64_t max_checks = 256) {
+void expect_gradient(const std::string& what, TensorView<double> x, TensorView<const double> analytic, LossFn&& loss,
+                     double eps = 1e-6, double atol = 1e-7, double rtol = 1e-5, std::int64_t max_checks = 256) {
   ASSERT_EQ(x.shape(), analytic.shape()) << what;
   std::vector<std::int64_t> idx;
   if (x.numel() <= max_checks) {
@@ -51,8 +50,8 @@ void expect_gradient(const std::string& what, TensorView<double> x, TensorView<c
 /// Gradient check of a layer: loss = Σ forward(x) ⊙ r for a fixed random r. Checks dLoss/dx from
 /// backward and dLoss/dp for every trainable parameter.
 template <nn::Layer L>
-void expect_layer_gradients(L& layer, Tensor<double>& x, std::uint64_t seed = 99, double eps = 1e-6,
-                            double atol = 1e-7, double rtol = 1e-5) {
+void expect_layer_gradients(L& layer, Tensor<double>& x, std::uint64_t seed = 99, double eps = 1e-6, double atol = 1e-7,
+                            double rtol = 1e-5) {
   static_assert(std::is_same_v<typename L::value_type, double>);
   Tensor<double> y = layer.forward(x);
   Tensor<double> r(y.shape());

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -54,8 +54,8 @@ class TempDir {
 /// Runs `python tests/parity/<script> <op> <dir> <args...>`; fails the test when it exits non-zero.
 inline void run_torch(const std::string& script, const std::string& op, const std::filesystem::path& dir,
                       const std::vector<std::string>& args = {}) {
-  std::string cmd = "'" + torch_python() + "' '" + std::string(LABOR_PARITY_SCRIPTS) + "/" + script + "' " + op +
-                    " '" + dir.string() + "'";
+  std::string cmd = "'" + torch_python() + "' '" + std::string(LABOR_PARITY_SCRIPTS) + "/" + script + "' " + op + " '" +
+                    dir.string() + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>'" + (dir / "stderr.txt").string() + "'";
   const int rc = std::system(cmd.c_str());
@@ -85,8 +85,8 @@ double max_relative_error(const Tensor<T>& a, const Tensor<T>& b) {
 
 }  // namespace labor::testing
 
-#define LABOR_REQUIRE_TORCH()                                                                   \
-  do {                                                                                          \
-    if (::labor::testing::torch_python().empty())                                               \
-      GTEST_SKIP() << "PyTorch not found (install python3-torch or set LABOR_TORCH_PYTHON)";    \
+#define LABOR_REQUIRE_TORCH()                                                                \
+  do {                                                                                       \
+    if (::labor::testing::torch_python().empty())                                            \
+      GTEST_SKIP() << "PyTorch not found (install python3-torch or set LABOR_TORCH_PYTHON)"; \
   } while (false)

@@ -72,10 +72,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ConvCase{{.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1}, Shape{2, 3, 5, 6}},
         ConvCase{{.in_channels = 2, .out_channels = 3, .kernel_size = 3, .stride = 2, .padding = 1}, Shape{3, 2, 7, 6}},
-        ConvCase{{.in_channels = 2, .out_channels = 2, .kernel_size = 3, .padding = 2, .dilation = 2}, Shape{1, 2, 6, 7}},
+        ConvCase{{.in_channels = 2, .out_channels = 2, .kernel_size = 3, .padding = 2, .dilation = 2},
+                 Shape{1, 2, 6, 7}},
         ConvCase{{.in_channels = 3, .out_channels = 2, .kernel_size = 1, .bias = false}, Shape{2, 3, 4, 4}},
         ConvCase{{.in_channels = 2, .out_channels = 3, .kernel_size = 1, .stride = 2}, Shape{1, 2, 5, 5}},
-        ConvCase{{.in_channels = 1, .out_channels = 2, .kernel_size = 4, .stride = 2, .padding = 1}, Shape{4, 1, 8, 9}}));
+        ConvCase{{.in_channels = 1, .out_channels = 2, .kernel_size = 4, .stride = 2, .padding = 1},
+                 Shape{4, 1, 8, 9}}));
 
 TEST(Conv2d, BatchSplitAcrossThreadsMatchesSequential) {
   // Batch of 5 splits images across threads; a single image runs the GEMM threaded. Same numbers.
@@ -130,7 +132,8 @@ TEST(Conv2d, NamesParametersAsPyTorch) {
 }
 
 TEST(Conv2d, RejectsBadOptions) {
-  expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .kernel_size = 0}); }, "kernel_size: expected > 0, got 0");
+  expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .kernel_size = 0}); },
+               "kernel_size: expected > 0, got 0");
   expect_error([] { Conv2d<float>({.in_channels = 0, .out_channels = 1}); }, "in_channels");
   expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .stride = 0}); }, "stride");
   expect_error([] { Conv2d<float>({.in_channels = 1, .out_channels = 1, .padding = -1}); }, "padding");

@@ -83,8 +83,13 @@ TEST(Tensor, ShapeErrorsNameWhatWasWrong) {
   Tensor<float> t(Shape{2, 3});
   EXPECT_THAT(error_of([&] { t.reshape(Shape{4, 2}); }), HasSubstr("element count: expected 6"));
   EXPECT_THAT(error_of([&] { (void)t.slice(2); }), HasSubstr("index 2 out of range [0, 2)"));
-  EXPECT_THAT(error_of([] { Tensor<float>::from(Shape{2}, {1.f, 2.f, 3.f}); }), HasSubstr("expected 2 for shape [2], got 3"));
-  EXPECT_THAT(error_of([&] { labor::check_shape("logits", t.shape(), Shape{2, 4}); }),
+  EXPECT_THAT(error_of([] {
+                Tensor<float>::from(Shape{2}, {1.f, 2.f, 3.f});
+              }),
+              HasSubstr("expected 2 for shape [2], got 3"));
+  EXPECT_THAT(error_of([&] {
+                labor::check_shape("logits", t.shape(), Shape{2, 4});
+              }),
               HasSubstr("logits: shape: expected [2, 4], got [2, 3]"));
   EXPECT_THAT(error_of([] { TensorView<float>(nullptr, Shape{3}); }), HasSubstr("data is null"));
 }
@@ -224,7 +229,8 @@ void write_raw_npy(const std::filesystem::path& p, const std::string& dict, std:
   header += '\n';
   std::ofstream out(p, std::ios::binary);
   out.write("\x93NUMPY\x01\x00", 8);
-  const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff), static_cast<unsigned char>(header.size() >> 8)};
+  const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
+                                static_cast<unsigned char>(header.size() >> 8)};
   out.write(reinterpret_cast<const char*>(len), 2);
   out << header << std::string(payload, '\0');
 }
@@ -236,7 +242,8 @@ TEST(Npy, RejectsOtherLayoutsNamingTheFile) {
   write_raw_npy(dir / "fo.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
   write_raw_npy(dir / "short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }", 8);
   EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "be.npy"); }), HasSubstr("big-endian"));
-  EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "f8.npy"); }), HasSubstr("dtype: expected '<f4', got '<f8'"));
+  EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "f8.npy"); }),
+              HasSubstr("dtype: expected '<f4', got '<f8'"));
   EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "fo.npy"); }), HasSubstr("fortran_order"));
   EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "short.npy"); }), HasSubstr("truncated data"));
   EXPECT_THAT(error_of([&] { labor::io::read_npy<float>(dir / "missing.npy"); }), HasSubstr("missing.npy"));

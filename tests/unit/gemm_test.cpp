@@ -120,7 +120,8 @@ TEST(Gemm, InsideParallelRegion) {
   // Each thread runs whole GEMMs single-threaded on its own packing buffers.
 #pragma omp parallel for schedule(dynamic) num_threads(2)
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(cases.size()); ++i)
-    bad[static_cast<std::size_t>(i)] = check_gemm(cases[static_cast<std::size_t>(i)], 100 + static_cast<std::uint64_t>(i));
+    bad[static_cast<std::size_t>(i)] =
+        check_gemm(cases[static_cast<std::size_t>(i)], 100 + static_cast<std::uint64_t>(i));
   for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(bad[i], 0) << describe(cases[i]);
 }
 

@@ -133,7 +133,8 @@ struct Ref {
     std::vector<int> ks;
     for (auto& [k, s] : size)
       if (s > 0) ks.push_back(k);
-    std::sort(ks.begin(), ks.end(), [&](int x, int y) { return size.at(x) != size.at(y) ? size.at(x) > size.at(y) : x < y; });
+    std::sort(ks.begin(), ks.end(),
+              [&](int x, int y) { return size.at(x) != size.at(y) ? size.at(x) > size.at(y) : x < y; });
     std::map<int, std::int64_t> got;
     if (points <= static_cast<std::int64_t>(ks.size())) {
       for (std::int64_t t = 0; t < points; ++t) got[ks[static_cast<std::size_t>(t)]] = 1;
@@ -202,7 +203,8 @@ struct Ref {
           if (static_cast<std::int64_t>(taken.size()) == want) break;
           bool far = true;
           for (auto t : taken)
-            if (static_cast<double>(std::max(std::abs(t / w - px / w), std::abs(t % w - px % w))) < min_distance) far = false;
+            if (static_cast<double>(std::max(std::abs(t / w - px / w), std::abs(t % w - px % w))) < min_distance)
+              far = false;
           if (!far) continue;
           taken.push_back(px);
           picks.push_back({px, k, s});
@@ -303,7 +305,8 @@ TEST(Ppl, MatchesReferenceOverAllocationRegimes) {
   }
   const auto s = smooth_maps(2, 19, 31, 37, 3);
   const Ref sref(s);
-  for (std::int64_t points : {5, 40, 300}) expect_same(S::PplSampler{points}.select(s.p1, s.p2), sref.ppl(points, 0), 1e-6);
+  for (std::int64_t points : {5, 40, 300})
+    expect_same(S::PplSampler{points}.select(s.p1, s.p2), sref.ppl(points, 0), 1e-6);
   expect_same(S::PplSampler{40, 4}.select(s.p1, s.p2), sref.ppl(40, 4), 1e-6);
 }
 
@@ -327,7 +330,9 @@ TEST(Ppl, AllocationRounds) {
     const int c = 1 + static_cast<int>(rng.uniform_int(8));
     V size(static_cast<std::size_t>(c));
     std::map<int, std::int64_t> sz;
-    for (int k = 0; k < c; ++k) sz[k] = size[static_cast<std::size_t>(k)] = static_cast<std::int64_t>(rng.uniform_int(4) == 0 ? 0 : rng.uniform_int(30));
+    for (int k = 0; k < c; ++k)
+      sz[k] = size[static_cast<std::size_t>(k)] =
+          static_cast<std::int64_t>(rng.uniform_int(4) == 0 ? 0 : rng.uniform_int(30));
     const auto points = 1 + static_cast<std::int64_t>(rng.uniform_int(80));
     const auto got = S::detail::ppl_allocation(size, points);
     const auto want = Ref::allocate(sz, points);
@@ -355,7 +360,8 @@ TEST(Ppl, MinDistanceSpreadsPoints) {
   for (std::size_t a = 0; a < im.pixels.size(); ++a)
     for (std::size_t b = a + 1; b < im.pixels.size(); ++b)
       if (im.classes[a] == im.classes[b]) {
-        const auto dy = std::abs(im.pixels[a] / 30 - im.pixels[b] / 30), dx = std::abs(im.pixels[a] % 30 - im.pixels[b] % 30);
+        const auto dy = std::abs(im.pixels[a] / 30 - im.pixels[b] / 30),
+                   dx = std::abs(im.pixels[a] % 30 - im.pixels[b] % 30);
         EXPECT_GE(std::max(dy, dx), 5);
       }
 }
@@ -367,13 +373,15 @@ TEST(Entropy, MatchesReferenceWithTies) {
     for (std::int64_t k : {1, 7, 100, 240}) {
       SCOPED_TRACE(k);
       expect_same(S::EntropySampler{k}.select(m.p1, m.p2),
-                  ref.top_k("entropy", k, [&](auto i, auto px) { return ref.entropy(i, px); }, std::greater<>()));
+                  ref.top_k(
+                      "entropy", k, [&](auto i, auto px) { return ref.entropy(i, px); }, std::greater<>()));
     }
   }
   const auto s = smooth_maps(2, 19, 20, 21, 2);
   const Ref sref(s);
   expect_same(S::EntropySampler{50}.select(s.p1, s.p2),
-              sref.top_k("entropy", 50, [&](auto i, auto px) { return sref.entropy(i, px); }, std::greater<>()));
+              sref.top_k(
+                  "entropy", 50, [&](auto i, auto px) { return sref.entropy(i, px); }, std::greater<>()));
 }
 
 TEST(Margin, MatchesReferenceWithTies) {
@@ -383,13 +391,15 @@ TEST(Margin, MatchesReferenceWithTies) {
     for (std::int64_t k : {1, 9, 100, 240}) {
       SCOPED_TRACE(k);
       expect_same(S::MarginSampler{k}.select(m.p1, m.p2),
-                  ref.top_k("margin", k, [&](auto i, auto px) { return ref.margin(i, px); }, std::less<>()));
+                  ref.top_k(
+                      "margin", k, [&](auto i, auto px) { return ref.margin(i, px); }, std::less<>()));
     }
   }
   const auto s = smooth_maps(2, 19, 20, 21, 3);
   const Ref sref(s);
   expect_same(S::MarginSampler{50}.select(s.p1, s.p2),
-              sref.top_k("margin", 50, [&](auto i, auto px) { return sref.margin(i, px); }, std::less<>()));
+              sref.top_k(
+                  "margin", 50, [&](auto i, auto px) { return sref.margin(i, px); }, std::less<>()));
   // One class: the margin is top-1 (= 1), every pixel ties, the lowest indices win.
   Tensor<float> one = Tensor<float>::full(Shape{1, 1, 3, 4}, 1.0f);
   const auto q = S::MarginSampler{3}.select(one, one);
@@ -441,7 +451,9 @@ TEST(Random, DeterministicUniformAndThreadIndependent) {
 TEST(Samplers, OmpAndCppSystemsAgreeExactly) {
   const auto m = palette_maps(2, 6, 37, 41, 12, 0.5);
   const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
-  auto both = [&](const auto& s) { expect_same(s.select(thrust::omp::par, p1, p2), s.select(thrust::cpp::par, p1, p2)); };
+  auto both = [&](const auto& s) {
+    expect_same(s.select(thrust::omp::par, p1, p2), s.select(thrust::cpp::par, p1, p2));
+  };
   both(S::SplSampler{});
   both(S::SplSampler{0.05});
   both(S::PplSampler{40});
@@ -461,7 +473,8 @@ TEST(Samplers, OmpAndCppSystemsAgreeExactly) {
 
 TEST(Samplers, ThreeDimensionalInputIsOneImage) {
   const auto m = palette_maps(1, 4, 10, 12, 3, 0.3);
-  const labor::TensorView<const float> p1 = m.p1.view().reshaped(Shape{4, 10, 12}), p2 = m.p2.view().reshaped(Shape{4, 10, 12});
+  const labor::TensorView<const float> p1 = m.p1.view().reshaped(Shape{4, 10, 12}),
+                                       p2 = m.p2.view().reshaped(Shape{4, 10, 12});
   expect_same(S::SplSampler{}.select(p1, p2), S::SplSampler{}.select(m.p1, m.p2));
   expect_same(S::PplSampler{9}.select(p1, p2), S::PplSampler{9}.select(m.p1, m.p2));
   EXPECT_EQ(S::inconsistency_mask(p1, p2).shape(), (Shape{1, 10, 12}));
@@ -539,10 +552,14 @@ TEST(SamplersErrors, ValidateProbabilities) {
   EXPECT_NO_THROW(S::validate_probabilities(m.p1, "p1"));
   auto bad = m.p1;
   bad[3] = 2.0f;
-  expect_error([&] { S::validate_probabilities(bad, "logits"); }, {"logits", "not a probability map", "y=0, x=3", "channel sum"});
+  expect_error([&] { S::validate_probabilities(bad, "logits"); },
+               {"logits", "not a probability map", "y=0, x=3", "channel sum"});
   expect_error([&] { S::validate_probabilities(Tensor<float>(Shape{5}), "p1"); }, {"p1", "rank"});
-  expect_error([&] { S::check_same_shape(Shape{1, 2, 3, 4}, Shape{1, 2, 3, 5}, "labor_select"); },
-               {"labor_select", "p2 shape"});
+  expect_error(
+      [&] {
+        S::check_same_shape(Shape{1, 2, 3, 4}, Shape{1, 2, 3, 5}, "labor_select");
+      },
+      {"labor_select", "p2 shape"});
 }
 
 }  // namespace

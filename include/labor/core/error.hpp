@@ -27,9 +27,9 @@ template <class... Args>
 
 /// Throws labor::Error with a fmt-formatted message when `cond` is false.
 /// Usage: `LABOR_CHECK(x.rank() == 4, "conv2d: input rank: expected 4, got {}", x.rank());`
-#define LABOR_CHECK(cond, ...)        \
-  do {                                \
-    if (!(cond)) {                    \
-      ::labor::fail(__VA_ARGS__);     \
-    }                                 \
+#define LABOR_CHECK(cond, ...)    \
+  do {                            \
+    if (!(cond)) {                \
+      ::labor::fail(__VA_ARGS__); \
+    }                             \
   } while (false)

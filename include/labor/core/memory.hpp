@@ -122,10 +122,8 @@ class BlockCache {
 
 /// 64-byte-aligned host memory straight from the system allocator.
 struct HostRaw {
-  static void* allocate(std::size_t bytes) {
-    return ::operator new(bytes, std::align_val_t{64}, std::nothrow);
-  }
-  static void deallocate(void* p) noexcept { ::operator delete(p, std::align_val_t{64}); }
+  static void* allocate(std::size_t bytes) { return ::operator new (bytes, std::align_val_t{64}, std::nothrow); }
+  static void deallocate(void* p) noexcept { ::operator delete (p, std::align_val_t{64}); }
 };
 
 }  // namespace detail
@@ -179,9 +177,7 @@ struct CrossDeviceCopy;
 
 template <Device D>
 struct CrossDeviceCopy<D, D> {
-  static void copy(void* dst, const void* src, std::size_t bytes) {
-    DeviceMemory<D>::copy(dst, src, bytes);
-  }
+  static void copy(void* dst, const void* src, std::size_t bytes) { DeviceMemory<D>::copy(dst, src, bytes); }
 };
 
 }  // namespace labor

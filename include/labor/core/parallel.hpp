@@ -53,9 +53,11 @@ void parallel_chunks(std::int64_t begin, std::int64_t end, F&& f, std::int64_t g
 #if defined(_OPENMP)
   const std::int64_t n = end - begin;
   const std::int64_t workers =
-      omp_in_parallel() ? 1 : std::min<std::int64_t>(omp_get_max_threads(), std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain)));
+      omp_in_parallel() ? 1
+                        : std::min<std::int64_t>(omp_get_max_threads(),
+                                                 std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain)));
   if (workers > 1) {
-#pragma omp parallel num_threads(static_cast<int>(workers))
+#pragma omp parallel num_threads(static_cast <int>(workers))
     {
       const std::int64_t t = omp_get_thread_num();
       const std::int64_t lo = begin + n * t / workers;
@@ -77,12 +79,15 @@ double parallel_sum(std::int64_t begin, std::int64_t end, F&& f) {
   double part[max_parts] = {};
   const std::int64_t n = end - begin;
   const std::int64_t parts = std::min<std::int64_t>(max_parts, std::max<std::int64_t>(1, n / 4096));
-  parallel_for(0, parts, [&](std::int64_t p) {
-    double s = 0.0;
-    const std::int64_t lo = begin + n * p / parts, hi = begin + n * (p + 1) / parts;
-    for (std::int64_t i = lo; i < hi; ++i) s += static_cast<double>(f(i));
-    part[p] = s;
-  }, 1);
+  parallel_for(
+      0, parts,
+      [&](std::int64_t p) {
+        double s = 0.0;
+        const std::int64_t lo = begin + n * p / parts, hi = begin + n * (p + 1) / parts;
+        for (std::int64_t i = lo; i < hi; ++i) s += static_cast<double>(f(i));
+        part[p] = s;
+      },
+      1);
   double total = 0.0;
   for (std::int64_t p = 0; p < parts; ++p) total += part[p];
   return total;

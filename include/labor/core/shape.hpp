@@ -25,8 +25,7 @@ class Shape {
   /// Shape from extents, e.g. `Shape{8, 64, 32, 32}`. Throws labor::Error for more than 4
   /// extents or a negative extent.
   Shape(std::initializer_list<std::int64_t> dims) {
-    LABOR_CHECK(dims.size() <= max_rank, "Shape: rank: expected at most {}, got {}", max_rank,
-                dims.size());
+    LABOR_CHECK(dims.size() <= max_rank, "Shape: rank: expected at most {}, got {}", max_rank, dims.size());
     for (auto d : dims) {
       LABOR_CHECK(d >= 0, "Shape: extent {}: expected >= 0, got {}", rank_, d);
       dims_[rank_++] = d;
@@ -39,8 +38,7 @@ class Shape {
   /// Extent of dimension `i`; negative `i` counts from the end. Throws for an invalid index.
   [[nodiscard]] std::int64_t operator[](int i) const {
     const int j = i < 0 ? i + rank_ : i;
-    LABOR_CHECK(j >= 0 && j < rank_, "Shape{}: dimension index {} out of range for rank {}",
-                to_string(), i, rank_);
+    LABOR_CHECK(j >= 0 && j < rank_, "Shape{}: dimension index {} out of range for rank {}", to_string(), i, rank_);
     return dims_[static_cast<std::size_t>(j)];
   }
 

@@ -31,14 +31,14 @@ class TensorView {
   TensorView() = default;
   /// Views `shape.numel()` elements at `data` (device memory of `D`).
   TensorView(T* data, Shape shape) : data_(data), shape_(shape) {
-    LABOR_CHECK(data != nullptr || shape.numel() == 0,
-                "TensorView: data is null for a shape {} with {} elements", shape, shape.numel());
+    LABOR_CHECK(data != nullptr || shape.numel() == 0, "TensorView: data is null for a shape {} with {} elements",
+                shape, shape.numel());
   }
 
   /// Read-only view of a mutable view.
   template <class U>
-    requires(std::is_same_v<U, T> && !std::is_const_v<T>)
-  operator TensorView<const U, D>() const {  // NOLINT(google-explicit-constructor)
+  requires(std::is_same_v<U, T> && !std::is_const_v<T>) operator TensorView<const U, D>()
+      const {  // NOLINT(google-explicit-constructor)
     return {data_, shape_};
   }
 
@@ -50,25 +50,18 @@ class TensorView {
   [[nodiscard]] bool empty() const { return numel() == 0; }
 
   /// Element at flat index `i` (host tensors only).
-  T& operator[](std::int64_t i) const
-    requires std::same_as<D, cpu>
-  {
-    return data_[i];
-  }
+  T& operator[](std::int64_t i) const requires std::same_as<D, cpu> { return data_[i]; }
 
   /// Element at a multi-index with one index per dimension (host tensors only, unchecked).
   template <std::integral... I>
-  T& operator()(I... idx) const
-    requires std::same_as<D, cpu>
-  {
+  T& operator()(I... idx) const requires std::same_as<D, cpu> {
     return data_[offset(idx...)];
   }
 
   /// Sub-tensor `i` along dimension 0 (rank drops by one). Throws for `i` out of range.
   [[nodiscard]] TensorView slice(std::int64_t i) const {
     LABOR_CHECK(rank() >= 1, "TensorView::slice: rank: expected >= 1, got 0");
-    LABOR_CHECK(i >= 0 && i < shape_[0], "TensorView::slice: index {} out of range [0, {})", i,
-                shape_[0]);
+    LABOR_CHECK(i >= 0 && i < shape_[0], "TensorView::slice: index {} out of range [0, {})", i, shape_[0]);
     const auto& d = shape_.dims();
     Shape sub = rank() == 1   ? Shape{}
                 : rank() == 2 ? Shape{d[1]}
@@ -79,15 +72,13 @@ class TensorView {
 
   /// Same memory seen with another shape of equal element count.
   [[nodiscard]] TensorView reshaped(Shape shape) const {
-    LABOR_CHECK(shape.numel() == numel(), "reshape: element count: expected {} (shape {}), got {} (shape {})",
-                numel(), shape_, shape.numel(), shape);
+    LABOR_CHECK(shape.numel() == numel(), "reshape: element count: expected {} (shape {}), got {} (shape {})", numel(),
+                shape_, shape.numel(), shape);
     return {data_, shape};
   }
 
   /// Host tensors: the elements as a span.
-  [[nodiscard]] std::span<T> span() const
-    requires std::same_as<D, cpu>
-  {
+  [[nodiscard]] std::span<T> span() const requires std::same_as<D, cpu> {
     return {data_, static_cast<std::size_t>(numel())};
   }
 
@@ -125,28 +116,21 @@ class Tensor {
   static Tensor uninitialized(Shape shape) { return Tensor(shape, Uninit{}); }
 
   /// Host tensor of `shape` filled with `value`.
-  static Tensor full(Shape shape, T value)
-    requires std::same_as<D, cpu>
-  {
+  static Tensor full(Shape shape, T value) requires std::same_as<D, cpu> {
     Tensor t(shape, Uninit{});
     std::fill_n(t.data(), t.numel(), value);
     return t;
   }
 
   /// Host tensor of `shape` holding `values` (row-major). Throws when the counts differ.
-  static Tensor from(Shape shape, std::span<const T> values)
-    requires std::same_as<D, cpu>
-  {
+  static Tensor from(Shape shape, std::span<const T> values) requires std::same_as<D, cpu> {
     LABOR_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
-                "Tensor::from: element count: expected {} for shape {}, got {}", shape.numel(), shape,
-                values.size());
+                "Tensor::from: element count: expected {} for shape {}, got {}", shape.numel(), shape, values.size());
     Tensor t(shape, Uninit{});
     std::copy(values.begin(), values.end(), t.data());
     return t;
   }
-  static Tensor from(Shape shape, std::initializer_list<T> values)
-    requires std::same_as<D, cpu>
-  {
+  static Tensor from(Shape shape, std::initializer_list<T> values) requires std::same_as<D, cpu> {
     return from(shape, std::span<const T>(values.begin(), values.size()));
   }
 
@@ -178,26 +162,14 @@ class Tensor {
   operator TensorView<T, D>() { return view(); }              // NOLINT(google-explicit-constructor)
   operator TensorView<const T, D>() const { return view(); }  // NOLINT(google-explicit-constructor)
 
-  T& operator[](std::int64_t i)
-    requires std::same_as<D, cpu>
-  {
-    return data_.get()[i];
-  }
-  const T& operator[](std::int64_t i) const
-    requires std::same_as<D, cpu>
-  {
-    return data_.get()[i];
-  }
+  T& operator[](std::int64_t i) requires std::same_as<D, cpu> { return data_.get()[i]; }
+  const T& operator[](std::int64_t i) const requires std::same_as<D, cpu> { return data_.get()[i]; }
   template <std::integral... I>
-  T& operator()(I... idx)
-    requires std::same_as<D, cpu>
-  {
+  T& operator()(I... idx) requires std::same_as<D, cpu> {
     return view()(idx...);
   }
   template <std::integral... I>
-  const T& operator()(I... idx) const
-    requires std::same_as<D, cpu>
-  {
+  const T& operator()(I... idx) const requires std::same_as<D, cpu> {
     return view()(idx...);
   }
 
@@ -215,23 +187,11 @@ class Tensor {
   void zero() { DeviceMemory<D>::zero(data(), bytes()); }
 
   /// Host tensors: sets every element to `value`.
-  void fill(T value)
-    requires std::same_as<D, cpu>
-  {
-    std::fill_n(data(), numel(), value);
-  }
+  void fill(T value) requires std::same_as<D, cpu> { std::fill_n(data(), numel(), value); }
 
   /// Host tensors: the elements as a span.
-  [[nodiscard]] std::span<T> span()
-    requires std::same_as<D, cpu>
-  {
-    return view().span();
-  }
-  [[nodiscard]] std::span<const T> span() const
-    requires std::same_as<D, cpu>
-  {
-    return view().span();
-  }
+  [[nodiscard]] std::span<T> span() requires std::same_as<D, cpu> { return view().span(); }
+  [[nodiscard]] std::span<const T> span() const requires std::same_as<D, cpu> { return view().span(); }
 
   /// Copy of this tensor on device `To` (needs the cuda backend for host<->GPU copies).
   template <Device To>
@@ -261,8 +221,7 @@ inline void check_shape(std::string_view what, const Shape& actual, const Shape&
 
 /// Throws labor::Error unless `actual` has rank `rank`.
 inline void check_rank(std::string_view what, const Shape& actual, int rank) {
-  LABOR_CHECK(actual.rank() == rank, "{}: rank: expected {} (shape {}), got {}", what, rank,
-              actual, actual.rank());
+  LABOR_CHECK(actual.rank() == rank, "{}: rank: expected {} (shape {}), got {}", what, rank, actual, actual.rank());
 }
 
 /// Throws labor::Error unless a tensor has at least one element.

@@ -21,12 +21,18 @@ namespace detail {
 
 template <class T>
 constexpr std::string_view npy_descr() {
-  if constexpr (std::is_same_v<T, float>) return "<f4";
-  else if constexpr (std::is_same_v<T, double>) return "<f8";
-  else if constexpr (std::is_same_v<T, std::int32_t>) return "<i4";
-  else if constexpr (std::is_same_v<T, std::int64_t>) return "<i8";
-  else if constexpr (std::is_same_v<T, std::uint8_t>) return "|u1";
-  else static_assert(sizeof(T) == 0, "npy: unsupported element type");
+  if constexpr (std::is_same_v<T, float>)
+    return "<f4";
+  else if constexpr (std::is_same_v<T, double>)
+    return "<f8";
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return "<i4";
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return "<i8";
+  else if constexpr (std::is_same_v<T, std::uint8_t>)
+    return "|u1";
+  else
+    static_assert(sizeof(T) == 0, "npy: unsupported element type");
 }
 
 /// Value of `key` in the header dict, as the raw text up to the next top-level comma or brace.
@@ -63,7 +69,8 @@ Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
   LABOR_CHECK(in.good(), "npy '{}': cannot open file", path);
   char magic[8];
   in.read(magic, 8);
-  LABOR_CHECK(in.gcount() == 8 && std::string_view(magic, 6) == "\x93NUMPY", "npy '{}': not a .npy file (bad magic)", path);
+  LABOR_CHECK(in.gcount() == 8 && std::string_view(magic, 6) == "\x93NUMPY", "npy '{}': not a .npy file (bad magic)",
+              path);
   const int major = static_cast<unsigned char>(magic[6]);
   LABOR_CHECK(major >= 1 && major <= 3, "npy '{}': format version: expected 1-3, got {}", path, major);
   std::uint32_t header_len = 0;
@@ -85,8 +92,10 @@ Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
   if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) descr = descr.substr(1, descr.size() - 2);
   const auto expected = detail::npy_descr<T>();
   if (descr != expected) {
-    const bool other_endian = descr.size() == 3 && expected.size() == 3 && descr[0] == '>' && descr.substr(1) == expected.substr(1);
-    LABOR_CHECK(!other_endian, "npy '{}': byte order: expected little-endian '{}', got big-endian '{}'", path, expected, descr);
+    const bool other_endian =
+        descr.size() == 3 && expected.size() == 3 && descr[0] == '>' && descr.substr(1) == expected.substr(1);
+    LABOR_CHECK(!other_endian, "npy '{}': byte order: expected little-endian '{}', got big-endian '{}'", path, expected,
+                descr);
     fail("npy '{}': dtype: expected '{}', got '{}'", path, expected, descr);
   }
   const auto fortran = detail::npy_field(header, "fortran_order", path);
@@ -108,11 +117,21 @@ Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
   LABOR_CHECK(dims.size() <= 4, "npy '{}': rank: expected at most 4, got {} (shape {})", path, dims.size(), shape_text);
   Shape shape;
   switch (dims.size()) {
-    case 0: shape = Shape{}; break;
-    case 1: shape = Shape{dims[0]}; break;
-    case 2: shape = Shape{dims[0], dims[1]}; break;
-    case 3: shape = Shape{dims[0], dims[1], dims[2]}; break;
-    default: shape = Shape{dims[0], dims[1], dims[2], dims[3]}; break;
+    case 0:
+      shape = Shape{};
+      break;
+    case 1:
+      shape = Shape{dims[0]};
+      break;
+    case 2:
+      shape = Shape{dims[0], dims[1]};
+      break;
+    case 3:
+      shape = Shape{dims[0], dims[1], dims[2]};
+      break;
+    default:
+      shape = Shape{dims[0], dims[1], dims[2], dims[3]};
+      break;
   }
   auto t = Tensor<T, cpu>::uninitialized(shape);
   in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.bytes()));
@@ -126,9 +145,11 @@ Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
 template <class T>
 void write_npy(const std::filesystem::path& file, TensorView<const T, cpu> t) {
   std::string shape = "(";
-  for (int i = 0; i < t.rank(); ++i) shape += std::to_string(t.size(i)) + (t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
+  for (int i = 0; i < t.rank(); ++i)
+    shape += std::to_string(t.size(i)) + (t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
   shape += ")";
-  std::string header = "{'descr': '" + std::string(detail::npy_descr<T>()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      "{'descr': '" + std::string(detail::npy_descr<T>()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
@@ -136,7 +157,8 @@ void write_npy(const std::filesystem::path& file, TensorView<const T, cpu> t) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     LABOR_CHECK(out.good(), "npy '{}': cannot open for writing", tmp.string());
-    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff), static_cast<unsigned char>(header.size() >> 8)};
+    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
+                                  static_cast<unsigned char>(header.size() >> 8)};
     out.write("\x93NUMPY\x01\x00", 8);
     out.write(reinterpret_cast<const char*>(len), 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));

@@ -140,14 +140,17 @@ class Conv2d {
     }
     if (want_b) {
       T* db = bias_.grad.data();
-      parallel_for(0, co, [&](std::int64_t o) {
-        double s = 0;
-        for (std::int64_t i = 0; i < n; ++i) {
-          const T* gy = grad_out.data() + (i * co + o) * hw;
-          for (std::int64_t e = 0; e < hw; ++e) s += gy[e];
-        }
-        db[o] += static_cast<T>(s);
-      }, 1);
+      parallel_for(
+          0, co,
+          [&](std::int64_t o) {
+            double s = 0;
+            for (std::int64_t i = 0; i < n; ++i) {
+              const T* gy = grad_out.data() + (i * co + o) * hw;
+              for (std::int64_t e = 0; e < hw; ++e) s += gy[e];
+            }
+            db[o] += static_cast<T>(s);
+          },
+          1);
     }
     return dx;
   }
@@ -165,10 +168,11 @@ class Conv2d {
     LABOR_CHECK(s.rank() == 4, "Conv2d {}: input rank: expected 4 (N×C×H×W), got {} (shape {})", where, s.rank(), s);
     LABOR_CHECK(s[1] == options_.in_channels, "Conv2d {}: input channels: expected {}, got {} (shape {})", where,
                 options_.in_channels, s[1], s);
-    LABOR_CHECK(s[0] > 0 && s[2] > 0 && s[3] > 0, "Conv2d {}: input: expected a non-empty batch, got shape {}", where, s);
+    LABOR_CHECK(s[0] > 0 && s[2] > 0 && s[3] > 0, "Conv2d {}: input: expected a non-empty batch, got shape {}", where,
+                s);
     const auto& o = options_;
-    cpu_kernels::ConvGeometry g{s[1], s[2], s[3], o.kernel_size, o.kernel_size, o.stride, o.stride,
-                                o.padding, o.padding, o.dilation, o.dilation};
+    cpu_kernels::ConvGeometry g{s[1],     s[2],      s[3],      o.kernel_size, o.kernel_size, o.stride,
+                                o.stride, o.padding, o.padding, o.dilation,    o.dilation};
     LABOR_CHECK(g.height + 2 * o.padding >= o.dilation * (o.kernel_size - 1) + 1 &&
                     g.width + 2 * o.padding >= o.dilation * (o.kernel_size - 1) + 1,
                 "Conv2d {}: input {}×{} with padding {} is smaller than the dilated kernel ({})", where, g.height,
@@ -176,9 +180,7 @@ class Conv2d {
     return g;
   }
 
-  static int image_workers(std::int64_t n) {
-    return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n));
-  }
+  static int image_workers(std::int64_t n) { return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n)); }
 
   /// Calls f(image, col_scratch[, worker]) for every image. With at least two images per thread
   /// available, images are split across threads (each GEMM single-threaded); otherwise images run
@@ -187,8 +189,10 @@ class Conv2d {
   void for_each_image(std::int64_t n, const cpu_kernels::ConvGeometry& g, F&& f) {
     const std::int64_t col_size = g.is_identity() ? 0 : g.col_rows() * g.col_cols();
     auto call = [&](std::int64_t i, T* col, int worker) {
-      if constexpr (std::is_invocable_v<F, std::int64_t, T*, int>) f(i, col, worker);
-      else f(i, col);
+      if constexpr (std::is_invocable_v<F, std::int64_t, T*, int>)
+        f(i, col, worker);
+      else
+        f(i, col);
     };
     const int workers = image_workers(n);
     if (workers > 1 && n >= workers) {

@@ -31,9 +31,7 @@ class Sequential {
     return std::apply([&](auto&... l) { return forward_chain(x, l...); }, layers_);
   }
 
-  TensorT backward(const TensorT& grad_out) {
-    return backward_from<sizeof...(Rest)>(grad_out);
-  }
+  TensorT backward(const TensorT& grad_out) { return backward_from<sizeof...(Rest)>(grad_out); }
 
   void set_training(bool training) {
     std::apply([&](auto&... l) { (l.set_training(training), ...); }, layers_);

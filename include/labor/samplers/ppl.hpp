@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
-#include <type_traits>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <thrust/copy.h>
@@ -51,7 +51,7 @@ struct PrototypeChunk {
   const std::int32_t* cls;
   const double* pbar;
   std::int64_t size, total, rows;
-  std::int64_t* part_sum;  // [chunks][rows·C]
+  std::int64_t* part_sum;    // [chunks][rows·C]
   std::int64_t* part_count;  // [chunks][rows]
   LABOR_HOST_DEVICE void operator()(std::int64_t chunk) const {
     const std::int64_t c_n = in.channels;
@@ -210,17 +210,17 @@ struct PplSampler {
                                             part_sum.data(), part_count.data()});
     auto mu = detail::scratch<double, D>(rows * g.c);
     auto count = detail::scratch<std::int64_t, D>(rows);
-    thrust::for_each(policy, detail::items(0), detail::items(rows * g.c),
-                     detail::PrototypeReduce{part_sum.data(), part_count.data(), chunks, rows, g.c, mu.data(),
-                                             count.data()});
+    thrust::for_each(
+        policy, detail::items(0), detail::items(rows * g.c),
+        detail::PrototypeReduce{part_sum.data(), part_count.data(), chunks, rows, g.c, mu.data(), count.data()});
 
     // Scores, then every candidate in (row, score, pixel) order: two stable key/value sorts of a
     // permutation (the compacted order is ascending in pixel), then gathers.
     auto score = detail::scratch<double, D>(m);
     auto row = detail::scratch<std::int32_t, D>(m);
-    thrust::for_each(policy, detail::items(0), detail::items(m),
-                     detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), pbar.data(), mu.data(), score.data(),
-                                            row.data()});
+    thrust::for_each(
+        policy, detail::items(0), detail::items(m),
+        detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), pbar.data(), mu.data(), score.data(), row.data()});
     auto key = detail::scratch<double, D>(m);
     thrust::copy(policy, score.data(), score.data() + m, key.data());
     auto perm = detail::scratch<std::int64_t, D>(m);

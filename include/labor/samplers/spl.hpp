@@ -41,8 +41,7 @@ struct SplSampler {
     auto q = detail::empty_query(name(), g);
     auto sel = cap ? detail::compact_inconsistent<true, D>(policy, g, in, "spl")
                    : detail::compact_inconsistent<false, D>(policy, g, in, "spl");
-    const std::int64_t limit =
-        cap ? static_cast<std::int64_t>(std::floor(*cap * static_cast<double>(g.hw))) : g.hw;
+    const std::int64_t limit = cap ? static_cast<std::int64_t>(std::floor(*cap * static_cast<double>(g.hw))) : g.hw;
     for (std::int64_t n = 0; n < g.n; ++n) {
       const std::int64_t s = sel.start[static_cast<std::size_t>(n)];
       std::int64_t count = sel.start[static_cast<std::size_t>(n + 1)] - s;

@@ -16,8 +16,8 @@ namespace labor::cpu_kernels {
 /// op(A) is m×k: A is m×k (lda) or, with `trans_a`, k×m (lda). op(B) is k×n likewise.
 /// Parallelised with OpenMP when called outside a parallel region. beta == 0 does not read C.
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
-          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -30,7 +30,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   Eigen::Map<RowMat, 0, Stride> cm(c, m, n, Stride(ldc));
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    if (beta == T(0)) cm.setZero(); else cm *= beta;
+    if (beta == T(0))
+      cm.setZero();
+    else
+      cm *= beta;
     return;
   }
   ConstMap am(a, trans_a ? k : m, trans_a ? m : k, Stride(lda));
@@ -43,10 +46,14 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
       cm.noalias() += alpha * (opa * opb);
     }
   };
-  if (!trans_a && !trans_b) run(am, bm);
-  else if (trans_a && !trans_b) run(am.transpose(), bm);
-  else if (!trans_a && trans_b) run(am, bm.transpose());
-  else run(am.transpose(), bm.transpose());
+  if (!trans_a && !trans_b)
+    run(am, bm);
+  else if (trans_a && !trans_b)
+    run(am.transpose(), bm);
+  else if (!trans_a && trans_b)
+    run(am, bm.transpose());
+  else
+    run(am.transpose(), bm.transpose());
 }
 
 }  // namespace labor::cpu_kernels

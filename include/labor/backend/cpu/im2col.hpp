@@ -37,8 +37,8 @@ struct ConvGeometry {
 
 namespace detail {
 /// Output positions [lo, hi) along one axis whose input coordinate o·stride − pad + offset lies in [0, size).
-inline void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad,
-                        std::int64_t offset, std::int64_t& lo, std::int64_t& hi) {
+inline void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t offset,
+                        std::int64_t& lo, std::int64_t& hi) {
   const std::int64_t shift = pad - offset;  // o·stride >= shift  and  o·stride < size + shift
   lo = shift <= 0 ? 0 : (shift + stride - 1) / stride;
   hi = size + shift <= 0 ? 0 : (size + shift + stride - 1) / stride;
@@ -53,34 +53,37 @@ inline void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride
 template <class T>
 void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
-  parallel_for(0, g.channels, [&](std::int64_t c) {
-    const T* plane = x + c * g.height * g.width;
-    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-      std::int64_t oy0, oy1;
-      detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
-      oy0 = std::clamp(oy0, row_begin, row_end);
-      oy1 = std::clamp(oy1, oy0, row_end);
-      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-        std::int64_t ox0, ox1;
-        detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
-        T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
-        std::fill(row, row + (oy0 - row_begin) * ow, T(0));
-        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
-          T* out = row + (oy - row_begin) * ow;
-          const T* in = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
-          const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
-          std::fill(out, out + ox0, T(0));
-          if (g.stride_w == 1) {
-            std::memcpy(out + ox0, in + ix0, static_cast<std::size_t>(ox1 - ox0) * sizeof(T));
-          } else {
-            for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ox] = in[ix0 + (ox - ox0) * g.stride_w];
+  parallel_for(
+      0, g.channels,
+      [&](std::int64_t c) {
+        const T* plane = x + c * g.height * g.width;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+          std::int64_t oy0, oy1;
+          detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
+          oy0 = std::clamp(oy0, row_begin, row_end);
+          oy1 = std::clamp(oy1, oy0, row_end);
+          for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+            std::int64_t ox0, ox1;
+            detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
+            T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
+            std::fill(row, row + (oy0 - row_begin) * ow, T(0));
+            for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+              T* out = row + (oy - row_begin) * ow;
+              const T* in = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
+              const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
+              std::fill(out, out + ox0, T(0));
+              if (g.stride_w == 1) {
+                std::memcpy(out + ox0, in + ix0, static_cast<std::size_t>(ox1 - ox0) * sizeof(T));
+              } else {
+                for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ox] = in[ix0 + (ox - ox0) * g.stride_w];
+              }
+              std::fill(out + ox1, out + ow, T(0));
+            }
+            std::fill(row + (oy1 - row_begin) * ow, row + rows * ow, T(0));
           }
-          std::fill(out + ox1, out + ow, T(0));
         }
-        std::fill(row + (oy1 - row_begin) * ow, row + rows * ow, T(0));
-      }
-    }
-  }, 2);
+      },
+      2);
 }
 
 /// Columns for the whole image: col_rows() × col_cols().
@@ -94,26 +97,29 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
 template <class T>
 void col2im(const T* col, const ConvGeometry& g, T* dx, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t ow = g.out_width(), rows = row_end - row_begin;
-  parallel_for(0, g.channels, [&](std::int64_t c) {
-    T* plane = dx + c * g.height * g.width;
-    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-      std::int64_t oy0, oy1;
-      detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
-      oy0 = std::clamp(oy0, row_begin, row_end);
-      oy1 = std::clamp(oy1, oy0, row_end);
-      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-        std::int64_t ox0, ox1;
-        detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
-        const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
-        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
-          const T* in = row + (oy - row_begin) * ow;
-          T* out = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
-          const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
-          for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ix0 + (ox - ox0) * g.stride_w] += in[ox];
+  parallel_for(
+      0, g.channels,
+      [&](std::int64_t c) {
+        T* plane = dx + c * g.height * g.width;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+          std::int64_t oy0, oy1;
+          detail::valid_range(g.height, g.out_height(), g.stride_h, g.pad_h, i * g.dilation_h, oy0, oy1);
+          oy0 = std::clamp(oy0, row_begin, row_end);
+          oy1 = std::clamp(oy1, oy0, row_end);
+          for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+            std::int64_t ox0, ox1;
+            detail::valid_range(g.width, ow, g.stride_w, g.pad_w, j * g.dilation_w, ox0, ox1);
+            const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * rows * ow;  // output row row_begin
+            for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+              const T* in = row + (oy - row_begin) * ow;
+              T* out = plane + (oy * g.stride_h - g.pad_h + i * g.dilation_h) * g.width;
+              const std::int64_t ix0 = ox0 * g.stride_w - g.pad_w + j * g.dilation_w;
+              for (std::int64_t ox = ox0; ox < ox1; ++ox) out[ix0 + (ox - ox0) * g.stride_w] += in[ox];
+            }
+          }
         }
-      }
-    }
-  }, 2);
+      },
+      2);
 }
 
 /// Adjoint of the whole-image im2col.

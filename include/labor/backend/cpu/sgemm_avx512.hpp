@@ -114,8 +114,10 @@ inline void pack_rows(const float* src, std::int64_t ld, std::int64_t width, std
 #pragma GCC unroll 4
       for (int v = 0; v < W; v += 16) {
         _mm_prefetch(reinterpret_cast<const char*>(s + 4 * ld + v), _MM_HINT_T0);
-        if constexpr (W % 16 == 0) _mm512_store_ps(d + v, _mm512_loadu_ps(s + v));
-        else _mm512_mask_storeu_ps(d + v, sgemm_lanes(W - v), _mm512_maskz_loadu_ps(sgemm_lanes(W - v), s + v));
+        if constexpr (W % 16 == 0)
+          _mm512_store_ps(d + v, _mm512_loadu_ps(s + v));
+        else
+          _mm512_mask_storeu_ps(d + v, sgemm_lanes(W - v), _mm512_maskz_loadu_ps(sgemm_lanes(W - v), s + v));
       }
     }
     if (j < width) {
@@ -202,24 +204,24 @@ inline void sgemm_micro_kernel(std::int64_t kc, const float* __restrict a, const
 inline void sgemm_scale(std::int64_t m, std::int64_t n, float beta, float* c, std::int64_t ldc) {
   for (std::int64_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
-    if (beta == 0.0f) std::fill(row, row + n, 0.0f);
-    else if (beta != 1.0f) for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
+    if (beta == 0.0f)
+      std::fill(row, row + n, 0.0f);
+    else if (beta != 1.0f)
+      for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
   }
 }
 
 /// One thread's share: the packed algorithm over all of C (m×n), on this thread's buffers.
 template <int MR, int NV>
-void sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
-                  std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                  float beta, float* c, std::int64_t ldc) {
+void sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                  float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc) {
   constexpr int NR = 16 * NV;
   const std::int64_t k_blocks = (k + blk.kc_max - 1) / blk.kc_max;
   const std::int64_t kc_size = (k + k_blocks - 1) / k_blocks;
   const std::int64_t m_round = (m + MR - 1) / MR * MR, n_round = (n + NR - 1) / NR * NR;
-  const std::int64_t mc_size =
-      std::min(m_round, std::max<std::int64_t>(MR, blk.a_bytes / (kc_size * 4) / MR * MR));
-  const std::int64_t nc_size =
-      std::min(n_round, std::max<std::int64_t>(NR, blk.b_bytes / (kc_size * 4) / NR * NR));
+  const std::int64_t mc_size = std::min(m_round, std::max<std::int64_t>(MR, blk.a_bytes / (kc_size * 4) / MR * MR));
+  const std::int64_t nc_size = std::min(n_round, std::max<std::int64_t>(NR, blk.b_bytes / (kc_size * 4) / NR * NR));
   float* abuf = sgemm_buffer(0).get(static_cast<std::size_t>(mc_size * kc_size));
   float* bbuf = sgemm_buffer(1).get(static_cast<std::size_t>(nc_size * kc_size));
   alignas(64) float tile[MR * NR];
@@ -229,12 +231,16 @@ void sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int
     for (std::int64_t pc = 0; pc < k; pc += kc_size) {
       const std::int64_t kc = std::min(kc_size, k - pc);
       const float beta_pass = pc == 0 ? beta : 1.0f;
-      if (trans_a) pack_rows<MR>(a + pc * lda + ic, lda, mc, kc, abuf);
-      else pack_cols<MR>(a + ic * lda + pc, lda, mc, kc, abuf);
+      if (trans_a)
+        pack_rows<MR>(a + pc * lda + ic, lda, mc, kc, abuf);
+      else
+        pack_cols<MR>(a + ic * lda + pc, lda, mc, kc, abuf);
       for (std::int64_t jc = 0; jc < n; jc += nc_size) {
         const std::int64_t nc = std::min(nc_size, n - jc);
-        if (!trans_b) pack_rows<NR>(b + pc * ldb + jc, ldb, nc, kc, bbuf);
-        else pack_cols<NR>(b + jc * ldb + pc, ldb, nc, kc, bbuf);
+        if (!trans_b)
+          pack_rows<NR>(b + pc * ldb + jc, ldb, nc, kc, bbuf);
+        else
+          pack_cols<NR>(b + jc * ldb + pc, ldb, nc, kc, bbuf);
         for (std::int64_t jr = 0; jr < nc; jr += NR) {
           const std::int64_t cols = std::min<std::int64_t>(NR, nc - jr);
           const float* bp = bbuf + jr * kc;
@@ -252,9 +258,12 @@ void sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int
               for (std::int64_t j = 0; j < cols; ++j) {
                 float& out = cp[i * ldc + j];
                 const float t = tile[i * NR + j];
-                if (beta_pass == 0.0f) out = alpha * t;
-                else if (beta_pass == 1.0f) out = std::fma(alpha, t, out);
-                else out = std::fma(alpha, t, beta_pass * out);
+                if (beta_pass == 0.0f)
+                  out = alpha * t;
+                else if (beta_pass == 1.0f)
+                  out = std::fma(alpha, t, out);
+                else
+                  out = std::fma(alpha, t, beta_pass * out);
               }
           }
         }
@@ -265,9 +274,9 @@ void sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int
 
 /// The packed SGEMM with explicit block sizes and register tile; see sgemm_avx512.
 template <int MR, int NV>
-void sgemm_blocked(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
-                   std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                   float beta, float* c, std::int64_t ldc) {
+void sgemm_blocked(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                   float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+                   float* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {
     sgemm_scale(m, n, beta, c, ldc);
@@ -296,11 +305,11 @@ void sgemm_blocked(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::in
     const std::int64_t hi = std::min((units * (t + 1) / nt) * unit, split_n ? n : m);
     if (lo < hi) {
       if (split_n) {
-        sgemm_serial<MR, NV>(blk, trans_a, trans_b, m, hi - lo, k, alpha, a, lda,
-                             trans_b ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+        sgemm_serial<MR, NV>(blk, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo, ldb,
+                             beta, c + lo, ldc);
       } else {
-        sgemm_serial<MR, NV>(blk, trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b,
-                             ldb, beta, c + lo * ldc, ldc);
+        sgemm_serial<MR, NV>(blk, trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b, ldb,
+                             beta, c + lo * ldc, ldc);
       }
     }
   }

@@ -27,8 +27,8 @@ inline Query empty_query(std::string_view strategy, const Geometry& g) {
 /// Throws unless 1 ≤ points ≤ H·W.
 inline void check_points(std::string_view who, std::int64_t points, const Geometry& g) {
   LABOR_CHECK(points >= 1, "{}: points: expected >= 1, got {}", who, points);
-  LABOR_CHECK(points <= g.hw, "{}: points: expected at most the {} pixels of an image ({}×{}), got {}", who, g.hw,
-              g.h, g.w, points);
+  LABOR_CHECK(points <= g.hw, "{}: points: expected at most the {} pixels of an image ({}×{}), got {}", who, g.hw, g.h,
+              g.w, points);
 }
 
 }  // namespace labor::samplers::detail

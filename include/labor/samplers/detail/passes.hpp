@@ -229,9 +229,10 @@ template <Device D, class Policy>
     for (int c = 0; c < in.channels; ++c) {
       const float val = v[static_cast<std::size_t>(c)];
       if (!std::isfinite(val) || val < 0.0f)
-        fail("{}{}: not a probability map: image {}, pixel (y={}, x={}), channel {}: value {}, expected a finite "
-             "value >= 0",
-             prefix, name, n, y, x, c, val);
+        fail(
+            "{}{}: not a probability map: image {}, pixel (y={}, x={}), channel {}: value {}, expected a finite "
+            "value >= 0",
+            prefix, name, n, y, x, c, val);
       sum += static_cast<double>(val);
     }
     if (!(std::abs(sum - 1.0) <= probability_tolerance))
@@ -270,9 +271,9 @@ Compacted<D> compact_inconsistent(const Policy& policy, const Geometry& g, const
   auto slot_key = scratch<std::int64_t, D>(WithKey ? nb * B : 1);
   auto count = scratch<std::int64_t, D>(nb);
   auto bad = scratch<std::int64_t, D>(nb);
-  thrust::for_each(policy, items(0), items(nb),
-                   CompactPass<B, WithKey>{in, slot_pixel.data(), slot_class.data(), slot_key.data(), count.data(),
-                                           bad.data()});
+  thrust::for_each(
+      policy, items(0), items(nb),
+      CompactPass<B, WithKey>{in, slot_pixel.data(), slot_class.data(), slot_key.data(), count.data(), bad.data()});
   check_bad_pixels<D>(policy, g, bad.data(), in, who);
   auto offset = scratch<std::int64_t, D>(nb + 1);
   thrust::fill_n(policy, offset.data(), 1, std::int64_t{0});

@@ -17,8 +17,8 @@ namespace labor::samplers::detail {
 /// stable sort keeps ascending pixel order among equal keys), written ascending with their ŷ
 /// into q.images[n]. Reorders `key`.
 template <Device D, class Key, class Compare, class Policy>
-void top_k_per_image(const Policy& policy, const Geometry& g, const MapPair& in, Key* key, Compare comp,
-                     std::int64_t k, Query& q) {
+void top_k_per_image(const Policy& policy, const Geometry& g, const MapPair& in, Key* key, Compare comp, std::int64_t k,
+                     Query& q) {
   auto idx = scratch<std::int64_t, D>(g.hw);
   auto cls = scratch<std::int32_t, D>(k);
   for (std::int64_t n = 0; n < g.n; ++n) {
