@@ -14,6 +14,7 @@
 
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
+#include "labor/io/detail/atomic_file.hpp"
 
 namespace labor::io {
 
@@ -140,8 +141,9 @@ Tensor<T, cpu> read_npy(const std::filesystem::path& file) {
   return t;
 }
 
-/// Writes a host tensor as a version 1.0 .npy file (little-endian, C order). The file is written
-/// to a temporary name in the same folder and renamed, so a reader never sees half a file.
+/// Writes a host tensor as a version 1.0 .npy file (little-endian, C order) with an atomic
+/// replacement (io/detail/atomic_file.hpp): a reader never sees half a file, and a failed write
+/// leaves an existing file untouched.
 template <class T>
 void write_npy(const std::filesystem::path& file, TensorView<const T, cpu> t) {
   std::string shape = "(";
@@ -153,22 +155,14 @@ void write_npy(const std::filesystem::path& file, TensorView<const T, cpu> t) {
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  const auto tmp = std::filesystem::path(file.string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LABOR_CHECK(out.good(), "npy '{}': cannot open for writing", tmp.string());
-    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
-                                  static_cast<unsigned char>(header.size() >> 8)};
-    out.write("\x93NUMPY\x01\x00", 8);
-    out.write(reinterpret_cast<const char*>(len), 2);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.numel() * sizeof(T)));
-    out.flush();
-    LABOR_CHECK(out.good(), "npy '{}': write failed", tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);
-  LABOR_CHECK(!ec, "npy '{}': cannot rename from '{}': {}", file.string(), tmp.string(), ec.message());
+  detail::AtomicFile out(file, "npy");
+  const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
+                                static_cast<unsigned char>(header.size() >> 8)};
+  out.write("\x93NUMPY\x01\x00", 8);
+  out.write(len, 2);
+  out.write(header.data(), header.size());
+  out.write(t.data(), static_cast<std::size_t>(t.numel()) * sizeof(T));
+  out.commit();
 }
 
 template <class T>
