@@ -71,6 +71,16 @@ struct MapPair {
     const std::int64_t rest = hw - first;
     len = rest < B ? static_cast<int>(rest) : B;
   }
+
+  /// Computes the statistics of block `b` into `s`; `base` = global index n·hw + i of its first
+  /// pixel, `len` = its pixel count.
+  template <int B, unsigned What>
+  LABOR_HOST_DEVICE void sweep(std::int64_t b, BlockStats<B, What>& s, std::int64_t& base, int& len) const {
+    std::int64_t n, i0;
+    locate<B>(b, n, i0, len);
+    s.compute(p1 + n * chw + i0, p2 + n * chw + i0, hw, channels, len);
+    base = n * hw + i0;
+  }
 };
 
 /// Lowest global pixel index (image·hw + pixel) of a bad pixel in a block, or no_bad_pixel.
@@ -87,12 +97,11 @@ struct ValidatePass {
   MapPair in;
   std::int64_t* bad;
   LABOR_HOST_DEVICE void operator()(std::int64_t b) const {
-    std::int64_t n, i0;
-    int len;
-    in.locate<B>(b, n, i0, len);
     BlockStats<B, stat_none> s;
-    s.compute(in.p1 + n * in.chw + i0, in.p2 + n * in.chw + i0, in.hw, in.channels, len);
-    bad[b] = first_bad(s, n * in.hw + i0, len);
+    std::int64_t base;
+    int len;
+    in.sweep(b, s, base, len);
+    bad[b] = first_bad(s, base, len);
   }
 };
 
@@ -103,14 +112,13 @@ struct MaskPass {
   std::uint8_t* mask;
   std::int64_t* bad;
   LABOR_HOST_DEVICE void operator()(std::int64_t b) const {
-    std::int64_t n, i0;
-    int len;
-    in.locate<B>(b, n, i0, len);
     BlockStats<B, stat_none> s;
-    s.compute(in.p1 + n * in.chw + i0, in.p2 + n * in.chw + i0, in.hw, in.channels, len);
-    std::uint8_t* out = mask + n * in.hw + i0;
+    std::int64_t base;
+    int len;
+    in.sweep(b, s, base, len);
+    std::uint8_t* out = mask + base;
     for (int j = 0; j < len; ++j) out[j] = s.a1[j] != s.a2[j] ? 1 : 0;
-    bad[b] = first_bad(s, n * in.hw + i0, len);
+    bad[b] = first_bad(s, base, len);
   }
 };
 
@@ -125,12 +133,10 @@ struct CompactPass {
   std::int64_t* count;
   std::int64_t* bad;
   LABOR_HOST_DEVICE void operator()(std::int64_t b) const {
-    std::int64_t n, i0;
-    int len;
-    in.locate<B>(b, n, i0, len);
     BlockStats<B, WithKey ? stat_l1 : stat_none> s;
-    s.compute(in.p1 + n * in.chw + i0, in.p2 + n * in.chw + i0, in.hw, in.channels, len);
-    const std::int64_t base = n * in.hw + i0;
+    std::int64_t base;
+    int len;
+    in.sweep(b, s, base, len);
     std::int64_t t = b * B;
     for (int j = 0; j < len; ++j) {
       if (s.a1[j] != s.a2[j]) {
@@ -173,12 +179,11 @@ struct KeyPass {
   Key* key;
   std::int64_t* bad;
   LABOR_HOST_DEVICE void operator()(std::int64_t b) const {
-    std::int64_t n, i0;
-    int len;
-    in.locate<B>(b, n, i0, len);
     BlockStats<B, What> s;
-    s.compute(in.p1 + n * in.chw + i0, in.p2 + n * in.chw + i0, in.hw, in.channels, len);
-    Key* out = key + n * in.hw + i0;
+    std::int64_t base;
+    int len;
+    in.sweep(b, s, base, len);
+    Key* out = key + base;
     for (int j = 0; j < len; ++j) {
       if constexpr ((What & stat_entropy) != 0) {
         out[j] = static_cast<Key>(s.entropy[j]);
@@ -186,7 +191,7 @@ struct KeyPass {
         out[j] = static_cast<Key>(s.margin[j]);
       }
     }
-    bad[b] = first_bad(s, n * in.hw + i0, len);
+    bad[b] = first_bad(s, base, len);
   }
 };
 
