@@ -1,6 +1,7 @@
 #pragma once
 /// @file io.hpp
-/// The io module: file formats (.npy, PNG).
+/// The io module: file formats (.npy, PNG, safetensors).
 
 #include "labor/io/npy.hpp"
 #include "labor/io/png.hpp"
+#include "labor/io/safetensors.hpp"

@@ -5,12 +5,15 @@
 
 #include "labor/annotate.hpp"
 #include "labor/core.hpp"
+#include "labor/data.hpp"
 #include "labor/io.hpp"
 #include "labor/loss.hpp"
 #include "labor/metrics.hpp"
+#include "labor/models.hpp"
 #include "labor/nn.hpp"
 #include "labor/optim.hpp"
 #include "labor/samplers.hpp"
+#include "labor/train.hpp"
 
 #if defined(__CUDACC__)
 #include "labor/backend/cuda.cuh"

@@ -1,0 +1,6 @@
+#pragma once
+/// @file data.hpp
+/// The data module: the Dataset concept, batches and the embedded synthetic benchmark.
+
+#include "labor/data/dataset.hpp"
+#include "labor/data/synthetic.hpp"

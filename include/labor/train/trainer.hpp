@@ -1,0 +1,497 @@
+#pragma once
+/// @file trainer.hpp
+/// The LabOR schedule (DESIGN §1): UDA, pseudo-labels, the pixel selector with discrepancy
+/// maximisation, selection through an oracle into a label store, and adaptation — as stages a
+/// program can run one by one (and checkpoint between), or all at once with LaborTrainer::run.
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "labor/annotate/label_store.hpp"
+#include "labor/annotate/oracle.hpp"
+#include "labor/core/error.hpp"
+#include "labor/core/rng.hpp"
+#include "labor/core/tensor.hpp"
+#include "labor/data/dataset.hpp"
+#include "labor/loss/bce_with_logits.hpp"
+#include "labor/loss/cross_entropy.hpp"
+#include "labor/loss/discrepancy.hpp"
+#include "labor/loss/pseudo_label.hpp"
+#include "labor/metrics/confusion_matrix.hpp"
+#include "labor/models/discriminator.hpp"
+#include "labor/models/segmenter.hpp"
+#include "labor/nn/layer.hpp"
+#include "labor/nn/residual.hpp"
+#include "labor/nn/softmax.hpp"
+#include "labor/nn/upsample.hpp"
+#include "labor/optim/adam.hpp"
+#include "labor/optim/schedule.hpp"
+#include "labor/optim/sgd.hpp"
+#include "labor/samplers/query.hpp"
+#include "labor/samplers/sampler.hpp"
+#include "labor/train/options.hpp"
+
+namespace labor::train {
+
+/// What a stage reports after each iteration.
+struct StepInfo {
+  std::string_view stage;
+  /// 1-based iteration and the stage's iteration count.
+  std::int64_t iteration = 0;
+  std::int64_t iterations = 0;
+  /// The backbone's learning rate at this iteration.
+  double lr = 0;
+  /// The iteration's loss values by name ("src", "tgt", "adv", "d", "pl", "dis").
+  std::vector<std::pair<std::string_view, double>> losses;
+};
+
+/// Called after every training iteration (progress bars, logs); may be empty.
+using Monitor = std::function<void(const StepInfo&)>;
+
+/// Dense target label maps indexed by target pool image: H×W, a class or 255 (unlabeled).
+using TargetLabels = std::vector<Tensor<std::int32_t, cpu>>;
+
+/// The label store's answers as dense maps for the `images` pool images of size h×w (255 where
+/// nothing was answered, and for images the store does not hold).
+inline TargetLabels dense_labels(const annotate::LabelStore& store, std::int64_t images, std::int64_t h,
+                                 std::int64_t w) {
+  TargetLabels out;
+  out.reserve(static_cast<std::size_t>(images));
+  for (std::int64_t i = 0; i < images; ++i) {
+    if (store.contains(i)) {
+      out.push_back(store.dense(i));
+      check_shape("dense_labels: stored image", out.back().shape(), Shape{h, w});
+    } else {
+      out.push_back(Tensor<std::int32_t, cpu>::full(Shape{h, w}, annotate::ignore_label));
+    }
+  }
+  return out;
+}
+
+/// Every label of a dataset as TargetLabels (the fully supervised upper bound).
+template <data::Dataset S>
+TargetLabels all_labels(const S& dataset) {
+  TargetLabels out;
+  for (std::int64_t i = 0; i < dataset.size(); ++i) out.push_back(dataset.label(i));
+  return out;
+}
+
+/// Seed of a named stage: the schedule's seed mixed with the stage name and round (FNV-1a).
+inline std::uint64_t stage_seed(std::uint64_t seed, std::string_view stage, std::int64_t round = 0) {
+  std::uint64_t h = 1469598103934665603ull ^ seed;
+  for (char c : stage) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return (h ^ static_cast<std::uint64_t>(round)) * 1099511628211ull;
+}
+
+/// Per-pixel argmax over the channels of N×C×H×W scores (lowest index on ties) as N×H×W.
+inline Tensor<std::int32_t, cpu> argmax_channels(const Tensor<float, cpu>& scores) {
+  const std::int64_t n = scores.size(0), c = scores.size(1), hw = scores.size(2) * scores.size(3);
+  auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{n, scores.size(2), scores.size(3)});
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t p = 0; p < hw; ++p) {
+      const float* s = scores.data() + i * c * hw + p;
+      std::int32_t best = 0;
+      for (std::int64_t k = 1; k < c; ++k)
+        if (s[k * hw] > s[best * hw]) best = static_cast<std::int32_t>(k);
+      out.data()[i * hw + p] = best;
+    }
+  return out;
+}
+
+namespace detail {
+
+/// Shuffled passes over [0, n): each epoch a fresh permutation; batches may span two epochs.
+class BatchStream {
+ public:
+  BatchStream(std::int64_t n, std::int64_t batch, std::uint64_t seed) : n_(n), batch_(batch), rng_(seed) {
+    LABOR_CHECK(n > 0, "training: dataset: expected at least one image, got none");
+  }
+
+  std::vector<std::int64_t> next() {
+    std::vector<std::int64_t> out;
+    while (static_cast<std::int64_t>(out.size()) < batch_) {
+      if (pos_ == perm_.size()) reshuffle();
+      out.push_back(perm_[pos_++]);
+    }
+    return out;
+  }
+
+  Rng& rng() { return rng_; }
+
+ private:
+  void reshuffle() {
+    perm_.resize(static_cast<std::size_t>(n_));
+    std::iota(perm_.begin(), perm_.end(), std::int64_t{0});
+    for (std::int64_t i = n_ - 1; i > 0; --i)
+      std::swap(perm_[static_cast<std::size_t>(i)],
+                perm_[static_cast<std::size_t>(rng_.uniform_int(static_cast<std::uint64_t>(i + 1)))]);
+    pos_ = 0;
+  }
+
+  std::int64_t n_, batch_;
+  Rng rng_;
+  std::vector<std::int64_t> perm_;
+  std::size_t pos_ = 0;
+};
+
+/// Mirrors each item of a batch horizontally with probability ½ (image and labels together).
+inline void random_flip(Tensor<float, cpu>& images, Tensor<std::int32_t, cpu>* labels, Rng& rng) {
+  const std::int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (rng.uniform<double>() >= 0.5) continue;
+    for (std::int64_t r = 0; r < c * h; ++r)
+      std::reverse(images.data() + (i * c * h + r) * w, images.data() + (i * c * h + r + 1) * w);
+    if (labels != nullptr)
+      for (std::int64_t r = 0; r < h; ++r)
+        std::reverse(labels->data() + (i * h + r) * w, labels->data() + (i * h + r + 1) * w);
+  }
+}
+
+/// Target labels of the batch `idx` from dense maps.
+inline Tensor<std::int32_t, cpu> gather_labels(const TargetLabels& labels, std::span<const std::int64_t> idx) {
+  const Shape s = labels.at(static_cast<std::size_t>(idx.front())).shape();
+  auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{static_cast<std::int64_t>(idx.size()), s[0], s[1]});
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const auto& m = labels.at(static_cast<std::size_t>(idx[k]));
+    check_shape("training: target label map", m.shape(), s);
+    std::copy_n(m.data(), m.numel(), out.data() + static_cast<std::int64_t>(k) * m.numel());
+  }
+  return out;
+}
+
+/// SGD over a backbone (lr) and a head (head_lr_mult × lr).
+template <class Bk, class Hd>
+optim::Sgd<float> make_sgd(Bk& backbone, std::vector<Hd*> heads, const SgdSchedule& s) {
+  std::vector<optim::ParamGroup<float>> groups{{nn::trainable_parameters(backbone), 1.0}};
+  std::vector<nn::Parameter<float>*> head_params;
+  for (Hd* h : heads)
+    for (auto* p : nn::trainable_parameters(*h)) head_params.push_back(p);
+  groups.push_back({head_params, s.head_lr_mult});
+  return optim::Sgd<float>(groups, {.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
+}
+
+}  // namespace detail
+
+/// The LabOR trainer over a backbone B, a head H and a discriminator Dis (float, host). It owns
+/// the segmenter A (G_A + F_A) and the discriminator D; every stage is a member function, so a
+/// program can run, time and checkpoint them one by one, and copies of a trainer share nothing
+/// (value semantics: copying one copies every weight). `run` chains the stages for R rounds.
+template <models::Backbone B, models::Head H, models::Discriminator Dis>
+class LaborTrainer {
+ public:
+  using Model = models::Segmenter<B, H>;
+  using Selector = models::PixelSelector<B, H>;
+  /// Makes a freshly initialised head (the selector's second head F_B2) from a generator.
+  using HeadFactory = std::function<H(Rng&)>;
+  static_assert(std::is_same_v<typename B::value_type, float> && std::is_same_v<typename B::device_type, cpu>,
+                "LaborTrainer: float models on the cpu device");
+
+  /// @throws labor::Error for options outside their ranges.
+  LaborTrainer(Model model, Dis discriminator, HeadFactory make_head, LaborOptions options)
+      : model_(std::move(model)),
+        disc_(std::move(discriminator)),
+        make_head_(std::move(make_head)),
+        options_(std::move(options)) {
+    validate(options_);
+    LABOR_CHECK(static_cast<bool>(make_head_), "LaborTrainer: make_head: expected a callable, got none");
+  }
+
+  Model& model() { return model_; }
+  Dis& discriminator() { return disc_; }
+  [[nodiscard]] const LaborOptions& options() const { return options_; }
+  void set_monitor(Monitor m) { monitor_ = std::move(m); }
+
+  /// Logits of `images` (N×3×H×W, normalised) upsampled to h×w.
+  template <class M>
+  Tensor<float, cpu> logits(M& net, const Tensor<float, cpu>& images, std::int64_t h, std::int64_t w) {
+    return nn::upsample_bilinear(net.forward(images), h, w, options_.align_corners);
+  }
+
+  /// Stage 1 (UDA, or source-only with lambda_adv = 0) and stage 5 (adaptation): trains A on
+  /// L_src + λ_tgt·L_tgt + λ_adv·L_adv for o.iterations, and D on its domain loss when λ_adv > 0.
+  /// `target_labels` (dense maps per target image, 255 = unlabeled) enables L_tgt; without it and
+  /// with λ_adv = 0 the target set is not read. Fresh optimisers each stage; the weights continue.
+  template <data::Dataset S, data::Dataset T>
+  void train_segmenter(std::string_view stage, const S& source, const T& target, const TargetLabels* target_labels,
+                       const SegmenterStageOptions& o, std::uint64_t seed) {
+    validate(o, "train_segmenter");
+    if (target_labels != nullptr)
+      LABOR_CHECK(static_cast<std::int64_t>(target_labels->size()) == target.size(),
+                  "train_segmenter: target_labels: expected one map per target image ({}), got {}", target.size(),
+                  target_labels->size());
+    const bool adversarial = o.lambda_adv > 0, use_target = adversarial || target_labels != nullptr;
+    std::vector<H*> heads{&model_.head};
+    auto sgd = detail::make_sgd(model_.backbone, heads, o.sgd);
+    optim::Adam<float> adam({{nn::trainable_parameters(disc_), 1.0}},
+                            {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2});
+    detail::BatchStream src_batches(source.size(), o.batch_size, seed);
+    detail::BatchStream tgt_batches(target.size(), o.batch_size, seed ^ 0x5851F42D4C957F2Dull);
+    model_.set_training(true);
+    disc_.set_training(true);
+    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
+    for (std::int64_t it = 0; it < o.iterations; ++it) {
+      const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
+      sgd.set_lr(lr);
+      sgd.zero_grad();
+      StepInfo info{stage, it + 1, o.iterations, lr, {}};
+      // Source: L_src.
+      const auto si = src_batches.next();
+      auto xs = data::batch_images(source, si, options_.normalization);
+      auto ys = data::batch_labels(source, si);
+      if (o.flip) detail::random_flip(xs, &ys, src_batches.rng());
+      const auto ls = model_.forward(xs);
+      const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
+      const auto l_src = loss::cross_entropy(us, ys, ce);
+      model_.backward(nn::upsample_bilinear_backward(l_src.grad, ls.size(2), ls.size(3), options_.align_corners));
+      info.losses.emplace_back("src", l_src.value);
+      Tensor<float, cpu> ps, pt, dt;
+      if (adversarial) ps = nn::softmax_channels(us);
+      if (use_target) {
+        // Target: λ_tgt·L_tgt on labeled pixels and λ_adv·L_adv (fool D into "source").
+        const auto ti = tgt_batches.next();
+        auto xt = data::batch_images(target, ti, options_.normalization);
+        Tensor<std::int32_t, cpu> yt;
+        if (target_labels != nullptr) yt = detail::gather_labels(*target_labels, ti);
+        if (o.flip) detail::random_flip(xt, target_labels != nullptr ? &yt : nullptr, tgt_batches.rng());
+        const auto lt = model_.forward(xt);
+        const auto ut = nn::upsample_bilinear(lt, xt.size(2), xt.size(3), options_.align_corners);
+        Tensor<float, cpu> g(ut.shape());
+        if (target_labels != nullptr) {
+          const auto l_tgt = loss::cross_entropy(ut, yt, ce);
+          axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
+          info.losses.emplace_back("tgt", l_tgt.value);
+        }
+        if (adversarial) {
+          pt = nn::softmax_channels(ut);
+          dt = disc_.forward(pt);
+          const auto l_adv = loss::bce_with_logits(dt, 0.0f);
+          Tensor<float, cpu> gd = l_adv.grad;
+          scale(gd, static_cast<float>(o.lambda_adv));
+          axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
+          info.losses.emplace_back("adv", l_adv.value);
+        }
+        model_.backward(nn::upsample_bilinear_backward(g, lt.size(2), lt.size(3), options_.align_corners));
+      }
+      sgd.step();
+      if (adversarial) {
+        // D: ½·BCE(D(p_t), 1) + ½·BCE(D(p_s), 0); D's last forward was on p_t.
+        adam.set_lr(optim::poly_lr(o.d_lr, it, o.iterations, o.sgd.poly_power));
+        adam.zero_grad();
+        auto l_t = loss::bce_with_logits(dt, 1.0f);
+        scale(l_t.grad, 0.5f);
+        disc_.backward(l_t.grad);
+        auto l_s = loss::bce_with_logits(disc_.forward(ps), 0.0f);
+        scale(l_s.grad, 0.5f);
+        disc_.backward(l_s.grad);
+        adam.step();
+        info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
+      }
+      if (monitor_) monitor_(info);
+    }
+    model_.set_training(false);
+  }
+
+  /// Stage 2: IAST pseudo-labels of every target image from A (eq. 5). One pass updates the
+  /// class thresholds batch by batch; a second labels every image with the final thresholds.
+  /// @return one H×W map per image (255 below threshold).
+  template <data::Dataset T>
+  TargetLabels pseudo_labels(const T& target, const SelectorStageOptions& o) {
+    loss::PseudoLabeler<float> labeler({.num_classes = static_cast<int>(model_.num_classes()),
+                                        .alpha = o.pl_alpha,
+                                        .gamma = o.pl_gamma,
+                                        .momentum = o.pl_momentum,
+                                        .init_threshold = o.pl_init,
+                                        .max_threshold = o.pl_max});
+    model_.set_training(false);
+    for (int pass = 0; pass < 2; ++pass) {
+      TargetLabels out;
+      for_each_batch(target.size(), [&](std::span<const std::int64_t> idx) {
+        const auto x = data::batch_images(target, idx, options_.normalization);
+        const auto p = nn::softmax_channels(logits(model_, x, x.size(2), x.size(3)));
+        if (pass == 0) {
+          labeler.update(p);
+        } else {
+          const auto lab = labeler.label(p);
+          for (std::int64_t k = 0; k < lab.size(0); ++k) out.emplace_back(lab.slice(k));
+        }
+      });
+      if (pass == 1) {
+        thresholds_ = labeler.thresholds();
+        return out;
+      }
+    }
+    return {};
+  }
+
+  /// The class thresholds θ_c of the last pseudo_labels call.
+  [[nodiscard]] const std::vector<double>& pseudo_label_thresholds() const { return thresholds_; }
+
+  /// Stage 3: the pixel selector B. G_B ← G_A, F_B1 ← F_A, F_B2 fresh from make_head (seeded by
+  /// `seed`), trained on the target images with L_pl (eq. 5) for every part and −λ_dis·L_dis
+  /// (eq. 6) for the heads only: the discrepancy gradient never reaches G_B.
+  template <data::Dataset T>
+  Selector train_selector(const T& target, const TargetLabels& pseudo, const SelectorStageOptions& o,
+                          std::uint64_t seed) {
+    validate(o, "train_selector");
+    LABOR_CHECK(static_cast<std::int64_t>(pseudo.size()) == target.size(),
+                "train_selector: pseudo labels: expected one map per target image ({}), got {}", target.size(),
+                pseudo.size());
+    Rng head_rng(seed ^ 0xD1B54A32D192ED03ull);
+    Selector sel(model_.backbone, model_.head, make_head_(head_rng));
+    LABOR_CHECK(sel.head2.num_classes() == model_.num_classes(),
+                "train_selector: make_head: expected a head with {} classes, got {}", model_.num_classes(),
+                sel.head2.num_classes());
+    train_selector_steps(sel, target, pseudo, o, seed);
+    return sel;
+  }
+
+  /// The iterations of stage 3 on an existing selector (exposed for tests and custom schedules).
+  template <data::Dataset T>
+  void train_selector_steps(Selector& sel, const T& target, const TargetLabels& pseudo, const SelectorStageOptions& o,
+                            std::uint64_t seed) {
+    auto sgd = detail::make_sgd(sel.backbone, std::vector<H*>{&sel.head1, &sel.head2}, o.sgd);
+    detail::BatchStream batches(target.size(), o.batch_size, seed);
+    sel.set_training(true);
+    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
+    for (std::int64_t it = 0; it < o.iterations; ++it) {
+      const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
+      sgd.set_lr(lr);
+      sgd.zero_grad();
+      const auto idx = batches.next();
+      auto x = data::batch_images(target, idx, options_.normalization);
+      auto y = detail::gather_labels(pseudo, idx);
+      if (o.flip) detail::random_flip(x, &y, batches.rng());
+      selector_step(sel, x, y, o.lambda_dis, ce, [&](double l1, double l2, double dis) {
+        if (monitor_) monitor_({"selector", it + 1, o.iterations, lr, {{"pl", l1 + l2}, {"dis", dis}}});
+      });
+      sgd.step();
+    }
+    sel.set_training(false);
+  }
+
+  /// One forward/backward of the selector on a batch (gradients accumulate into its parameters):
+  /// heads get d(L_pl − λ_dis·L_dis), the backbone d(L_pl) only. `report(pl1, pl2, dis)`.
+  template <class Report>
+  void selector_step(Selector& sel, const Tensor<float, cpu>& x, const Tensor<std::int32_t, cpu>& y, double lambda_dis,
+                     const loss::CrossEntropyOptions& ce, Report&& report) {
+    const std::int64_t h = x.size(2), w = x.size(3);
+    const auto f = sel.backbone.forward(x);
+    const auto l1 = sel.head1.forward(f);
+    const auto l2 = sel.head2.forward(f);
+    const auto u1 = nn::upsample_bilinear(l1, h, w, options_.align_corners);
+    const auto u2 = nn::upsample_bilinear(l2, h, w, options_.align_corners);
+    const auto c1 = loss::cross_entropy(u1, y, ce);
+    const auto c2 = loss::cross_entropy(u2, y, ce);
+    const auto dis = loss::discrepancy(u1, u2);
+    const auto down = [&](const Tensor<float, cpu>& g) {
+      return nn::upsample_bilinear_backward(g, l1.size(2), l1.size(3), options_.align_corners);
+    };
+    // L_pl through both heads into the backbone.
+    auto df = sel.head1.backward(down(c1.grad));
+    nn::add_inplace(df, sel.head2.backward(down(c2.grad)));
+    sel.backbone.backward(df);
+    // −λ_dis·L_dis into the heads' parameters only: their input gradients are dropped.
+    if (lambda_dis > 0) {
+      Tensor<float, cpu> g1 = dis.grad_a, g2 = dis.grad_b;
+      scale(g1, static_cast<float>(-lambda_dis));
+      scale(g2, static_cast<float>(-lambda_dis));
+      (void)sel.head1.backward(down(g1));
+      (void)sel.head2.backward(down(g2));
+    }
+    report(c1.value, c2.value, dis.value);
+  }
+
+  /// The two heads' class probabilities of `images` (normalised N×3×H×W) at H×W.
+  std::pair<Tensor<float, cpu>, Tensor<float, cpu>> selector_probabilities(Selector& sel,
+                                                                           const Tensor<float, cpu>& images) {
+    sel.set_training(false);
+    const auto f = sel.backbone.forward(images);
+    const std::int64_t h = images.size(2), w = images.size(3);
+    return {nn::softmax_channels(nn::upsample_bilinear(sel.head1.forward(f), h, w, options_.align_corners)),
+            nn::softmax_channels(nn::upsample_bilinear(sel.head2.forward(f), h, w, options_.align_corners))};
+  }
+
+  /// Stage 4: selection on every target pool image and the oracle's answers merged into `store`.
+  /// @return the selection (one ImageQuery per pool image, in pool order).
+  template <data::Dataset T, samplers::Sampler Smp, annotate::Oracle O>
+  samplers::Query select(Selector& sel, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store) {
+    samplers::Query all;
+    all.strategy = std::string(sampler.name());
+    all.num_classes = static_cast<std::int32_t>(model_.num_classes());
+    annotate::Answers answers;
+    for_each_batch(pool.size(), [&](std::span<const std::int64_t> idx) {
+      const auto [p1, p2] = selector_probabilities(sel, data::batch_images(pool, idx, options_.normalization));
+      samplers::Query q = sampler.select(p1, p2);
+      auto a = oracle.answer(q, idx);
+      for (auto& im : a.images) answers.images.push_back(std::move(im));
+      for (auto& im : q.images) all.images.push_back(std::move(im));
+    });
+    store.merge(answers);
+    return all;
+  }
+
+  /// Predicted classes of `images` (normalised N×3×H×W) at H×W, A in evaluation mode.
+  Tensor<std::int32_t, cpu> predict(const Tensor<float, cpu>& images) {
+    model_.set_training(false);
+    return argmax_channels(logits(model_, images, images.size(2), images.size(3)));
+  }
+
+  /// Confusion matrix of A on a labeled dataset (ignore label 255).
+  template <data::Dataset S>
+  metrics::ConfusionMatrix evaluate(const S& test) {
+    metrics::ConfusionMatrix cm(static_cast<int>(model_.num_classes()), annotate::ignore_label);
+    for_each_batch(test.size(), [&](std::span<const std::int64_t> idx) {
+      cm.update(predict(data::batch_images(test, idx, options_.normalization)), data::batch_labels(test, idx));
+    });
+    return cm;
+  }
+
+  /// The whole schedule: UDA, then R rounds of pseudo-labels, selector, selection with `sampler`
+  /// through `oracle` into `store`, and adaptation on the stored labels.
+  template <data::Dataset S, data::Dataset T, samplers::Sampler Smp, annotate::Oracle O>
+  void run(const S& source, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store) {
+    train_segmenter("uda", source, pool, nullptr, options_.uda, stage_seed(options_.seed, "uda"));
+    for (std::int64_t r = 0; r < options_.rounds; ++r) {
+      const auto pseudo = pseudo_labels(pool, options_.selector);
+      Selector sel = train_selector(pool, pseudo, options_.selector, stage_seed(options_.seed, "selector", r));
+      (void)select(sel, pool, sampler, oracle, store);
+      const auto labels = dense_labels(store, pool.size(), pool.image(0).size(1), pool.image(0).size(2));
+      train_segmenter("adapt", source, pool, &labels, options_.adapt, stage_seed(options_.seed, "adapt", r));
+    }
+  }
+
+ private:
+  static void scale(Tensor<float, cpu>& t, float a) {
+    for (std::int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= a;
+  }
+  static void axpy(Tensor<float, cpu>& y, float a, const Tensor<float, cpu>& x) {
+    check_shape("axpy", x.shape(), y.shape());
+    for (std::int64_t i = 0; i < y.numel(); ++i) y.data()[i] += a * x.data()[i];
+  }
+
+  template <class F>
+  void for_each_batch(std::int64_t n, F&& f) {
+    std::vector<std::int64_t> idx;
+    for (std::int64_t i = 0; i < n; i += options_.eval_batch) {
+      idx.clear();
+      for (std::int64_t k = i; k < std::min(n, i + options_.eval_batch); ++k) idx.push_back(k);
+      f(std::span<const std::int64_t>(idx));
+    }
+  }
+
+  Model model_;
+  Dis disc_;
+  HeadFactory make_head_;
+  LaborOptions options_;
+  Monitor monitor_;
+  std::vector<double> thresholds_;
+};
+
+}  // namespace labor::train

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""labor_train's command line on bad input, and resuming from checkpoints.
+
+usage: train_cli_test.py LABOR_TRAIN QUICK_OUT
+
+QUICK_OUT is the folder of a finished `labor_train --preset quick` run (the e2e fixture). Every bad
+input must end with one "labor_train: error: ..." line and a non-zero exit, leaving the folder's
+files byte for byte as they were; a rerun with some checkpoints deleted must retrain exactly those
+stages and print the same table.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BIN, QUICK = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def run(*args):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def snapshot(folder):
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(root, f)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def expect_error(name, args, code, needles, folder=None):
+    before = snapshot(folder) if folder else None
+    rc, _, err = run(*args)
+    lines = [l for l in err.splitlines() if l.strip()]
+    ok = rc == code and lines and lines[-1].startswith("labor_train: error: ")
+    ok = ok and all(n in lines[-1] for n in needles)
+    if folder and snapshot(folder) != before:
+        ok = False
+        err += "\n(the output folder changed)"
+    if not ok:
+        failures.append(f"{name}: exit {rc} (expected {code}), stderr: {err.strip()[-400:]}")
+
+
+def methods(folder):
+    with open(os.path.join(folder, "results.json")) as fh:
+        return json.load(fh)["methods"]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    expect_error("unknown flag", ["--bogus"], 2, ["bogus"])
+    expect_error("unknown preset", ["--preset", "fast", "--out", os.path.join(tmp, "x")], 1, ["--preset", "fast"])
+    expect_error("zero budget", ["--points", "0", "--out", os.path.join(tmp, "x")], 1, ["--points", "> 0"])
+    expect_error("negative cap", ["--spl-cap", "-0.5", "--out", os.path.join(tmp, "x")], 1, ["--spl-cap"])
+    expect_error("zero iterations", ["--adapt-iters", "0", "--out", os.path.join(tmp, "x")], 1, ["iterations"])
+    if os.path.exists(os.path.join(tmp, "x")):
+        failures.append("a rejected command line created its output folder")
+    afile = os.path.join(tmp, "a_file")
+    with open(afile, "w") as fh:
+        fh.write("keep me\n")
+    expect_error("output is a file", ["--preset", "quick", "--out", afile], 1, ["--out", "file"])
+    with open(afile) as fh:
+        if fh.read() != "keep me\n":
+            failures.append("output is a file: the file was overwritten")
+
+    # A corrupt checkpoint and a checkpoint of other settings: refused, nothing touched.
+    corrupt = os.path.join(tmp, "corrupt")
+    shutil.copytree(QUICK, corrupt)
+    ck = os.path.join(corrupt, "checkpoints", "uda.safetensors")
+    with open(ck, "r+b") as fh:
+        fh.truncate(os.path.getsize(ck) // 2)
+    expect_error("corrupt checkpoint", ["--preset", "quick", "--out", corrupt, "--quiet"], 1, ["uda.safetensors"],
+                 corrupt)
+    other = os.path.join(tmp, "other")
+    shutil.copytree(QUICK, other)
+    expect_error("mismatched checkpoint", ["--preset", "quick", "--seed", "7", "--out", other, "--quiet"], 1,
+                 ["other settings"], other)
+
+    # Resume: drop the last two stages' checkpoints; the rerun trains only them and gives the same table.
+    resume = os.path.join(tmp, "resume")
+    shutil.copytree(QUICK, resume)
+    for stage in ("entropy", "target_supervised"):
+        os.remove(os.path.join(resume, "checkpoints", stage + ".safetensors"))
+    rc, out, err = run("--preset", "quick", "--out", resume, "--quiet")
+    if rc != 0:
+        failures.append(f"resume: exit {rc}: {err.strip()[-400:]}")
+    else:
+        resumed = [l for l in err.splitlines() if "resumed" in l]
+        trained = [l.split("]")[0][1:] for l in err.splitlines() if l.startswith("[") and "resumed" not in l]
+        if len(resumed) != 7 or sorted(s for s in trained if s not in ("data",)) != ["entropy", "target_supervised"]:
+            failures.append(f"resume: expected 7 resumed stages and 2 trained, got:\n{err}")
+        if methods(resume) != methods(QUICK):
+            failures.append("resume: results.json methods differ from the uninterrupted run")
+        if "| labor_spl |" not in out:
+            failures.append("resume: no table printed")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("labor_train command line: all checks passed")

@@ -1,0 +1,210 @@
+// The LabOR trainer's stages on a tiny model and benchmark.
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+#include <labor/annotate.hpp>
+#include <labor/data.hpp>
+#include <labor/models.hpp>
+#include <labor/samplers.hpp>
+#include <labor/train.hpp>
+
+#include "support/errors.hpp"
+
+namespace {
+
+using labor::Rng;
+using labor::Shape;
+using labor::Tensor;
+namespace models = labor::models;
+namespace train = labor::train;
+using Backbone = models::SmallBackbone<float>;
+using Head = models::AsppHead<float>;
+using Disc = models::FcDiscriminator<float>;
+using Trainer = train::LaborTrainer<Backbone, Head, Disc>;
+
+constexpr std::int64_t kClasses = labor::data::synthetic_num_classes;
+
+Head make_head(Rng& rng) {
+  return Head({.in_channels = 8, .num_classes = kClasses, .dilations = {1, 2}}, rng);
+}
+
+Trainer tiny_trainer(train::LaborOptions o = {}) {
+  Rng rng(42);
+  Backbone b({.channels = {4, 8, 8, 8}}, rng);
+  Head h = make_head(rng);
+  Disc d({.num_classes = kClasses, .ndf = 4}, rng);
+  o.eval_batch = 4;
+  return Trainer({std::move(b), std::move(h)}, std::move(d), make_head, o);
+}
+
+const labor::data::SyntheticBenchmark& bench() {
+  static const auto b = labor::data::make_synthetic_benchmark(
+      {.height = 32, .width = 64, .source_images = 24, .target_pool = 8, .target_test = 8, .seed = 5});
+  return b;
+}
+
+std::vector<float> grads_of(auto& layer) {
+  std::vector<float> out;
+  for (auto& [name, p] : labor::nn::named_parameters(layer))
+    for (std::int64_t i = 0; i < p->grad.numel(); ++i) out.push_back(p->grad[i]);
+  return out;
+}
+
+TEST(Trainer, DiscrepancyGradientNeverReachesTheSelectorBackbone) {
+  Trainer t = tiny_trainer();
+  const auto pseudo = train::all_labels(bench().target_pool);
+  const std::vector<std::int64_t> idx = {0, 1, 2};
+  const auto x = labor::data::batch_images(bench().target_pool, idx);
+  const auto y = labor::data::batch_labels(bench().target_pool, idx);
+  const labor::loss::CrossEntropyOptions ce{};
+  std::vector<std::vector<float>> backbone, head1, head2;
+  double dis_value = 0;
+  for (double lambda : {0.0, 1.0, 2.0}) {
+    Rng rng(7);
+    Trainer::Selector sel(t.model().backbone, t.model().head, make_head(rng));
+    sel.set_training(false);
+    labor::nn::zero_grad(sel.backbone);
+    labor::nn::zero_grad(sel.head1);
+    labor::nn::zero_grad(sel.head2);
+    t.selector_step(sel, x, y, lambda, ce, [&](double, double, double d) { dis_value = d; });
+    backbone.push_back(grads_of(sel.backbone));
+    head1.push_back(grads_of(sel.head1));
+    head2.push_back(grads_of(sel.head2));
+  }
+  EXPECT_GT(dis_value, 0.0);
+  // The backbone's gradient is the same whatever λ_dis: bit for bit.
+  EXPECT_EQ(backbone[0], backbone[1]);
+  EXPECT_EQ(backbone[0], backbone[2]);
+  // The heads' gradients change with λ_dis, linearly: g(2) − g(1) = g(1) − g(0) = −d L_dis.
+  EXPECT_NE(head1[0], head1[1]);
+  EXPECT_NE(head2[0], head2[1]);
+  double max_dev = 0, max_step = 0;
+  for (std::size_t i = 0; i < head2[0].size(); ++i) {
+    const double d1 = head2[1][i] - head2[0][i], d2 = head2[2][i] - head2[1][i];
+    max_dev = std::max(max_dev, std::abs(d1 - d2));
+    max_step = std::max(max_step, std::abs(d1));
+  }
+  EXPECT_GT(max_step, 0.0);
+  EXPECT_LT(max_dev, 1e-3 * max_step);
+}
+
+TEST(Trainer, SourceTrainingLowersTheLossAndLearnsTheSource) {
+  Trainer t = tiny_trainer();
+  std::vector<double> losses;
+  t.set_monitor([&](const train::StepInfo& s) {
+    EXPECT_EQ(s.stage, "src");
+    EXPECT_EQ(s.iterations, 60);
+    losses.push_back(s.losses.at(0).second);
+  });
+  const auto before = t.evaluate(bench().source).miou();
+  t.train_segmenter("src", bench().source, bench().target_pool, nullptr,
+                    {.iterations = 60, .batch_size = 4, .sgd = {.lr = 0.02, .weight_decay = 0}, .lambda_adv = 0}, 1);
+  ASSERT_EQ(losses.size(), 60u);
+  const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[57] + losses[58] + losses[59]) / 3;
+  EXPECT_LT(last, 0.6 * first);
+  EXPECT_GT(t.evaluate(bench().source).miou(), before + 0.1);
+}
+
+TEST(Trainer, AdversarialStageTrainsTheDiscriminatorAndReportsItsLoss) {
+  Trainer t = tiny_trainer();
+  const auto d_before = grads_of(t.discriminator());
+  std::vector<float> w_before;
+  for (auto& [n, p] : labor::nn::named_parameters(t.discriminator()))
+    for (std::int64_t i = 0; i < p->value.numel(); ++i) w_before.push_back(p->value[i]);
+  std::set<std::string> names;
+  t.set_monitor([&](const train::StepInfo& s) {
+    for (const auto& [n, v] : s.losses) {
+      names.insert(std::string(n));
+      EXPECT_TRUE(std::isfinite(v));
+    }
+  });
+  t.train_segmenter("uda", bench().source, bench().target_pool, nullptr,
+                    {.iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0.01}, 2);
+  EXPECT_EQ(names, (std::set<std::string>{"src", "adv", "d"}));
+  std::vector<float> w_after;
+  for (auto& [n, p] : labor::nn::named_parameters(t.discriminator()))
+    for (std::int64_t i = 0; i < p->value.numel(); ++i) w_after.push_back(p->value[i]);
+  EXPECT_NE(w_before, w_after);
+}
+
+TEST(Trainer, SameSeedSameWeights) {
+  const train::SegmenterStageOptions o{.iterations = 4, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0.01};
+  Trainer a = tiny_trainer(), b = tiny_trainer();
+  a.train_segmenter("x", bench().source, bench().target_pool, nullptr, o, 9);
+  b.train_segmenter("x", bench().source, bench().target_pool, nullptr, o, 9);
+  const auto pa = labor::nn::named_parameters(a.model()), pb = labor::nn::named_parameters(b.model());
+  for (std::size_t k = 0; k < pa.size(); ++k)
+    for (std::int64_t i = 0; i < pa[k].second->value.numel(); ++i)
+      ASSERT_EQ(pa[k].second->value[i], pb[k].second->value[i]) << pa[k].first;
+}
+
+TEST(Trainer, TargetLabelsOnlyUsedWhereLabeled) {
+  // With every target label 255 and λ_adv = 0, the target batch contributes nothing: the result
+  // equals training on the source alone with the same seed.
+  const train::SegmenterStageOptions o{
+      .iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0, .flip = false};
+  train::TargetLabels none;
+  for (std::int64_t i = 0; i < bench().target_pool.size(); ++i)
+    none.push_back(Tensor<std::int32_t>::full(Shape{32, 64}, 255));
+  Trainer a = tiny_trainer(), b = tiny_trainer();
+  a.train_segmenter("x", bench().source, bench().target_pool, &none, o, 3);
+  b.train_segmenter("x", bench().source, bench().target_pool, nullptr, o, 3);
+  const auto pa = labor::nn::named_parameters(a.model()), pb = labor::nn::named_parameters(b.model());
+  for (std::size_t k = 0; k < pa.size(); ++k)
+    for (std::int64_t i = 0; i < pa[k].second->value.numel(); ++i)
+      ASSERT_EQ(pa[k].second->value[i], pb[k].second->value[i]) << pa[k].first;
+}
+
+TEST(Trainer, PseudoLabelsSelectorAndSelectionIntoTheStore) {
+  Trainer t = tiny_trainer();
+  const auto& pool = bench().target_pool;
+  const train::SelectorStageOptions so{.iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_dis = 1.0};
+  const auto pseudo = t.pseudo_labels(pool, so);
+  ASSERT_EQ(static_cast<std::int64_t>(pseudo.size()), pool.size());
+  EXPECT_EQ(t.pseudo_label_thresholds().size(), static_cast<std::size_t>(kClasses));
+  for (const auto& m : pseudo) {
+    ASSERT_EQ(m.shape(), Shape({32, 64}));
+    for (std::int64_t i = 0; i < m.numel(); ++i) ASSERT_TRUE(m[i] == 255 || (m[i] >= 0 && m[i] < kClasses));
+  }
+  auto sel = t.train_selector(pool, pseudo, so, 11);
+  labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return pool.label(id); },
+                                          static_cast<std::int32_t>(kClasses));
+  labor::annotate::LabelStore store(static_cast<std::int32_t>(kClasses));
+  const auto q = t.select(sel, pool, labor::samplers::PplSampler{.points = 5}, oracle, store);
+  ASSERT_EQ(static_cast<std::int64_t>(q.images.size()), pool.size());
+  EXPECT_EQ(q.strategy, "ppl");
+  // The store holds exactly the queried pixels, each with its true label.
+  EXPECT_EQ(store.queried_pixels(), q.selected_pixels());
+  for (std::int64_t i = 0; i < pool.size(); ++i) {
+    const auto dense = store.contains(i) ? store.dense(i) : Tensor<std::int32_t>::full(Shape{32, 64}, 255);
+    std::set<std::int64_t> queried(q.images[static_cast<std::size_t>(i)].pixels.begin(),
+                                   q.images[static_cast<std::size_t>(i)].pixels.end());
+    for (std::int64_t p = 0; p < dense.numel(); ++p)
+      ASSERT_EQ(dense[p], queried.count(p) ? pool.label(i)[p] : 255) << "image " << i << " pixel " << p;
+  }
+  const auto labels = train::dense_labels(store, pool.size(), 32, 64);
+  ASSERT_EQ(static_cast<std::int64_t>(labels.size()), pool.size());
+}
+
+TEST(Trainer, Errors) {
+  train::LaborOptions bad;
+  bad.rounds = 0;
+  labor::testing::expect_error([&] { tiny_trainer(bad); }, "rounds");
+  train::SegmenterStageOptions zero;
+  zero.iterations = 0;
+  train::SegmenterStageOptions one;
+  one.iterations = 1;
+  Trainer t = tiny_trainer();
+  labor::testing::expect_error([&] { t.train_segmenter("x", bench().source, bench().target_pool, nullptr, zero, 1); },
+                               {"iterations", "> 0"});
+  train::TargetLabels wrong(3);
+  labor::testing::expect_error([&] { t.train_segmenter("x", bench().source, bench().target_pool, &wrong, one, 1); },
+                               {"target_labels", "8"});
+  labor::testing::expect_error([&] { (void)t.train_selector(bench().target_pool, wrong, {}, 1); },
+                               {"pseudo labels", "8"});
+}
+
+}  // namespace
