@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "labor/backend/cpu/conv_avx512.hpp"
 #include "labor/backend/cpu/gemm.hpp"
 #include "labor/backend/cpu/im2col.hpp"
 #include "labor/core/error.hpp"
@@ -75,6 +77,14 @@ class Conv2d {
     auto y = Tensor<T, D>::uninitialized(Shape{n, co, g.out_height(), g.out_width()});
     const T* w = weight_.value.data();
     const T* b = options_.bias ? bias_.value.data() : nullptr;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_implicit_gemm_) {
+        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data());
+        return y;
+      }
+    }
+#endif
     for_each_image(n, g, [&](std::int64_t i, T* col) {
       const T* xi = x.data() + i * g.channels * g.height * g.width;
       T* yi = y.data() + i * co * hw;
@@ -157,6 +167,12 @@ class Conv2d {
 
   void set_training(bool) {}
 
+  /// Float forward on AVX-512 hosts: true (default) runs the implicit-GEMM kernel
+  /// (conv_avx512.hpp), false the im2col + GEMM path. No effect elsewhere.
+  void set_implicit_gemm(bool on) {
+    use_implicit_gemm_ = on;
+  }
+
   template <class V>
   void visit(V& v, const std::string& prefix) {
     v.parameter(prefix + "weight", weight_);
@@ -180,7 +196,9 @@ class Conv2d {
     return g;
   }
 
-  static int image_workers(std::int64_t n) { return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n)); }
+  static int image_workers(std::int64_t n) {
+    return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n));
+  }
 
   /// Calls f(image, col_scratch[, worker]) for every image. With at least two images per thread
   /// available, images are split across threads (each GEMM single-threaded); otherwise images run
@@ -217,6 +235,7 @@ class Conv2d {
   Parameter<T, D> bias_;
   Tensor<T, D> input_;
   std::vector<Tensor<T, D>> scratch_;
+  bool use_implicit_gemm_ = true;
 };
 
 }  // namespace labor::nn

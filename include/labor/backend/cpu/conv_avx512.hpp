@@ -1,0 +1,333 @@
+#pragma once
+/// @file conv_avx512.hpp
+/// Single-precision 2-D convolution forward for AVX-512 hosts, as an implicit GEMM: the column
+/// matrix of im2col is never built.
+///
+/// Method. Each image is copied once into a zero-padded, stride-phase layout ("phase planes"): for
+/// stride (sh, sw) the padded image splits into sh·sw planes, plane (ph, pw) holding the padded
+/// pixels (i·sh + ph, j·sw + pw), each plane `plane_w` floats per row. In that layout every kernel
+/// tap (c, kh, kw) is a stride-1 shift: with the output pixels numbered q = oy·plane_w + ox (a
+/// `plane_w`-pitched raster whose columns ox >= OW are discarded), the im2col entry of tap k and
+/// pixel q is phase[offset[k] + q] for one offset per tap. So the implicit B matrix has rows that are
+/// contiguous runs of the phase buffer, and the micro-kernel loads them straight from it.
+///
+/// The micro-kernel holds an MR (output channels) × 16·NV (pixels) tile in registers, broadcasts
+/// the packed weights and streams the phase buffer, over a slice of at most `kc_max` taps; the bias
+/// seeds the accumulators of the first slice and later slices add to the stored output. Images are
+/// split across threads; an image left over when the batch does not divide evenly is shared by all
+/// threads, split over (pixel band, output-channel block).
+/// Only compiled where `__AVX512F__` is defined.
+
+#if defined(__AVX512F__)
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "labor/backend/cpu/im2col.hpp"
+#include "labor/backend/cpu/sgemm_avx512.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace labor::cpu_kernels {
+
+namespace detail {
+
+/// Register tile of the implicit-GEMM convolution: MR output channels × 16·NV pixels.
+inline constexpr int kConvMr = 8;
+inline constexpr int kConvNv = 3;
+
+/// Layout of one image in phase planes and the tap offsets into it; see conv_avx512.hpp.
+struct ConvPhaseLayout {
+  std::int64_t plane_h = 0, plane_w = 0;  ///< rows and row pitch of one phase plane
+  std::int64_t plane = 0;                 ///< floats per phase plane
+  std::int64_t pixels = 0;                ///< raster length OH·plane_w, rounded up to whole tiles
+  std::int64_t floats = 0;                ///< floats per image buffer, including the zero tail
+  std::vector<std::int64_t> offset;       ///< per tap (c, kh, kw) in weight order
+
+  ConvPhaseLayout(const ConvGeometry& g, std::int64_t tile) {
+    const std::int64_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w;
+    plane_h = (ph + g.stride_h - 1) / g.stride_h;
+    plane_w = (pw + g.stride_w - 1) / g.stride_w;
+    plane = plane_h * plane_w;
+    pixels = (g.out_height() * plane_w + tile - 1) / tile * tile;
+    offset.resize(static_cast<std::size_t>(g.col_rows()));
+    std::int64_t max_offset = 0;
+    for (std::int64_t c = 0; c < g.channels; ++c)
+      for (std::int64_t i = 0; i < g.kernel_h; ++i)
+        for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+          const std::int64_t y = i * g.dilation_h, x = j * g.dilation_w;
+          const std::int64_t o = ((c * g.stride_h + y % g.stride_h) * g.stride_w + x % g.stride_w) * plane +
+                                 y / g.stride_h * plane_w + x / g.stride_w;
+          offset[static_cast<std::size_t>((c * g.kernel_h + i) * g.kernel_w + j)] = o;
+          max_offset = std::max(max_offset, o);
+        }
+    floats = std::max(g.channels * g.stride_h * g.stride_w * plane, max_offset + pixels);
+  }
+};
+
+/// Copies one C×H×W image into the phase planes of `layout` (buffer of layout.floats), zero
+/// outside the image and in the tail. Channels [c_begin, c_end) only (the tail with the last channel).
+inline void conv_phase_pack(const float* x, const ConvGeometry& g, const ConvPhaseLayout& layout, float* dst,
+                            std::int64_t c_begin, std::int64_t c_end) {
+  const std::int64_t sh = g.stride_h, sw = g.stride_w, pw = layout.plane_w;
+  for (std::int64_t c = c_begin; c < c_end; ++c)
+    for (std::int64_t a = 0; a < sh; ++a)
+      for (std::int64_t b = 0; b < sw; ++b) {
+        float* plane = dst + ((c * sh + a) * sw + b) * layout.plane;
+        // Columns j of this plane read input column j·sw + b − pad_w; [j0, j1) lie inside the image.
+        std::int64_t j0, j1;
+        valid_range(g.width, pw, sw, g.pad_w, b, j0, j1);
+        for (std::int64_t i = 0; i < layout.plane_h; ++i) {
+          float* row = plane + i * pw;
+          const std::int64_t r = i * sh + a - g.pad_h;
+          if (r < 0 || r >= g.height || j0 >= j1) {
+            std::memset(row, 0, static_cast<std::size_t>(pw) * sizeof(float));
+            continue;
+          }
+          const float* in = x + (c * g.height + r) * g.width + j0 * sw + b - g.pad_w;
+          std::memset(row, 0, static_cast<std::size_t>(j0) * sizeof(float));
+          if (sw == 1) {
+            std::memcpy(row + j0, in, static_cast<std::size_t>(j1 - j0) * sizeof(float));
+          } else {
+            for (std::int64_t j = j0; j < j1; ++j) row[j] = in[(j - j0) * sw];
+          }
+          std::memset(row + j1, 0, static_cast<std::size_t>(pw - j1) * sizeof(float));
+        }
+      }
+  if (c_end == g.channels) {
+    const std::int64_t used = g.channels * sh * sw * layout.plane;
+    std::memset(dst + used, 0, static_cast<std::size_t>(layout.floats - used) * sizeof(float));
+  }
+}
+
+/// Weights (C_out × K, row-major) packed for the micro-kernel: block b holds output channels
+/// b·MR.., K-major: dst[(b·K + k)·MR + i] = w[(b·MR + i)·K + k], zero past C_out.
+template <int MR>
+void conv_pack_weights(const float* w, std::int64_t co, std::int64_t k, float* dst) {
+  const std::int64_t blocks = (co + MR - 1) / MR;
+  for (std::int64_t b = 0; b < blocks; ++b)
+    for (std::int64_t p = 0; p < k; ++p)
+      for (int i = 0; i < MR; ++i) {
+        const std::int64_t o = b * MR + i;
+        dst[(b * k + p) * MR + i] = o < co ? w[o * k + p] : 0.0f;
+      }
+}
+
+/// Where the 16 lanes of one pixel vector go in the output image: up to `count` runs, run r
+/// holding the lanes in `mask[r]`, which go in order to output elements `first[r]`, `first[r]` + 1, ...
+/// `shifted[r]` is false when the run starts at lane 0.
+struct ConvLaneRuns {
+  static constexpr int kMax = 18;
+  int count = 0;
+  __mmask16 mask[kMax];
+  bool shifted[kMax];
+  std::int64_t first[kMax];
+
+  /// The runs of raster pixels q0 .. q0 + 15 (pitch plane_w) into an OH×OW output.
+  ConvLaneRuns(std::int64_t q0, std::int64_t plane_w, std::int64_t oh, std::int64_t ow) {
+    std::int64_t oy = q0 / plane_w, ox = q0 % plane_w;
+    for (int l = 0; l < 16 && oy < oh;) {
+      const int len = static_cast<int>(std::min<std::int64_t>(16 - l, plane_w - ox));
+      const int live = static_cast<int>(std::clamp<std::int64_t>(ow - ox, 0, len));
+      if (live > 0) {
+        mask[count] = static_cast<__mmask16>(((1u << live) - 1u) << l);
+        shifted[count] = l > 0;
+        first[count] = oy * ow + ox;
+        ++count;
+      }
+      l += len;
+      ox = 0;
+      ++oy;
+    }
+  }
+
+  /// Stores the lanes of run r of `v` to `out` + first[r] ...
+  void store(int r, float* out, __m512 v) const {
+    if (shifted[r]) {
+      const __mmask16 m = mask[r];
+      _mm512_mask_storeu_ps(out + first[r], static_cast<__mmask16>((1u << _mm_popcnt_u32(m)) - 1u),
+                            _mm512_maskz_compress_ps(m, v));
+    } else {
+      _mm512_mask_storeu_ps(out + first[r], mask[r], v);
+    }
+  }
+
+  /// `v` with the lanes of run r replaced by out[first[r]] ...
+  [[nodiscard]] __m512 load(int r, const float* out, __m512 v) const {
+    if (shifted[r]) {
+      const __mmask16 m = mask[r];
+      const __m512 packed =
+          _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << _mm_popcnt_u32(m)) - 1u), out + first[r]);
+      return _mm512_mask_expand_ps(v, m, packed);
+    }
+    return _mm512_mask_loadu_ps(v, mask[r], out + first[r]);
+  }
+};
+
+/// One tile: out[o][pixels q0 .. q0 + 16·NV) for the `rows` output channels of one weight block,
+/// over taps [0, kc): acc = seed + Σ_p w[p·MR + i] · x[offset[p] + q0 + 16v + l]. The seed is the
+/// bias (or zero) when `accumulate` is false, the current output otherwise. `out` is the first
+/// output channel's plane (pitch `out_plane`), `runs` the lane runs of the NV vectors.
+template <int MR, int NV>
+__attribute__((always_inline)) inline void conv_tile(std::int64_t kc, const float* __restrict x,
+                                                     const std::int64_t* __restrict offset, const float* __restrict w,
+                                                     const float* bias, bool accumulate, float* out,
+                                                     std::int64_t out_plane, int rows, const ConvLaneRuns* runs) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    const __m512 seed = bias != nullptr && i < rows ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = seed;
+  }
+  // i and v stay compile-time constants (full unrolling) so that acc never leaves registers.
+  if (accumulate) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) continue;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        for (int r = 0; r < runs[v].count; ++r) acc[i][v] = runs[v].load(r, out + i * out_plane, acc[i][v]);
+    }
+  }
+  for (std::int64_t p = 0; p < kc; ++p, w += MR) {
+    const float* b = x + offset[p];
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(w[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) continue;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      for (int r = 0; r < runs[v].count; ++r) runs[v].store(r, out + i * out_plane, acc[i][v]);
+  }
+}
+
+/// Shared state of one forward call.
+struct ConvForwardPlan {
+  const ConvGeometry* g;
+  const ConvPhaseLayout* layout;
+  const float* packed_w;  ///< conv_pack_weights output
+  const float* bias;      ///< C_out entries, or null
+  std::int64_t co, k, kc_max, band;
+};
+
+/// Output channel blocks [b_lo, b_hi) × raster bands [band_lo, band_hi) of one image, all tap slices.
+template <int MR, int NV>
+void conv_image_part(const ConvForwardPlan& p, const float* phase, float* y, std::int64_t band_lo, std::int64_t band_hi,
+                     std::int64_t b_lo, std::int64_t b_hi) {
+  constexpr std::int64_t tile = 16 * NV;
+  const ConvGeometry& g = *p.g;
+  const std::int64_t oh = g.out_height(), ow = g.out_width(), out_plane = oh * ow;
+  const std::int64_t plane_w = p.layout->plane_w, pixels = p.layout->pixels;
+  const std::int64_t* offset = p.layout->offset.data();
+  for (std::int64_t k0 = 0; k0 < p.k; k0 += p.kc_max) {
+    const std::int64_t kc = std::min(p.kc_max, p.k - k0);
+    for (std::int64_t band = band_lo; band < band_hi; ++band) {
+      const std::int64_t q_lo = band * p.band, q_hi = std::min(pixels, q_lo + p.band);
+      for (std::int64_t b = b_lo; b < b_hi; ++b) {
+        const std::int64_t o0 = b * MR;
+        const int rows = static_cast<int>(std::min<std::int64_t>(MR, p.co - o0));
+        const float* wb = p.packed_w + (b * p.k + k0) * MR;
+        const float* bias = p.bias != nullptr && k0 == 0 ? p.bias + o0 : nullptr;
+        for (std::int64_t q0 = q_lo; q0 < q_hi; q0 += tile) {
+          if (q0 / plane_w >= oh) break;
+          ConvLaneRuns runs[NV] = {ConvLaneRuns(q0, plane_w, oh, ow), ConvLaneRuns(q0 + 16, plane_w, oh, ow),
+                                   ConvLaneRuns(q0 + 32, plane_w, oh, ow)};
+          conv_tile<MR, NV>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, y + o0 * out_plane, out_plane, rows, runs);
+        }
+      }
+    }
+  }
+}
+
+/// The calling thread's buffers for the phase planes of one image: 0 for its own images, 1 for an
+/// image shared by all threads.
+inline PackBuffer& conv_phase_buffer(int which) {
+  thread_local PackBuffer buffers[2];
+  return buffers[which];
+}
+
+}  // namespace detail
+
+/// y (N × C_out × OH × OW) = conv(x (N × C × H × W), w (C_out × C·KH·KW)) + bias (C_out, or null),
+/// cross-correlation with the strides, padding and dilation of `g`, in single precision.
+/// Outside an OpenMP parallel region the work is split across omp_get_max_threads() threads.
+/// Requires AVX-512F.
+inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeometry& g, const float* w,
+                                  std::int64_t co, const float* bias, float* y) {
+  constexpr int MR = detail::kConvMr, NV = detail::kConvNv;
+  constexpr std::int64_t tile = 16 * NV;
+  static_assert(NV == 3, "conv_image_part builds three lane-run sets");
+  if (n <= 0 || co <= 0) return;
+  const detail::ConvPhaseLayout layout(g, tile);
+  const std::int64_t k = g.col_rows(), blocks = (co + MR - 1) / MR;
+  thread_local std::vector<float> packed_w;
+  packed_w.resize(static_cast<std::size_t>(blocks * k * MR));
+  detail::conv_pack_weights<MR>(w, co, k, packed_w.data());
+  // Bands of about 8 tiles keep their slice of the phase planes in L2 across weight blocks.
+  detail::ConvForwardPlan plan{&g, &layout, packed_w.data(), bias, co, k, 640, 8 * tile};
+  const std::int64_t bands = (layout.pixels + plan.band - 1) / plan.band;
+  const std::int64_t in_image = g.channels * g.height * g.width, out_image = co * g.out_height() * g.out_width();
+
+  int threads = 1;
+#if defined(_OPENMP)
+  if (!omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+  if (threads <= 1) {
+    float* phase = detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
+    for (std::int64_t i = 0; i < n; ++i) {
+      detail::conv_phase_pack(x + i * in_image, g, layout, phase, 0, g.channels);
+      detail::conv_image_part<MR, NV>(plan, phase, y + i * out_image, 0, bands, 0, blocks);
+    }
+    return;
+  }
+#if defined(_OPENMP)
+  // Whole images per thread for n − n mod T images; the rest shared by all threads.
+  const std::int64_t whole = n - n % threads;
+  float* shared = whole < n ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats)) : nullptr;
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    if (whole > 0) {
+      float* phase = detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
+      for (std::int64_t i = whole * t / nt; i < whole * (t + 1) / nt; ++i) {
+        detail::conv_phase_pack(x + i * in_image, g, layout, phase, 0, g.channels);
+        detail::conv_image_part<MR, NV>(plan, phase, y + i * out_image, 0, bands, 0, blocks);
+      }
+    }
+    const std::int64_t tasks = bands * blocks;
+    for (std::int64_t i = whole; i < n; ++i) {
+#pragma omp barrier
+      detail::conv_phase_pack(x + i * in_image, g, layout, shared, g.channels * t / nt, g.channels * (t + 1) / nt);
+#pragma omp barrier
+      // Task = (band, block), band-major; each thread takes a contiguous run of tasks.
+      const std::int64_t lo = tasks * t / nt, hi = tasks * (t + 1) / nt;
+      for (std::int64_t task = lo; task < hi;) {
+        const std::int64_t band = task / blocks, b0 = task % blocks;
+        const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
+        detail::conv_image_part<MR, NV>(plan, shared, y + i * out_image, band, band + 1, b0, b1);
+        task += b1 - b0;
+      }
+    }
+  }
+#endif
+}
+
+}  // namespace labor::cpu_kernels
+
+#endif  // __AVX512F__
