@@ -71,7 +71,6 @@ class Conv2d {
   /// N×C_in×H×W → N×C_out×OH×OW. Keeps a copy of the input for backward.
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     const auto g = geometry("forward", x.shape());
-    input_ = x;
     const std::int64_t n = x.size(0), co = options_.out_channels;
     const std::int64_t k = g.col_rows(), hw = g.col_cols();
     auto y = Tensor<T, D>::uninitialized(Shape{n, co, g.out_height(), g.out_width()});
@@ -80,11 +79,14 @@ class Conv2d {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
       if (use_implicit_gemm_) {
-        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data());
+        // The kernel's threads copy the input for backward as they read it.
+        if (input_.shape() != x.shape()) input_ = Tensor<T, D>::uninitialized(x.shape());
+        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data(), input_.data());
         return y;
       }
     }
 #endif
+    input_ = x;
     for_each_image(n, g, [&](std::int64_t i, T* col) {
       const T* xi = x.data() + i * g.channels * g.height * g.width;
       T* yi = y.data() + i * co * hw;

@@ -39,25 +39,37 @@ namespace labor::cpu_kernels {
 namespace detail {
 
 /// Register tile of the implicit-GEMM convolution: MR output channels × 16·NV pixels.
-inline constexpr int kConvMr = 8;
-inline constexpr int kConvNv = 3;
+#ifndef XMR
+#define XMR 8
+#define XNV 3
+#define XKC 640
+#define XBAND 8
+#endif
+inline constexpr int kConvMr = XMR;
+inline constexpr int kConvNv = XNV;
+/// Tiles per raster band: a band's slice of the phase planes stays in L2 across weight blocks.
+inline constexpr int kConvBandTiles = XBAND;
 
 /// Layout of one image in phase planes and the tap offsets into it; see conv_avx512.hpp.
+/// With stride 1 and no padding the phase plane is the image itself (`direct`): the kernel reads
+/// the input in place, and tiles that would read past the image load only their live lanes.
 struct ConvPhaseLayout {
+  bool direct = false;                    ///< stride 1, no padding: the buffer is the input image
   std::int64_t plane_h = 0, plane_w = 0;  ///< rows and row pitch of one phase plane
   std::int64_t plane = 0;                 ///< floats per phase plane
   std::int64_t pixels = 0;                ///< raster length OH·plane_w, rounded up to whole tiles
-  std::int64_t floats = 0;                ///< floats per image buffer, including the zero tail
+  std::int64_t floats = 0;                ///< floats per image buffer, including any zero tail
+  std::int64_t max_offset = 0;            ///< largest tap offset
   std::vector<std::int64_t> offset;       ///< per tap (c, kh, kw) in weight order
 
   ConvPhaseLayout(const ConvGeometry& g, std::int64_t tile) {
+    direct = g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
     const std::int64_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w;
     plane_h = (ph + g.stride_h - 1) / g.stride_h;
     plane_w = (pw + g.stride_w - 1) / g.stride_w;
     plane = plane_h * plane_w;
     pixels = (g.out_height() * plane_w + tile - 1) / tile * tile;
     offset.resize(static_cast<std::size_t>(g.col_rows()));
-    std::int64_t max_offset = 0;
     for (std::int64_t c = 0; c < g.channels; ++c)
       for (std::int64_t i = 0; i < g.kernel_h; ++i)
         for (std::int64_t j = 0; j < g.kernel_w; ++j) {
@@ -67,8 +79,12 @@ struct ConvPhaseLayout {
           offset[static_cast<std::size_t>((c * g.kernel_h + i) * g.kernel_w + j)] = o;
           max_offset = std::max(max_offset, o);
         }
-    floats = std::max(g.channels * g.stride_h * g.stride_w * plane, max_offset + pixels);
+    const std::int64_t planes = g.channels * g.stride_h * g.stride_w * plane;
+    floats = direct ? planes : std::max(planes, max_offset + pixels);
   }
+
+  /// True when the tile of pixels [q0, q0 + tile) could read past the end of the buffer.
+  [[nodiscard]] bool overruns(std::int64_t q0, std::int64_t tile) const { return q0 + tile + max_offset > floats; }
 };
 
 /// Copies one C×H×W image into the phase planes of `layout` (buffer of layout.floats), zero
@@ -130,7 +146,8 @@ struct ConvLaneRuns {
   std::int64_t first[kMax];
 
   /// The runs of raster pixels q0 .. q0 + 15 (pitch plane_w) into an OH×OW output.
-  ConvLaneRuns(std::int64_t q0, std::int64_t plane_w, std::int64_t oh, std::int64_t ow) {
+  void init(std::int64_t q0, std::int64_t plane_w, std::int64_t oh, std::int64_t ow) {
+    count = 0;
     std::int64_t oy = q0 / plane_w, ox = q0 % plane_w;
     for (int l = 0; l < 16 && oy < oh;) {
       const int len = static_cast<int>(std::min<std::int64_t>(16 - l, plane_w - ox));
@@ -145,6 +162,13 @@ struct ConvLaneRuns {
       ox = 0;
       ++oy;
     }
+  }
+
+  /// The lanes of all runs: the pixels of the vector that lie in the output.
+  [[nodiscard]] __mmask16 lanes() const {
+    __mmask16 m = 0;
+    for (int r = 0; r < count; ++r) m = static_cast<__mmask16>(m | mask[r]);
+    return m;
   }
 
   /// Stores the lanes of run r of `v` to `out` + first[r] ...
@@ -173,13 +197,17 @@ struct ConvLaneRuns {
 /// One tile: out[o][pixels q0 .. q0 + 16·NV) for the `rows` output channels of one weight block,
 /// over taps [0, kc): acc = seed + Σ_p w[p·MR + i] · x[offset[p] + q0 + 16v + l]. The seed is the
 /// bias (or zero) when `accumulate` is false, the current output otherwise. `out` is the first
-/// output channel's plane (pitch `out_plane`), `runs` the lane runs of the NV vectors.
-template <int MR, int NV>
+/// output channel's plane (pitch `out_plane`), `runs` the lane runs of the NV vectors. With `Masked`,
+/// only the lanes that reach the output are loaded from x (for tiles at the end of the buffer).
+template <int MR, int NV, bool Masked>
 __attribute__((always_inline)) inline void conv_tile(std::int64_t kc, const float* __restrict x,
                                                      const std::int64_t* __restrict offset, const float* __restrict w,
                                                      const float* bias, bool accumulate, float* out,
                                                      std::int64_t out_plane, int rows, const ConvLaneRuns* runs) {
   __m512 acc[MR][NV];
+  __mmask16 lanes[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) lanes[v] = Masked ? runs[v].lanes() : __mmask16(0xFFFF);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     const __m512 seed = bias != nullptr && i < rows ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
@@ -200,7 +228,7 @@ __attribute__((always_inline)) inline void conv_tile(std::int64_t kc, const floa
     const float* b = x + offset[p];
     __m512 bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    for (int v = 0; v < NV; ++v) bv[v] = Masked ? _mm512_maskz_loadu_ps(lanes[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 av = _mm512_set1_ps(w[i]);
@@ -227,28 +255,36 @@ struct ConvForwardPlan {
 };
 
 /// Output channel blocks [b_lo, b_hi) × raster bands [band_lo, band_hi) of one image, all tap slices.
+/// `phase` is the image's buffer in `p.layout`.
 template <int MR, int NV>
 void conv_image_part(const ConvForwardPlan& p, const float* phase, float* y, std::int64_t band_lo, std::int64_t band_hi,
                      std::int64_t b_lo, std::int64_t b_hi) {
   constexpr std::int64_t tile = 16 * NV;
   const ConvGeometry& g = *p.g;
+  const ConvPhaseLayout& layout = *p.layout;
   const std::int64_t oh = g.out_height(), ow = g.out_width(), out_plane = oh * ow;
-  const std::int64_t plane_w = p.layout->plane_w, pixels = p.layout->pixels;
-  const std::int64_t* offset = p.layout->offset.data();
-  for (std::int64_t k0 = 0; k0 < p.k; k0 += p.kc_max) {
-    const std::int64_t kc = std::min(p.kc_max, p.k - k0);
-    for (std::int64_t band = band_lo; band < band_hi; ++band) {
-      const std::int64_t q_lo = band * p.band, q_hi = std::min(pixels, q_lo + p.band);
+  const std::int64_t plane_w = layout.plane_w, q_end = std::min(layout.pixels, oh * plane_w);
+  const std::int64_t* offset = layout.offset.data();
+  ConvLaneRuns runs[kConvBandTiles][NV];
+  for (std::int64_t band = band_lo; band < band_hi; ++band) {
+    const std::int64_t q_lo = band * p.band, q_hi = std::min(q_end, q_lo + p.band);
+    const int tiles = static_cast<int>((std::max(q_hi - q_lo, std::int64_t{0}) + tile - 1) / tile);
+    for (int t = 0; t < tiles; ++t)
+      for (int v = 0; v < NV; ++v) runs[t][v].init(q_lo + t * tile + 16 * v, plane_w, oh, ow);
+    for (std::int64_t k0 = 0; k0 < p.k; k0 += p.kc_max) {
+      const std::int64_t kc = std::min(p.kc_max, p.k - k0);
       for (std::int64_t b = b_lo; b < b_hi; ++b) {
         const std::int64_t o0 = b * MR;
         const int rows = static_cast<int>(std::min<std::int64_t>(MR, p.co - o0));
         const float* wb = p.packed_w + (b * p.k + k0) * MR;
         const float* bias = p.bias != nullptr && k0 == 0 ? p.bias + o0 : nullptr;
-        for (std::int64_t q0 = q_lo; q0 < q_hi; q0 += tile) {
-          if (q0 / plane_w >= oh) break;
-          ConvLaneRuns runs[NV] = {ConvLaneRuns(q0, plane_w, oh, ow), ConvLaneRuns(q0 + 16, plane_w, oh, ow),
-                                   ConvLaneRuns(q0 + 32, plane_w, oh, ow)};
-          conv_tile<MR, NV>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, y + o0 * out_plane, out_plane, rows, runs);
+        float* out = y + o0 * out_plane;
+        for (int t = 0; t < tiles; ++t) {
+          const std::int64_t q0 = q_lo + t * tile;
+          if (layout.overruns(q0, tile))
+            conv_tile<MR, NV, true>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, rows, runs[t]);
+          else
+            conv_tile<MR, NV, false>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, rows, runs[t]);
         }
       }
     }
@@ -265,62 +301,72 @@ inline PackBuffer& conv_phase_buffer(int which) {
 }  // namespace detail
 
 /// y (N × C_out × OH × OW) = conv(x (N × C × H × W), w (C_out × C·KH·KW)) + bias (C_out, or null),
-/// cross-correlation with the strides, padding and dilation of `g`, in single precision.
+/// cross-correlation with the strides, padding and dilation of `g`, in single precision. When
+/// `x_copy` is not null, x is also copied there (N·C·H·W floats) by the threads that read it.
 /// Outside an OpenMP parallel region the work is split across omp_get_max_threads() threads.
 /// Requires AVX-512F.
 inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeometry& g, const float* w,
-                                  std::int64_t co, const float* bias, float* y) {
+                                  std::int64_t co, const float* bias, float* y, float* x_copy = nullptr) {
   constexpr int MR = detail::kConvMr, NV = detail::kConvNv;
   constexpr std::int64_t tile = 16 * NV;
-  static_assert(NV == 3, "conv_image_part builds three lane-run sets");
   if (n <= 0 || co <= 0) return;
   const detail::ConvPhaseLayout layout(g, tile);
   const std::int64_t k = g.col_rows(), blocks = (co + MR - 1) / MR;
   thread_local std::vector<float> packed_w;
   packed_w.resize(static_cast<std::size_t>(blocks * k * MR));
   detail::conv_pack_weights<MR>(w, co, k, packed_w.data());
-  // Bands of about 8 tiles keep their slice of the phase planes in L2 across weight blocks.
-  detail::ConvForwardPlan plan{&g, &layout, packed_w.data(), bias, co, k, 640, 8 * tile};
-  const std::int64_t bands = (layout.pixels + plan.band - 1) / plan.band;
+  detail::ConvForwardPlan plan{&g, &layout, packed_w.data(), bias, co, k, XKC, detail::kConvBandTiles * tile};
+  const std::int64_t bands = (std::min(layout.pixels, g.out_height() * layout.plane_w) + plan.band - 1) / plan.band;
   const std::int64_t in_image = g.channels * g.height * g.width, out_image = co * g.out_height() * g.out_width();
+  // Channels [c_lo, c_hi) of image i: copied to x_copy, and packed into `phase` unless direct.
+  auto prepare = [&](std::int64_t i, float* phase, std::int64_t c_lo, std::int64_t c_hi) {
+    const float* xi = x + i * in_image;
+    if (x_copy != nullptr) {
+      const std::int64_t plane = g.height * g.width;
+      std::memcpy(x_copy + i * in_image + c_lo * plane, xi + c_lo * plane,
+                  static_cast<std::size_t>((c_hi - c_lo) * plane) * sizeof(float));
+    }
+    if (!layout.direct) detail::conv_phase_pack(xi, g, layout, phase, c_lo, c_hi);
+    return layout.direct ? xi : phase;
+  };
 
   int threads = 1;
 #if defined(_OPENMP)
   if (!omp_in_parallel()) threads = omp_get_max_threads();
 #endif
   if (threads <= 1) {
-    float* phase = detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
-    for (std::int64_t i = 0; i < n; ++i) {
-      detail::conv_phase_pack(x + i * in_image, g, layout, phase, 0, g.channels);
-      detail::conv_image_part<MR, NV>(plan, phase, y + i * out_image, 0, bands, 0, blocks);
-    }
+    float* phase = layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
+    for (std::int64_t i = 0; i < n; ++i)
+      detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0, blocks);
     return;
   }
 #if defined(_OPENMP)
   // Whole images per thread for n − n mod T images; the rest shared by all threads.
   const std::int64_t whole = n - n % threads;
-  float* shared = whole < n ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats)) : nullptr;
+  float* shared = whole < n && !layout.direct
+                      ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats))
+                      : nullptr;
 #pragma omp parallel num_threads(threads)
   {
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     if (whole > 0) {
-      float* phase = detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
-      for (std::int64_t i = whole * t / nt; i < whole * (t + 1) / nt; ++i) {
-        detail::conv_phase_pack(x + i * in_image, g, layout, phase, 0, g.channels);
-        detail::conv_image_part<MR, NV>(plan, phase, y + i * out_image, 0, bands, 0, blocks);
-      }
+      float* phase =
+          layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
+      for (std::int64_t i = whole * t / nt; i < whole * (t + 1) / nt; ++i)
+        detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0,
+                                        blocks);
     }
     const std::int64_t tasks = bands * blocks;
     for (std::int64_t i = whole; i < n; ++i) {
 #pragma omp barrier
-      detail::conv_phase_pack(x + i * in_image, g, layout, shared, g.channels * t / nt, g.channels * (t + 1) / nt);
+      const float* src = prepare(i, shared, g.channels * t / nt, g.channels * (t + 1) / nt);
 #pragma omp barrier
       // Task = (band, block), band-major; each thread takes a contiguous run of tasks.
       const std::int64_t lo = tasks * t / nt, hi = tasks * (t + 1) / nt;
       for (std::int64_t task = lo; task < hi;) {
         const std::int64_t band = task / blocks, b0 = task % blocks;
         const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
-        detail::conv_image_part<MR, NV>(plan, shared, y + i * out_image, band, band + 1, b0, b1);
+        detail::conv_image_part<MR, NV>(plan, src, y + i * out_image, band, band + 1, b0, b1);
         task += b1 - b0;
       }
     }
