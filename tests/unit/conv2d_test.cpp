@@ -116,12 +116,15 @@ TEST_P(Conv2dFloatPaths, ImplicitGemmMatchesIm2col) {
   const double fan_in = static_cast<double>(c.options.in_channels * c.options.kernel_size * c.options.kernel_size);
   for (std::int64_t i = 0; i < y.numel(); ++i)
     ASSERT_NEAR(y[i], ref[i], 2e-6 * std::sqrt(fan_in) * (1 + std::abs(ref[i]))) << "element " << i;
-  // Serial run (one thread, as inside a parallel region) gives the same numbers.
+  // Any thread count (one: as inside a parallel region; three: a batch that does not divide
+  // evenly) gives the same numbers.
   const int saved = labor::num_threads();
-  labor::set_num_threads(1);
-  const auto serial = conv.forward(x);
+  for (int threads : {1, 3}) {
+    labor::set_num_threads(threads);
+    const auto other = conv.forward(x);
+    for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(other[i], y[i]) << threads << " threads, element " << i;
+  }
   labor::set_num_threads(saved);
-  for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(serial[i], y[i]) << "element " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -15,7 +15,8 @@
 /// the packed weights and streams the phase buffer, over a slice of at most `kc_max` taps; the bias
 /// seeds the accumulators of the first slice and later slices add to the stored output. Images are
 /// split across threads; an image left over when the batch does not divide evenly is shared by all
-/// threads, split over (pixel band, output-channel block).
+/// threads, split over (pixel band, output-channel block). Each output element is computed by the
+/// same sequence of operations whatever the thread count, so results do not depend on it.
 /// Only compiled where `__AVX512F__` is defined.
 
 #if defined(__AVX512F__)
@@ -23,6 +24,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -39,16 +41,12 @@ namespace labor::cpu_kernels {
 namespace detail {
 
 /// Register tile of the implicit-GEMM convolution: MR output channels × 16·NV pixels.
-#ifndef XMR
-#define XMR 8
-#define XNV 3
-#define XKC 640
-#define XBAND 8
-#endif
-inline constexpr int kConvMr = XMR;
-inline constexpr int kConvNv = XNV;
+inline constexpr int kConvMr = 8;
+inline constexpr int kConvNv = 3;
 /// Tiles per raster band: a band's slice of the phase planes stays in L2 across weight blocks.
-inline constexpr int kConvBandTiles = XBAND;
+inline constexpr int kConvBandTiles = 8;
+/// Longest tap slice: its packed weights (kc·MR floats) stay in L1 while a band's tiles reuse them.
+inline constexpr std::int64_t kConvKc = 640;
 
 /// Layout of one image in phase planes and the tap offsets into it; see conv_avx512.hpp.
 /// With stride 1 and no padding the phase plane is the image itself (`direct`): the kernel reads
@@ -194,54 +192,67 @@ struct ConvLaneRuns {
   }
 };
 
-/// One tile: out[o][pixels q0 .. q0 + 16·NV) for the `rows` output channels of one weight block,
-/// over taps [0, kc): acc = seed + Σ_p w[p·MR + i] · x[offset[p] + q0 + 16v + l]. The seed is the
-/// bias (or zero) when `accumulate` is false, the current output otherwise. `out` is the first
-/// output channel's plane (pitch `out_plane`), `runs` the lane runs of the NV vectors. With `Masked`,
-/// only the lanes that reach the output are loaded from x (for tiles at the end of the buffer).
-template <int MR, int NV, bool Masked>
+/// One tile: out[o][pixels q0 .. q0 + 16·NV) for MR output channels, over taps [0, kc):
+/// acc = seed + Σ_p w[p·WS + i] · x[offset[p] + q0 + 16v + l]. The seed is the bias (or zero) when
+/// `accumulate` is false, the current output otherwise. `out` is the first output channel's plane
+/// (pitch `out_plane`), `runs` the lane runs of the NV vectors. With `Masked`, only the lanes that
+/// reach the output are loaded from x (for tiles at the end of the buffer).
+template <int MR, int NV, int WS, bool Masked>
 __attribute__((always_inline)) inline void conv_tile(std::int64_t kc, const float* __restrict x,
                                                      const std::int64_t* __restrict offset, const float* __restrict w,
                                                      const float* bias, bool accumulate, float* out,
-                                                     std::int64_t out_plane, int rows, const ConvLaneRuns* runs) {
+                                                     std::int64_t out_plane, const ConvLaneRuns* runs) {
+  // Every loop over i and v is unrolled in full so that acc never leaves registers.
   __m512 acc[MR][NV];
   __mmask16 lanes[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) lanes[v] = Masked ? runs[v].lanes() : __mmask16(0xFFFF);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
-    const __m512 seed = bias != nullptr && i < rows ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
-#pragma GCC unroll 4
+    const __m512 seed = bias != nullptr ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = seed;
   }
-  // i and v stay compile-time constants (full unrolling) so that acc never leaves registers.
   if (accumulate) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      if (i >= rows) continue;
-#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v)
         for (int r = 0; r < runs[v].count; ++r) acc[i][v] = runs[v].load(r, out + i * out_plane, acc[i][v]);
-    }
   }
-  for (std::int64_t p = 0; p < kc; ++p, w += MR) {
+  for (std::int64_t p = 0; p < kc; ++p, w += WS) {
     const float* b = x + offset[p];
     __m512 bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = Masked ? _mm512_maskz_loadu_ps(lanes[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      bv[v] = Masked ? _mm512_maskz_loadu_ps(lanes[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 av = _mm512_set1_ps(w[i]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= rows) continue;
-#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
       for (int r = 0; r < runs[v].count; ++r) runs[v].store(r, out + i * out_plane, acc[i][v]);
+}
+
+/// conv_tile for `rows` (1 .. WS) output channels: the last weight block of a layer whose output
+/// channels are not a multiple of WS runs a narrower tile instead of multiplying zero weights.
+template <int NV, int WS, bool Masked, int MR = WS>
+__attribute__((always_inline)) inline void conv_tile_rows(int rows, std::int64_t kc, const float* x,
+                                                          const std::int64_t* offset, const float* w, const float* bias,
+                                                          bool accumulate, float* out, std::int64_t out_plane,
+                                                          const ConvLaneRuns* runs) {
+  if constexpr (MR >= 1) {
+    if (rows == MR) {
+      conv_tile<MR, NV, WS, Masked>(kc, x, offset, w, bias, accumulate, out, out_plane, runs);
+      return;
+    }
+    conv_tile_rows<NV, WS, Masked, MR - 1>(rows, kc, x, offset, w, bias, accumulate, out, out_plane, runs);
   }
 }
 
@@ -282,9 +293,9 @@ void conv_image_part(const ConvForwardPlan& p, const float* phase, float* y, std
         for (int t = 0; t < tiles; ++t) {
           const std::int64_t q0 = q_lo + t * tile;
           if (layout.overruns(q0, tile))
-            conv_tile<MR, NV, true>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, rows, runs[t]);
+            conv_tile_rows<NV, MR, true>(rows, kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, runs[t]);
           else
-            conv_tile<MR, NV, false>(kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, rows, runs[t]);
+            conv_tile_rows<NV, MR, false>(rows, kc, phase + q0, offset + k0, wb, bias, k0 > 0, out, out_plane, runs[t]);
         }
       }
     }
@@ -315,7 +326,10 @@ inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeom
   thread_local std::vector<float> packed_w;
   packed_w.resize(static_cast<std::size_t>(blocks * k * MR));
   detail::conv_pack_weights<MR>(w, co, k, packed_w.data());
-  detail::ConvForwardPlan plan{&g, &layout, packed_w.data(), bias, co, k, XKC, detail::kConvBandTiles * tile};
+  // Tap slices of equal length, at most kConvKc taps each.
+  const std::int64_t slices = (k + detail::kConvKc - 1) / detail::kConvKc;
+  detail::ConvForwardPlan plan{&g, &layout, packed_w.data(),           bias,
+                               co, k,       (k + slices - 1) / slices, detail::kConvBandTiles * tile};
   const std::int64_t bands = (std::min(layout.pixels, g.out_height() * layout.plane_w) + plan.band - 1) / plan.band;
   const std::int64_t in_image = g.channels * g.height * g.width, out_image = co * g.out_height() * g.out_width();
   // Channels [c_lo, c_hi) of image i: copied to x_copy, and packed into `phase` unless direct.
@@ -341,33 +355,36 @@ inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeom
     return;
   }
 #if defined(_OPENMP)
-  // Whole images per thread for n − n mod T images; the rest shared by all threads.
+  // The first n − n mod T images go whole to whichever thread is free next (a thread slowed by
+  // other work on the machine takes fewer); the rest are shared by all threads.
   const std::int64_t whole = n - n % threads;
-  float* shared = whole < n && !layout.direct
-                      ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats))
-                      : nullptr;
+  std::atomic<std::int64_t> next_image{0}, next_task{0};
+  float* shared =
+      whole < n && !layout.direct ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats)) : nullptr;
 #pragma omp parallel num_threads(threads)
   {
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     if (whole > 0) {
       float* phase =
           layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
-      for (std::int64_t i = whole * t / nt; i < whole * (t + 1) / nt; ++i)
-        detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0,
-                                        blocks);
+      for (std::int64_t i = next_image++; i < whole; i = next_image++)
+        detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0, blocks);
     }
-    const std::int64_t tasks = bands * blocks;
+    // Shared images: task = (band, block), band-major, handed out in runs of `chunk` tasks.
+    const std::int64_t tasks = bands * blocks, chunk = std::max<std::int64_t>(1, tasks / (8 * nt));
     for (std::int64_t i = whole; i < n; ++i) {
 #pragma omp barrier
+      if (t == 0) next_task = 0;
       const float* src = prepare(i, shared, g.channels * t / nt, g.channels * (t + 1) / nt);
 #pragma omp barrier
-      // Task = (band, block), band-major; each thread takes a contiguous run of tasks.
-      const std::int64_t lo = tasks * t / nt, hi = tasks * (t + 1) / nt;
-      for (std::int64_t task = lo; task < hi;) {
-        const std::int64_t band = task / blocks, b0 = task % blocks;
-        const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
-        detail::conv_image_part<MR, NV>(plan, src, y + i * out_image, band, band + 1, b0, b1);
-        task += b1 - b0;
+      for (std::int64_t lo = next_task.fetch_add(chunk); lo < tasks; lo = next_task.fetch_add(chunk)) {
+        const std::int64_t hi = std::min(tasks, lo + chunk);
+        for (std::int64_t task = lo; task < hi;) {
+          const std::int64_t band = task / blocks, b0 = task % blocks;
+          const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
+          detail::conv_image_part<MR, NV>(plan, src, y + i * out_image, band, band + 1, b0, b1);
+          task += b1 - b0;
+        }
       }
     }
   }
