@@ -127,6 +127,33 @@ TEST_P(Conv2dFloatPaths, ImplicitGemmMatchesIm2col) {
   labor::set_num_threads(saved);
 }
 
+TEST_P(Conv2dFloatPaths, BackwardMatchesIm2col) {
+  // At stride 1 the input gradient runs the forward kernel on flipped weights.
+  const auto& c = GetParam();
+  labor::Rng rng(8);
+  Conv2d<float> conv(c.options, rng);
+  Tensor<float> x(c.input);
+  fill_normal(x.view(), rng);
+  auto run = [&](bool implicit) {
+    conv.set_implicit_gemm(implicit);
+    conv.weight().grad.zero();
+    if (c.options.bias) conv.bias().grad.zero();
+    const auto y = conv.forward(x);
+    Tensor<float> gy(y.shape());
+    labor::Rng grng(9);
+    fill_normal(gy.view(), grng);
+    auto dx = conv.backward(gy);
+    return std::make_pair(std::move(dx), Tensor<float>(conv.weight().grad));
+  };
+  const auto [dx_ref, dw_ref] = run(false);
+  const auto [dx, dw] = run(true);
+  ASSERT_EQ(dx.shape(), dx_ref.shape());
+  const double fan_out = static_cast<double>(c.options.out_channels * c.options.kernel_size * c.options.kernel_size);
+  for (std::int64_t i = 0; i < dx.numel(); ++i)
+    ASSERT_NEAR(dx[i], dx_ref[i], 2e-6 * std::sqrt(fan_out) * (1 + std::abs(dx_ref[i]))) << "element " << i;
+  for (std::int64_t i = 0; i < dw.numel(); ++i) ASSERT_EQ(dw[i], dw_ref[i]) << "weight gradient element " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Geometries, Conv2dFloatPaths,
     ::testing::Values(
