@@ -1,7 +1,8 @@
 #pragma once
 /// @file conv2d.hpp
 /// labor::nn::Conv2d: 2-D convolution (cross-correlation, as torch.nn.Conv2d) with stride,
-/// padding, dilation and optional bias. CPU: im2col + Eigen GEMM.
+/// padding, dilation and optional bias. CPU: float on AVX-512 hosts runs the implicit-GEMM kernel of
+/// conv_avx512.hpp (forward, and the input gradient at stride 1); otherwise im2col + GEMM.
 
 #include <algorithm>
 #include <cmath>

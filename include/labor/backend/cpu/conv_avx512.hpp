@@ -12,11 +12,13 @@
 /// contiguous runs of the phase buffer, and the micro-kernel loads them straight from it.
 ///
 /// The micro-kernel holds an MR (output channels) × 16·NV (pixels) tile in registers, broadcasts
-/// the packed weights and streams the phase buffer, over a slice of at most `kc_max` taps; the bias
-/// seeds the accumulators of the first slice and later slices add to the stored output. Images are
-/// split across threads; an image left over when the batch does not divide evenly is shared by all
-/// threads, split over (pixel band, output-channel block). Each output element is computed by the
-/// same sequence of operations whatever the thread count, so results do not depend on it.
+/// the packed weights and streams the phase buffer, over an equal slice of at most kConvKc taps; the
+/// bias seeds the accumulators of the first slice and later slices add to the stored output. A last
+/// block of fewer than MR output channels runs a narrower tile. With stride 1 and no padding the
+/// image is read in place. Whole images go to whichever thread is free next; images left over when
+/// the batch does not divide by the thread count are shared by all threads, split over (pixel band,
+/// output-channel block). Each output element is computed by the same sequence of operations
+/// whatever the thread count, so results do not depend on it.
 /// Only compiled where `__AVX512F__` is defined.
 
 #if defined(__AVX512F__)
