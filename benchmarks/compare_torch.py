@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs a labor Google Benchmark program and times the same work in PyTorch in the same run.
 
-Usage: compare_torch.py conv BENCH_BINARY [--out results.json] [--repetitions 3]
+Usage: compare_torch.py conv BENCH_BINARY [--out results.json] [--filter REGEX]
 
 The two are timed in alternating rounds (ROUNDS), and each keeps its fastest round: both see the
 same load on a shared machine, and the fastest round is the least disturbed. Prints a Markdown table (labor ms, PyTorch ms, PyTorch/labor ratio: > 1 means
@@ -34,10 +34,10 @@ def time_torch(fn, min_time=0.3, warmup=2):
             return elapsed / n * 1e3
 
 
-def conv_case(direction, n, c, h, w, co, k):
+def conv_case(direction, n, c, h, w, co, k, s, p, d):
     """A callable doing the work of one conv_bench.cpp case in PyTorch."""
     x = torch.randn(n, c, h, w, requires_grad=direction == "Backward")
-    conv = torch.nn.Conv2d(c, co, k, padding=k // 2)
+    conv = torch.nn.Conv2d(c, co, k, stride=s, padding=p, dilation=d)
     if direction == "Forward":
         def forward():
             with torch.no_grad():
@@ -49,11 +49,21 @@ def conv_case(direction, n, c, h, w, co, k):
 
 
 def parse_conv(name):
-    # BM_Conv2dForward/n:8/c:64/h:64/w:64/out:64/k:3/real_time
+    # BM_Conv2dForward/n:8/c:64/h:64/w:64/out:64/k:3/s:1/p:1/d:1/real_time (s, p, d default to 1, k // 2, 1)
     parts = name.split("/")
     direction = parts[0].replace("BM_Conv2d", "")
-    vals = {p.split(":")[0]: p.split(":")[1] for p in parts[1:] if ":" in p}
-    return (direction, int(vals["n"]), int(vals["c"]), int(vals["h"]), int(vals["w"]), int(vals["out"]), int(vals["k"]))
+    vals = {p.split(":")[0]: int(p.split(":")[1]) for p in parts[1:] if ":" in p}
+    k = vals["k"]
+    return (direction, vals["n"], vals["c"], vals["h"], vals["w"], vals["out"], k, vals.get("s", 1),
+            vals.get("p", k // 2), vals.get("d", 1))
+
+
+def describe(key):
+    """Shape column of the table: N×C×H×W → C_out, k×k, plus stride, padding and dilation when not 1, k // 2, 1."""
+    _, n, c, h, w, co, k, s, p, d = key
+    extra = "".join(f", {name}{v}" for name, v, default in (("s", s, 1), ("p", p, k // 2), ("d", d, 1))
+                    if v != default)
+    return f"{n}×{c}×{h}×{w} → {co}, {k}×{k}{extra}"
 
 
 def main():
@@ -61,6 +71,7 @@ def main():
     ap.add_argument("suite", choices=["conv"])
     ap.add_argument("binary")
     ap.add_argument("--out", default="conv_vs_torch.json")
+    ap.add_argument("--filter", default="", help="only the benchmarks matching this regex (--benchmark_filter)")
     args = ap.parse_args()
 
     threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
@@ -70,7 +81,8 @@ def main():
     # fastest round (the least disturbed by other work on a shared machine).
     fastest, torch_ms, torch_fns, context = {}, {}, {}, None
     for _ in range(ROUNDS):
-        raw = subprocess.run([args.binary, "--benchmark_format=json", "--benchmark_min_time=0.3"], check=True,
+        raw = subprocess.run([args.binary, "--benchmark_format=json", "--benchmark_min_time=0.3",
+                              f"--benchmark_filter={args.filter}"], check=True,
                              capture_output=True, text=True, env=env)
         labor = json.loads(raw.stdout)
         context = labor["context"]
@@ -86,14 +98,14 @@ def main():
     keys = [parse_conv(b["name"]) for b in cases]
 
     rows = []
-    print(f"| op | shape (N, C, H, W → C_out, k) | labor ms | labor GFLOP/s | PyTorch {torch.__version__} ms | PyTorch / labor |")
+    print(f"| op | shape (N×C×H×W → C_out, k×k[, stride, padding, dilation]) | labor ms | labor GFLOP/s | PyTorch {torch.__version__} ms | PyTorch / labor |")
     print("|---|---|---:|---:|---:|---:|")
     for b, key in zip(cases, keys):
         ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] * {"ns": 1e-6, "us": 1e-3, "s": 1e3}[b["time_unit"]]
         t = torch_ms[key]
         rows.append({"op": key[0], "shape": key[1:], "labor_ms": ms, "labor_gflops": b.get("GFLOPS"), "torch_ms": t,
                      "ratio_torch_over_labor": t / ms})
-        print(f"| {key[0].lower()} | {key[1]}×{key[2]}×{key[3]}×{key[4]} → {key[5]}, {key[6]}×{key[6]} | {ms:.2f} | "
+        print(f"| {key[0].lower()} | {describe(key)} | {ms:.2f} | "
               f"{b.get('GFLOPS', 0):.0f} | {t:.2f} | {t / ms:.2f} |")
     with open(args.out, "w") as f:
         json.dump({"threads": threads, "rounds": ROUNDS, "torch_version": torch.__version__, "context": context,

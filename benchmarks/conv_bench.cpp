@@ -1,4 +1,5 @@
-// Conv2d forward and backward throughput on CPU (im2col + Eigen GEMM).
+// Conv2d forward and backward throughput on CPU (float forward: implicit-GEMM AVX-512 kernel where
+// available; backward: im2col + GEMM).
 // Compare with PyTorch in the same run: benchmarks/compare_torch.py.
 #include <benchmark/benchmark.h>
 
@@ -14,19 +15,14 @@ struct ConvShape {
 };
 
 ConvShape shape_of(const benchmark::State& state) {
-  return {state.range(0),
-          state.range(1),
-          state.range(2),
-          state.range(3),
-          state.range(4),
-          state.range(5),
-          1,
-          state.range(5) / 2,
-          1};
+  return {state.range(0), state.range(1), state.range(2), state.range(3), state.range(4),
+          state.range(5), state.range(6), state.range(7), state.range(8)};
 }
 
 double conv_flops(const ConvShape& s) {
-  return 2.0 * static_cast<double>(s.n * s.out * s.h * s.w) * static_cast<double>(s.c * s.k * s.k);
+  const std::int64_t oh = (s.h + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
+  const std::int64_t ow = (s.w + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
+  return 2.0 * static_cast<double>(s.n * s.out * oh * ow) * static_cast<double>(s.c * s.k * s.k);
 }
 
 labor::nn::Conv2d<float> make_conv(const ConvShape& s, labor::Rng& rng) {
@@ -72,12 +68,21 @@ void BM_Conv2dBackward(benchmark::State& state) {
   state.counters["threads"] = labor::num_threads();
 }
 
-// Args: N, C_in, H, W, C_out, kernel (stride 1, "same" padding).
+// Args: N, C_in, H, W, C_out, kernel, stride, padding, dilation.
 void conv_shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "c", "h", "w", "out", "k"});
-  b->Args({8, 64, 64, 64, 64, 3});     // the reference shape
-  b->Args({1, 256, 65, 129, 256, 3});  // one DeepLab feature map
-  b->Args({8, 256, 32, 32, 64, 1});    // 1×1 projection
+  b->ArgNames({"n", "c", "h", "w", "out", "k", "s", "p", "d"});
+  b->Args({8, 64, 64, 64, 64, 3, 1, 1, 1});     // the reference shape
+  b->Args({1, 256, 65, 129, 256, 3, 1, 1, 1});  // one DeepLab feature map
+  b->Args({8, 256, 32, 32, 64, 1, 1, 0, 1});    // 1×1 projection
+  // The small networks' layers: encoder, dilated context, classifier heads, discriminator.
+  b->Args({8, 3, 128, 128, 16, 3, 1, 1, 1});
+  b->Args({8, 16, 64, 64, 32, 3, 1, 1, 1});
+  b->Args({8, 32, 32, 32, 64, 3, 1, 2, 2});
+  b->Args({4, 64, 33, 33, 10, 3, 1, 6, 6});
+  b->Args({4, 64, 33, 33, 10, 3, 1, 24, 24});
+  b->Args({8, 10, 64, 64, 64, 4, 2, 1, 1});
+  b->Args({8, 64, 32, 32, 128, 4, 2, 1, 1});
+  b->Args({1, 64, 64, 64, 64, 3, 1, 1, 1});  // batch of one
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

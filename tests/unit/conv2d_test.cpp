@@ -93,6 +93,90 @@ TEST(Conv2d, BatchSplitAcrossThreadsMatchesSequential) {
   }
 }
 
+// Float forward: the implicit-GEMM kernel (AVX-512 hosts) against the im2col + GEMM path, on
+// geometries that are not multiples of the register tile.
+struct FloatCase {
+  Conv2dOptions options;
+  Shape input;
+};
+
+class Conv2dFloatPaths : public ::testing::TestWithParam<FloatCase> {};
+
+TEST_P(Conv2dFloatPaths, ImplicitGemmMatchesIm2col) {
+  const auto& c = GetParam();
+  labor::Rng rng(7);
+  Conv2d<float> conv(c.options, rng);
+  Tensor<float> x(c.input);
+  fill_normal(x.view(), rng);
+  conv.set_implicit_gemm(false);
+  const auto ref = conv.forward(x);
+  conv.set_implicit_gemm(true);
+  const auto y = conv.forward(x);
+  ASSERT_EQ(y.shape(), ref.shape());
+  const double fan_in = static_cast<double>(c.options.in_channels * c.options.kernel_size * c.options.kernel_size);
+  for (std::int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_NEAR(y[i], ref[i], 2e-6 * std::sqrt(fan_in) * (1 + std::abs(ref[i]))) << "element " << i;
+  // Any thread count (one: as inside a parallel region; three: a batch that does not divide
+  // evenly) gives the same numbers.
+  const int saved = labor::num_threads();
+  for (int threads : {1, 3}) {
+    labor::set_num_threads(threads);
+    const auto other = conv.forward(x);
+    for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(other[i], y[i]) << threads << " threads, element " << i;
+  }
+  labor::set_num_threads(saved);
+}
+
+TEST_P(Conv2dFloatPaths, BackwardMatchesIm2col) {
+  // At stride 1 the input gradient runs the forward kernel on flipped weights.
+  const auto& c = GetParam();
+  labor::Rng rng(8);
+  Conv2d<float> conv(c.options, rng);
+  Tensor<float> x(c.input);
+  fill_normal(x.view(), rng);
+  auto run = [&](bool implicit) {
+    conv.set_implicit_gemm(implicit);
+    conv.weight().grad.zero();
+    if (c.options.bias) conv.bias().grad.zero();
+    const auto y = conv.forward(x);
+    Tensor<float> gy(y.shape());
+    labor::Rng grng(9);
+    fill_normal(gy.view(), grng);
+    auto dx = conv.backward(gy);
+    return std::make_pair(std::move(dx), Tensor<float>(conv.weight().grad));
+  };
+  const auto [dx_ref, dw_ref] = run(false);
+  const auto [dx, dw] = run(true);
+  ASSERT_EQ(dx.shape(), dx_ref.shape());
+  const double fan_out = static_cast<double>(c.options.out_channels * c.options.kernel_size * c.options.kernel_size);
+  for (std::int64_t i = 0; i < dx.numel(); ++i)
+    ASSERT_NEAR(dx[i], dx_ref[i], 2e-6 * std::sqrt(fan_out) * (1 + std::abs(dx_ref[i]))) << "element " << i;
+  for (std::int64_t i = 0; i < dw.numel(); ++i) ASSERT_EQ(dw[i], dw_ref[i]) << "weight gradient element " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Geometries, Conv2dFloatPaths,
+    ::testing::Values(
+        FloatCase{{.in_channels = 1, .out_channels = 1, .kernel_size = 3, .padding = 1}, Shape{1, 1, 5, 7}},
+        FloatCase{{.in_channels = 3, .out_channels = 16, .kernel_size = 3, .padding = 1}, Shape{2, 3, 33, 17}},
+        FloatCase{{.in_channels = 5, .out_channels = 11, .kernel_size = 3, .padding = 1}, Shape{3, 5, 20, 21}},
+        FloatCase{{.in_channels = 7, .out_channels = 9, .kernel_size = 3, .stride = 2, .padding = 1},
+                  Shape{1, 7, 19, 23}},
+        FloatCase{{.in_channels = 4, .out_channels = 10, .kernel_size = 3, .padding = 6, .dilation = 6},
+                  Shape{2, 4, 25, 30}},
+        FloatCase{{.in_channels = 3, .out_channels = 5, .kernel_size = 3, .padding = 2, .dilation = 2},
+                  Shape{1, 3, 6, 7}},
+        FloatCase{{.in_channels = 6, .out_channels = 8, .kernel_size = 4, .stride = 2, .padding = 1},
+                  Shape{3, 6, 16, 15}},
+        FloatCase{{.in_channels = 2, .out_channels = 3, .kernel_size = 5, .stride = 3, .padding = 2, .dilation = 2},
+                  Shape{1, 2, 17, 18}},
+        FloatCase{{.in_channels = 9, .out_channels = 13, .kernel_size = 1}, Shape{2, 9, 7, 9}},
+        FloatCase{{.in_channels = 9, .out_channels = 4, .kernel_size = 1, .stride = 2, .bias = false},
+                  Shape{1, 9, 9, 8}},
+        FloatCase{{.in_channels = 2, .out_channels = 2, .kernel_size = 3, .bias = false}, Shape{1, 2, 3, 3}},
+        FloatCase{{.in_channels = 80, .out_channels = 17, .kernel_size = 3, .padding = 1}, Shape{1, 80, 12, 40}},
+        FloatCase{{.in_channels = 1, .out_channels = 3, .kernel_size = 2, .padding = 3}, Shape{5, 1, 2, 3}}));
+
 TEST(Conv2d, BackwardAccumulatesParameterGradients) {
   labor::Rng rng(4);
   Conv2d<double> conv({.in_channels = 2, .out_channels = 2, .kernel_size = 3, .padding = 1}, rng);

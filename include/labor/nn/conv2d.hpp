@@ -1,14 +1,17 @@
 #pragma once
 /// @file conv2d.hpp
 /// labor::nn::Conv2d: 2-D convolution (cross-correlation, as torch.nn.Conv2d) with stride,
-/// padding, dilation and optional bias. CPU: im2col + Eigen GEMM.
+/// padding, dilation and optional bias. CPU: float on AVX-512 hosts runs the implicit-GEMM kernel of
+/// conv_avx512.hpp (forward, and the input gradient at stride 1); otherwise im2col + GEMM.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "labor/backend/cpu/conv_avx512.hpp"
 #include "labor/backend/cpu/gemm.hpp"
 #include "labor/backend/cpu/im2col.hpp"
 #include "labor/core/error.hpp"
@@ -69,12 +72,22 @@ class Conv2d {
   /// N×C_in×H×W → N×C_out×OH×OW. Keeps a copy of the input for backward.
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     const auto g = geometry("forward", x.shape());
-    input_ = x;
     const std::int64_t n = x.size(0), co = options_.out_channels;
     const std::int64_t k = g.col_rows(), hw = g.col_cols();
     auto y = Tensor<T, D>::uninitialized(Shape{n, co, g.out_height(), g.out_width()});
     const T* w = weight_.value.data();
     const T* b = options_.bias ? bias_.value.data() : nullptr;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_implicit_gemm_) {
+        // The kernel's threads copy the input for backward as they read it.
+        if (input_.shape() != x.shape()) input_ = Tensor<T, D>::uninitialized(x.shape());
+        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data(), input_.data());
+        return y;
+      }
+    }
+#endif
+    input_ = x;
     for_each_image(n, g, [&](std::int64_t i, T* col) {
       const T* xi = x.data() + i * g.channels * g.height * g.width;
       T* yi = y.data() + i * co * hw;
@@ -102,37 +115,58 @@ class Conv2d {
     const std::int64_t n = input_.size(0), co = options_.out_channels;
     const std::int64_t k = g.col_rows(), hw = g.col_cols();
     check_shape("Conv2d backward: grad_out", grad_out.shape(), Shape{n, co, g.out_height(), g.out_width()});
-    Tensor<T, D> dx(input_.shape());
+    const bool dx_by_conv = input_gradient_by_conv(g);
+    Tensor<T, D> dx = dx_by_conv ? Tensor<T, D>::uninitialized(input_.shape()) : Tensor<T, D>(input_.shape());
     const T* w = weight_.value.data();
     const bool want_w = weight_.trainable;
     const bool want_b = options_.bias && bias_.trainable;
     const std::int64_t img = g.channels * g.height * g.width;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (dx_by_conv) {
+        // Stride 1: dx is the convolution of grad_out with the weights flipped in space and
+        // transposed in channels, padding d(k − 1) − p, same dilation.
+        const std::int64_t ci = g.channels, kk = g.kernel_h * g.kernel_w;
+        if (flipped_.numel() != weight_.value.numel()) flipped_ = Tensor<T, D>::uninitialized(Shape{ci, co * kk});
+        T* f = flipped_.data();
+        for (std::int64_t o = 0; o < co; ++o)
+          for (std::int64_t c = 0; c < ci; ++c)
+            for (std::int64_t t = 0; t < kk; ++t) f[(c * co + o) * kk + (kk - 1 - t)] = w[(o * ci + c) * kk + t];
+        const std::int64_t pad = g.dilation_h * (g.kernel_h - 1) - g.pad_h;
+        const cpu_kernels::ConvGeometry gt{co,  g.out_height(), g.out_width(), g.kernel_h, g.kernel_w, 1, 1, pad,
+                                           pad, g.dilation_h,   g.dilation_w};
+        cpu_kernels::conv2d_forward_avx512(grad_out.data(), n, gt, f, ci, nullptr, dx.data());
+      }
+    }
+#endif
 
     // Per-worker partial weight gradients, reduced after the loop in a fixed order.
     const int workers = image_workers(n);
     std::vector<Tensor<T, D>> dw_part;
     if (want_w)
       for (int t = 0; t < workers; ++t) dw_part.emplace_back(weight_.value.shape());
-    for_each_image(n, g, [&](std::int64_t i, T* col, int worker) {
-      const T* gy = grad_out.data() + i * co * hw;
-      const T* xi = input_.data() + i * img;
-      T* dxi = dx.data() + i * img;
-      T* dw = want_w ? dw_part[static_cast<std::size_t>(worker)].data() : nullptr;
-      if (g.is_identity()) {
-        // dW (C_out×C_in) += gy (C_out×HW) · xᵀ (HW×C_in);  dx (C_in×HW) = Wᵀ · gy
-        if (want_w) cpu_kernels::gemm<T>(false, true, co, k, hw, T(1), gy, hw, xi, hw, T(1), dw, k);
-        cpu_kernels::gemm<T>(true, false, k, hw, co, T(1), w, k, gy, hw, T(0), dxi, hw);
-        return;
-      }
-      if (want_w) {
-        // dW (C_out×K) += gy (C_out×HW) · colᵀ (HW×K)
-        cpu_kernels::im2col(xi, g, col);
-        cpu_kernels::gemm<T>(false, true, co, k, hw, T(1), gy, hw, col, hw, T(1), dw, k);
-      }
-      // dcol (K×HW) = Wᵀ (K×C_out) · gy (C_out×HW), folded back onto dx.
-      cpu_kernels::gemm<T>(true, false, k, hw, co, T(1), w, k, gy, hw, T(0), col, hw);
-      cpu_kernels::col2im(col, g, dxi);
-    });
+    if (want_w || !dx_by_conv)
+      for_each_image(n, g, [&](std::int64_t i, T* col, int worker) {
+        const T* gy = grad_out.data() + i * co * hw;
+        const T* xi = input_.data() + i * img;
+        T* dxi = dx.data() + i * img;
+        T* dw = want_w ? dw_part[static_cast<std::size_t>(worker)].data() : nullptr;
+        if (g.is_identity()) {
+          // dW (C_out×C_in) += gy (C_out×HW) · xᵀ (HW×C_in);  dx (C_in×HW) = Wᵀ · gy
+          if (want_w) cpu_kernels::gemm<T>(false, true, co, k, hw, T(1), gy, hw, xi, hw, T(1), dw, k);
+          cpu_kernels::gemm<T>(true, false, k, hw, co, T(1), w, k, gy, hw, T(0), dxi, hw);
+          return;
+        }
+        if (want_w) {
+          // dW (C_out×K) += gy (C_out×HW) · colᵀ (HW×K)
+          cpu_kernels::im2col(xi, g, col);
+          cpu_kernels::gemm<T>(false, true, co, k, hw, T(1), gy, hw, col, hw, T(1), dw, k);
+        }
+        if (dx_by_conv) return;
+        // dcol (K×HW) = Wᵀ (K×C_out) · gy (C_out×HW), folded back onto dx.
+        cpu_kernels::gemm<T>(true, false, k, hw, co, T(1), w, k, gy, hw, T(0), col, hw);
+        cpu_kernels::col2im(col, g, dxi);
+      });
     if (want_w) {
       T* dw = weight_.grad.data();
       for (const auto& part : dw_part)
@@ -157,6 +191,13 @@ class Conv2d {
 
   void set_training(bool) {}
 
+  /// Float on AVX-512 hosts: true (default) runs the implicit-GEMM kernel (conv_avx512.hpp) for
+  /// the forward pass and, at stride 1, for the input gradient; false the im2col + GEMM path.
+  /// No effect elsewhere.
+  void set_implicit_gemm(bool on) {
+    use_implicit_gemm_ = on;
+  }
+
   template <class V>
   void visit(V& v, const std::string& prefix) {
     v.parameter(prefix + "weight", weight_);
@@ -180,7 +221,21 @@ class Conv2d {
     return g;
   }
 
-  static int image_workers(std::int64_t n) { return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n)); }
+  /// True when backward computes dx with the forward convolution kernel: float on AVX-512 hosts,
+  /// stride 1, padding at most d(k − 1) (so the transposed convolution's padding is not negative),
+  /// not a plain 1×1 (whose dx is one GEMM).
+  bool input_gradient_by_conv([[maybe_unused]] const cpu_kernels::ConvGeometry& g) const {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      return use_implicit_gemm_ && !g.is_identity() && g.stride_h == 1 && g.stride_w == 1 &&
+             g.pad_h <= g.dilation_h * (g.kernel_h - 1) && g.pad_w <= g.dilation_w * (g.kernel_w - 1);
+#endif
+    return false;
+  }
+
+  static int image_workers(std::int64_t n) {
+    return static_cast<int>(std::clamp<std::int64_t>(num_threads(), 1, n));
+  }
 
   /// Calls f(image, col_scratch[, worker]) for every image. With at least two images per thread
   /// available, images are split across threads (each GEMM single-threaded); otherwise images run
@@ -217,6 +272,8 @@ class Conv2d {
   Parameter<T, D> bias_;
   Tensor<T, D> input_;
   std::vector<Tensor<T, D>> scratch_;
+  Tensor<T, D> flipped_;  ///< transposed, flipped weights for the input gradient by convolution
+  bool use_implicit_gemm_ = true;
 };
 
 }  // namespace labor::nn
