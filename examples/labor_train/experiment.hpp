@@ -47,10 +47,10 @@ struct Config {
   labor::train::SegmenterStageOptions source;
   /// UDA (continues the source-only model), the selector and the adaptation stages.
   labor::train::LaborOptions labor;
-  /// PPL points per image, its min_distance, and SPL's optional per-image cap (0 = none).
+  /// PPL points per image, its min_distance, and SPL's per-image cap (0 = none; see preset()).
   std::int64_t ppl_points = 40;
   std::int64_t ppl_min_distance = 0;
-  double spl_cap = 0;
+  double spl_cap = 0.04;
 };
 
 /// The settings of a preset: "default" (the README's comparison, ≈ 5 minutes on 2 cores) or
