@@ -106,6 +106,8 @@ inline std::string svg_plot(const std::vector<MethodResult>& rows) {
                    (L + W - R) / 2, H - 12);
   s += fmt::format("<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">mIoU (%)</text>\n",
                    (T + H - B) / 2, (T + H - B) / 2);
+  // Labels of points that share an x (equal budgets) are spread to stay 14 px apart.
+  std::vector<std::pair<double, const MethodResult*>> points;
   for (const auto& r : rows) {
     if (r.labeled_fraction <= 0) {
       const double y = py(r.miou);
@@ -114,13 +116,22 @@ inline std::string svg_plot(const std::vector<MethodResult>& rows) {
           W - R, y);
       s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" fill=\"#555\">{} {:.1f}</text>\n", L + 6, y - 4, r.name, r.miou);
     } else {
-      const bool labor = r.name.rfind("labor", 0) == 0;
-      const double x = px(r.labeled_fraction), y = py(r.miou);
-      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"/>\n", x, y,
-                       labor ? "#d62728" : "#1f77b4");
-      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{} {:.1f}</text>\n", x - 8, y + 4, r.name,
-                       r.miou);
+      points.emplace_back(py(r.miou), &r);
     }
+  }
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<double, double>> placed;  // (x, label y)
+  for (const auto& [y, r] : points) {
+    const double x = px(r->labeled_fraction);
+    double ly = y + 4;
+    for (const auto& [qx, qy] : placed)
+      if (std::abs(qx - x) < 1.0 && ly < qy + 14) ly = qy + 14;
+    placed.emplace_back(x, ly);
+    const bool labor = r->name.rfind("labor", 0) == 0;
+    s +=
+        fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"/>\n", x, y, labor ? "#d62728" : "#1f77b4");
+    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{} {:.1f}</text>\n", x - 8, ly, r->name,
+                     r->miou);
   }
   s += "</svg>\n";
   return s;
