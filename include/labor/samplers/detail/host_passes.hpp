@@ -1,0 +1,172 @@
+#pragma once
+/// @file host_passes.hpp
+/// The host fast path of the sweeps over the two maps: one Thrust for_each over tiles of
+/// host_tile_pixels consecutive pixels of one image, each tile swept in SweepBlocks. One sweep
+/// validates the maps and compacts the inconsistent pixels of the tile (index, ŷ and, on request,
+/// the SPL cap key or p̄ with per-tile PPL prototype sums) into the tile's own slots, which later
+/// passes read in place. Used for host systems on host memory; `Path::generic` keeps the passes
+/// every system runs (passes.hpp), and the tests check that both give the same results.
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <type_traits>
+
+#include "labor/core/device.hpp"
+#include "labor/samplers/detail/host_sweep.hpp"
+#include "labor/samplers/detail/passes.hpp"
+#include "labor/samplers/detail/pixel_math.hpp"
+#include "labor/samplers/detail/system.hpp"
+
+namespace labor::samplers::detail {
+
+/// Which implementation a sampler runs.
+enum class Path {
+  automatic,  ///< the host fast path for a host system on host memory (when built), else generic
+  generic,    ///< the Thrust passes every system runs
+};
+
+/// True when `path` selects the host fast path for Policy on device D.
+template <class Policy, Device D>
+constexpr bool use_host_path(Path path) {
+  return path == Path::automatic && have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>;
+}
+
+/// Pixels per work item of the host sweeps (a multiple of SweepBlock::pixels).
+inline constexpr std::int64_t host_tile_pixels = 1024;
+static_assert(host_tile_pixels % SweepBlock::pixels == 0);
+
+/// The tiles of the host sweeps: `per_image` tiles per image, the last one of an image shorter.
+struct HostTiles {
+  std::int64_t per_image = 0;
+  std::int64_t count = 0;
+  explicit HostTiles(const Geometry& g)
+      : per_image((g.hw + host_tile_pixels - 1) / host_tile_pixels), count(g.n * per_image) {}
+  /// The geometry whose blocks are these tiles (for check_bad_pixels).
+  [[nodiscard]] Geometry blocks(Geometry g) const {
+    g.block = host_tile_pixels;
+    g.blocks_per_image = per_image;
+    return g;
+  }
+};
+
+/// What a host compaction stores per inconsistent pixel besides its index and ŷ.
+enum HostExtra : unsigned {
+  extra_none = 0,
+  extra_l1 = 1u << 0,    ///< the SPL cap key l1_key
+  extra_mean = 1u << 1,  ///< p̄ in double and the tile's prototype sums (PPL)
+};
+
+/// Sweeps tile t: validates its pixels and writes its inconsistent pixels, ascending, to slots
+/// [t·T, t·T + count[t]) (T = host_tile_pixels). On the first bad pixel of the tile, bad[t] = its
+/// global index n·hw + i and the tile stops there (the caller throws); otherwise no_bad_pixel.
+template <unsigned Extra>
+struct HostCompactTile {
+  MapPair in;
+  std::int64_t tiles_per_image = 0;
+  std::int64_t* pixel = nullptr;        ///< [slot] in-image index y·W + x
+  std::int32_t* cls = nullptr;          ///< [slot] ŷ
+  std::int64_t* key = nullptr;          ///< extra_l1: [slot] l1_key
+  double* mean = nullptr;               ///< extra_mean: [slot·C + c] p̄_c
+  std::int64_t* proto_sum = nullptr;    ///< extra_mean: [(t·C + k)·C + c] Σ to_fixed(p̄_c) over D(k) in the tile
+  std::int64_t* proto_count = nullptr;  ///< extra_mean: [t·C + k] pixels of D(k) in the tile
+  std::int64_t* count = nullptr;        ///< [t]
+  std::int64_t* bad = nullptr;          ///< [t]
+
+  void operator()(std::int64_t t) const {
+    const std::int64_t n = t / tiles_per_image, i0 = (t - n * tiles_per_image) * host_tile_pixels;
+    const std::int64_t len = std::min(host_tile_pixels, in.hw - i0), hw = in.hw;
+    const float* a = in.p1 + n * in.chw;
+    const float* b = in.p2 + n * in.chw;
+    const int channels = in.channels;
+    const std::int64_t first = t * host_tile_pixels;
+    std::int64_t s = first;
+    if constexpr ((Extra & extra_mean) != 0) {
+      std::fill_n(proto_sum + t * channels * channels, channels * channels, std::int64_t{0});
+      std::fill_n(proto_count + t * channels, channels, std::int64_t{0});
+    }
+    auto take = [&](std::int64_t i, int k) {
+      pixel[s] = i;
+      cls[s] = k;
+      if constexpr ((Extra & extra_l1) != 0) key[s] = l1_key(a + i, b + i, hw, channels);
+      if constexpr ((Extra & extra_mean) != 0) {
+        double* v = mean + s * channels;
+        std::int64_t* acc = proto_sum + (t * channels + k) * channels;
+        for (int c = 0; c < channels; ++c) {
+          v[c] = mean_prob(a[i + c * hw], b[i + c * hw]);
+          acc[c] += to_fixed(v[c], proto_scale);
+        }
+        ++proto_count[t * channels + k];
+      }
+      ++s;
+    };
+    auto stop = [&](std::int64_t i) {
+      bad[t] = n * hw + i;
+      count[t] = 0;
+    };
+    std::int64_t o = 0;
+    for (; o + SweepBlock::pixels <= len; o += SweepBlock::pixels) {
+      SweepBlock blk;
+      blk.compute(a + i0 + o, b + i0 + o, hw, channels);
+      if (blk.bad != 0) return stop(i0 + o + std::countr_zero(blk.bad));
+      for (std::uint64_t m = blk.diff; m != 0; m &= m - 1) {
+        const int j = std::countr_zero(m);
+        const std::int64_t i = i0 + o + j;
+        take(i, ((blk.tie >> j) & 1u) != 0 ? mean_argmax(a + i, b + i, hw, channels) : blk.yhat[j]);
+      }
+    }
+    for (; o < len; o += 16) {  // the pixels after the last full SweepBlock
+      const int l = static_cast<int>(std::min<std::int64_t>(16, len - o));
+      BlockStats<16, stat_none> st;
+      st.compute(a + i0 + o, b + i0 + o, hw, channels, l);
+      for (int j = 0; j < l; ++j)
+        if (st.bad[j]) return stop(i0 + o + j);
+      for (int j = 0; j < l; ++j)
+        if (st.a1[j] != st.a2[j]) take(i0 + o + j, st.yhat[j]);
+    }
+    count[t] = s - first;
+    bad[t] = no_bad_pixel;
+  }
+};
+
+/// The result of a host compaction sweep: per-tile slots, read in place.
+struct HostCompaction {
+  HostTiles tiles;
+  Tensor<std::int64_t, cpu> pixel, key, proto_sum, proto_count, count;
+  Tensor<std::int32_t, cpu> cls;
+  Tensor<double, cpu> mean;
+  std::vector<std::int64_t> image_size;  ///< inconsistent pixels per image
+
+  explicit HostCompaction(const Geometry& g) : tiles(g) {}
+  /// Slot range [first, last) of tile t.
+  [[nodiscard]] std::int64_t first(std::int64_t t) const { return t * host_tile_pixels; }
+  [[nodiscard]] std::int64_t last(std::int64_t t) const { return t * host_tile_pixels + count.data()[t]; }
+};
+
+/// Validates both maps and compacts the inconsistent pixels of every image tile by tile, with the
+/// extras of `Extra`. Slot storage is reserved for every pixel (p̄: C doubles per pixel with
+/// extra_mean) and touched only where a tile has inconsistent pixels.
+template <unsigned Extra, class Policy>
+HostCompaction host_compact(const Policy& policy, const Geometry& g, const MapPair& in, std::string_view who) {
+  HostCompaction h(g);
+  const std::int64_t tiles = h.tiles.count, slots = tiles * host_tile_pixels, c = g.c;
+  h.pixel = scratch<std::int64_t, cpu>(slots);
+  h.cls = scratch<std::int32_t, cpu>(slots);
+  h.key = scratch<std::int64_t, cpu>((Extra & extra_l1) != 0 ? slots : 1);
+  h.mean = scratch<double, cpu>((Extra & extra_mean) != 0 ? slots * c : 1);
+  h.proto_sum = scratch<std::int64_t, cpu>((Extra & extra_mean) != 0 ? tiles * c * c : 1);
+  h.proto_count = scratch<std::int64_t, cpu>((Extra & extra_mean) != 0 ? tiles * c : 1);
+  h.count = scratch<std::int64_t, cpu>(tiles);
+  auto bad = scratch<std::int64_t, cpu>(tiles);
+  thrust::for_each(
+      policy, items(0), items(tiles),
+      HostCompactTile<Extra>{in, h.tiles.per_image, h.pixel.data(), h.cls.data(), h.key.data(), h.mean.data(),
+                             h.proto_sum.data(), h.proto_count.data(), h.count.data(), bad.data()});
+  check_bad_pixels<cpu>(policy, h.tiles.blocks(g), bad.data(), in, who);
+  h.image_size.assign(static_cast<std::size_t>(g.n), 0);
+  for (std::int64_t t = 0; t < tiles; ++t)
+    h.image_size[static_cast<std::size_t>(t / h.tiles.per_image)] += h.count.data()[t];
+  return h;
+}
+
+}  // namespace labor::samplers::detail
