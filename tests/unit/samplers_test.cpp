@@ -554,6 +554,7 @@ TEST(SamplersHostPath, SplAndPplMatchGenericPasses) {
   all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));  // 2310 pixels: two full tiles and a tail
   all.push_back(smooth_maps(2, 19, 31, 37, 3));
   all.push_back(smooth_maps(1, 7, 64, 96, 11));
+  all.push_back(smooth_maps(1, 19, 60, 130, 13));   // tiles of 3392 pixels and a shorter last one
   all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));  // M empty
   for (const auto& m : all) {
     const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;

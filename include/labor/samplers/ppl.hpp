@@ -322,7 +322,7 @@ struct HostPplScoreChunk {
   const std::int64_t* heap_offset;  ///< [n·C + k]: the class's heap within a chunk's region
   PplCandidate* heap;               ///< [ch·region + heap_offset + e]
   std::int64_t* heap_size;          ///< [ch·C + k]
-  std::int64_t chunks_per_image, tiles_per_image, region, channels;
+  std::int64_t chunks_per_image, tile_pixels, tiles_per_image, region, channels;
   void operator()(std::int64_t ch) const {
     const std::int64_t n = ch / chunks_per_image, part = ch - n * chunks_per_image;
     const std::int64_t t0 = n * tiles_per_image + part * tiles_per_image / chunks_per_image;
@@ -331,7 +331,7 @@ struct HostPplScoreChunk {
     std::fill_n(sizes, channels, std::int64_t{0});
     const int c_n = static_cast<int>(channels);
     for (std::int64_t t = t0; t < t1; ++t)
-      for (std::int64_t e = t * host_tile_pixels, end = e + count[t]; e < end; ++e) {
+      for (std::int64_t e = t * tile_pixels, end = e + count[t]; e < end; ++e) {
         const std::int64_t row = n * channels + cls[e], cap = limit[row];
         if (cap == 0) continue;
         const PplCandidate cand{prototype_score(mean + e * channels, mu + row * channels, c_n), pixel[e]};
@@ -387,10 +387,10 @@ void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::i
   const std::int64_t chunks = g.n * chunks_per_image;
   std::vector<PplCandidate> heap(static_cast<std::size_t>(std::max<std::int64_t>(chunks * region, 1)));
   std::vector<std::int64_t> heap_size(static_cast<std::size_t>(chunks * c_n));
-  thrust::for_each(
-      policy, items(0), items(chunks),
-      HostPplScoreChunk{h.pixel.data(), h.cls.data(), h.mean.data(), h.count.data(), mu.data(), limit.data(),
-                        heap_offset.data(), heap.data(), heap_size.data(), chunks_per_image, tpi, region, c_n});
+  thrust::for_each(policy, items(0), items(chunks),
+                   HostPplScoreChunk{h.pixel.data(), h.cls.data(), h.mean.data(), h.count.data(), mu.data(),
+                                     limit.data(), heap_offset.data(), heap.data(), heap_size.data(), chunks_per_image,
+                                     h.tiles.pixels, tpi, region, c_n});
 
   std::vector<PplCandidate> cand;
   std::vector<std::int64_t> taken;

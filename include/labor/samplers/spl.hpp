@@ -33,11 +33,11 @@ struct HostSplGather {
   const std::int64_t* offset;  ///< [t]: position of tile t's first pixel within its image
   std::int64_t* const* out_pixel;
   std::int32_t* const* out_cls;
-  std::int64_t tiles_per_image;
+  std::int64_t tile_pixels, tiles_per_image;
   void operator()(std::int64_t t) const {
     const std::int64_t n = t / tiles_per_image;
     if (out_pixel[n] == nullptr) return;
-    const std::int64_t s = t * host_tile_pixels, k = count[t], o = offset[t];
+    const std::int64_t s = t * tile_pixels, k = count[t], o = offset[t];
     std::copy_n(pixel + s, k, out_pixel[n] + o);
     std::copy_n(cls + s, k, out_cls[n] + o);
   }
@@ -69,7 +69,7 @@ void spl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::o
   }
   thrust::for_each(policy, items(0), items(h.tiles.count),
                    HostSplGather{h.pixel.data(), h.cls.data(), h.count.data(), offset.data(), out_pixel.data(),
-                                 out_cls.data(), tpi});
+                                 out_cls.data(), h.tiles.pixels, tpi});
   for (std::int64_t n = 0; n < g.n; ++n) {
     if (h.image_size[static_cast<std::size_t>(n)] <= limit || limit == 0) continue;
     // The limit-th largest key; every larger key is kept, and the first `ties` equal to it.

@@ -1,7 +1,7 @@
 #pragma once
 /// @file host_passes.hpp
 /// The host fast path of the sweeps over the two maps: one Thrust for_each over tiles of
-/// host_tile_pixels consecutive pixels of one image, each tile swept in SweepBlocks. One sweep
+/// consecutive pixels of one image, each tile staged row by row and swept in SweepBlocks. One sweep
 /// validates the maps and compacts the inconsistent pixels of the tile (index, ŷ and, on request,
 /// the SPL cap key or p̄ with per-tile PPL prototype sums) into the tile's own slots, which later
 /// passes read in place. Used for host systems on host memory; `Path::generic` keeps the passes
@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "labor/core/device.hpp"
 #include "labor/samplers/detail/host_sweep.hpp"
@@ -32,23 +34,43 @@ constexpr bool use_host_path(Path path) {
   return path == Path::automatic && have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>;
 }
 
-/// Pixels per work item of the host sweeps (a multiple of SweepBlock::pixels).
-inline constexpr std::int64_t host_tile_pixels = 1024;
-static_assert(host_tile_pixels % SweepBlock::pixels == 0);
+/// Bytes of both maps' rows that one host tile stages (within a core's L2 cache).
+inline constexpr std::int64_t host_tile_bytes = std::int64_t{512} << 10;
+/// Most pixels of one host tile.
+inline constexpr std::int64_t host_tile_max_pixels = 4096;
 
-/// The tiles of the host sweeps: `per_image` tiles per image, the last one of an image shorter.
+/// The tiles of the host sweeps: runs of `pixels` consecutive pixels of one image (the last one
+/// of an image shorter), `per_image` per image. `pixels` is the longest multiple of
+/// SweepBlock::pixels, at most host_tile_max_pixels, whose C rows of both maps fit host_tile_bytes.
 struct HostTiles {
+  std::int64_t pixels = 0;
   std::int64_t per_image = 0;
   std::int64_t count = 0;
-  explicit HostTiles(const Geometry& g)
-      : per_image((g.hw + host_tile_pixels - 1) / host_tile_pixels), count(g.n * per_image) {}
+  explicit HostTiles(const Geometry& g) {
+    const std::int64_t fit = host_tile_bytes / (2 * g.c * static_cast<std::int64_t>(sizeof(float)));
+    pixels = std::clamp<std::int64_t>(fit / SweepBlock::pixels * SweepBlock::pixels, SweepBlock::pixels,
+                                      host_tile_max_pixels);
+    per_image = (g.hw + pixels - 1) / pixels;
+    count = g.n * per_image;
+  }
+  /// Row pitch of a staged tile in floats: `pixels` plus one cache line, so that the C rows do not
+  /// all fall into the same cache sets.
+  [[nodiscard]] std::int64_t pitch() const { return pixels + 16; }
   /// The geometry whose blocks are these tiles (for check_bad_pixels).
   [[nodiscard]] Geometry blocks(Geometry g) const {
-    g.block = host_tile_pixels;
+    g.block = pixels;
     g.blocks_per_image = per_image;
     return g;
   }
 };
+
+/// A per-thread buffer of at least `floats` floats, aligned to 64 bytes, reused across calls.
+inline float* host_stage_buffer(std::size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats + 16) buffer.assign(floats + 16, 0.0f);
+  const auto at = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - at % 64) % 64) / sizeof(float);
+}
 
 /// What a host compaction stores per inconsistent pixel besides its index and ŷ.
 enum HostExtra : unsigned {
@@ -58,12 +80,15 @@ enum HostExtra : unsigned {
 };
 
 /// Sweeps tile t: validates its pixels and writes its inconsistent pixels, ascending, to slots
-/// [t·T, t·T + count[t]) (T = host_tile_pixels). On the first bad pixel of the tile, bad[t] = its
+/// [t·T, t·T + count[t]) (T = tile pixels). The tile's rows of both maps are first copied to a
+/// per-thread buffer, one contiguous row per channel: the channel planes of a map lie a multiple of
+/// 4 KiB apart, so blocks read straight from them keep C lines in the same cache sets and defeat
+/// the prefetchers, while row copies stream. On the first bad pixel of the tile, bad[t] = its
 /// global index n·hw + i and the tile stops there (the caller throws); otherwise no_bad_pixel.
 template <unsigned Extra>
 struct HostCompactTile {
   MapPair in;
-  std::int64_t tiles_per_image = 0;
+  std::int64_t tile_pixels = 0, tiles_per_image = 0;
   std::int64_t* pixel = nullptr;        ///< [slot] in-image index y·W + x
   std::int32_t* cls = nullptr;          ///< [slot] ŷ
   std::int64_t* key = nullptr;          ///< extra_l1: [slot] l1_key
@@ -74,55 +99,60 @@ struct HostCompactTile {
   std::int64_t* bad = nullptr;          ///< [t]
 
   void operator()(std::int64_t t) const {
-    const std::int64_t n = t / tiles_per_image, i0 = (t - n * tiles_per_image) * host_tile_pixels;
-    const std::int64_t len = std::min(host_tile_pixels, in.hw - i0), hw = in.hw;
-    const float* a = in.p1 + n * in.chw;
-    const float* b = in.p2 + n * in.chw;
+    const std::int64_t n = t / tiles_per_image, i0 = (t - n * tiles_per_image) * tile_pixels;
+    const std::int64_t len = std::min(tile_pixels, in.hw - i0), pitch = tile_pixels + 16;
     const int channels = in.channels;
-    const std::int64_t first = t * host_tile_pixels;
+    float* a = host_stage_buffer(static_cast<std::size_t>(2 * channels * pitch));
+    float* b = a + channels * pitch;
+    for (int c = 0; c < channels; ++c) {
+      std::memcpy(a + c * pitch, in.p1 + n * in.chw + c * in.hw + i0, static_cast<std::size_t>(len) * sizeof(float));
+      std::memcpy(b + c * pitch, in.p2 + n * in.chw + c * in.hw + i0, static_cast<std::size_t>(len) * sizeof(float));
+    }
+    const std::int64_t first = t * tile_pixels;
     std::int64_t s = first;
     if constexpr ((Extra & extra_mean) != 0) {
       std::fill_n(proto_sum + t * channels * channels, channels * channels, std::int64_t{0});
       std::fill_n(proto_count + t * channels, channels, std::int64_t{0});
     }
-    auto take = [&](std::int64_t i, int k) {
-      pixel[s] = i;
+    // Pixel j of the tile: a[j + c·pitch], b[j + c·pitch].
+    auto take = [&](std::int64_t j, int k) {
+      pixel[s] = i0 + j;
       cls[s] = k;
-      if constexpr ((Extra & extra_l1) != 0) key[s] = l1_key(a + i, b + i, hw, channels);
+      if constexpr ((Extra & extra_l1) != 0) key[s] = l1_key(a + j, b + j, pitch, channels);
       if constexpr ((Extra & extra_mean) != 0) {
         double* v = mean + s * channels;
         std::int64_t* acc = proto_sum + (t * channels + k) * channels;
         for (int c = 0; c < channels; ++c) {
-          v[c] = mean_prob(a[i + c * hw], b[i + c * hw]);
+          v[c] = mean_prob(a[j + c * pitch], b[j + c * pitch]);
           acc[c] += to_fixed(v[c], proto_scale);
         }
         ++proto_count[t * channels + k];
       }
       ++s;
     };
-    auto stop = [&](std::int64_t i) {
-      bad[t] = n * hw + i;
+    auto stop = [&](std::int64_t j) {
+      bad[t] = n * in.hw + i0 + j;
       count[t] = 0;
     };
     std::int64_t o = 0;
     for (; o + SweepBlock::pixels <= len; o += SweepBlock::pixels) {
       SweepBlock blk;
-      blk.compute(a + i0 + o, b + i0 + o, hw, channels);
-      if (blk.bad != 0) return stop(i0 + o + std::countr_zero(blk.bad));
+      blk.compute(a + o, b + o, pitch, channels);
+      if (blk.bad != 0) return stop(o + std::countr_zero(blk.bad));
       for (std::uint64_t m = blk.diff; m != 0; m &= m - 1) {
-        const int j = std::countr_zero(m);
-        const std::int64_t i = i0 + o + j;
-        take(i, ((blk.tie >> j) & 1u) != 0 ? mean_argmax(a + i, b + i, hw, channels) : blk.yhat[j]);
+        const int q = std::countr_zero(m);
+        const std::int64_t j = o + q;
+        take(j, ((blk.tie >> q) & 1u) != 0 ? mean_argmax(a + j, b + j, pitch, channels) : blk.yhat[q]);
       }
     }
     for (; o < len; o += 16) {  // the pixels after the last full SweepBlock
       const int l = static_cast<int>(std::min<std::int64_t>(16, len - o));
       BlockStats<16, stat_none> st;
-      st.compute(a + i0 + o, b + i0 + o, hw, channels, l);
-      for (int j = 0; j < l; ++j)
-        if (st.bad[j]) return stop(i0 + o + j);
-      for (int j = 0; j < l; ++j)
-        if (st.a1[j] != st.a2[j]) take(i0 + o + j, st.yhat[j]);
+      st.compute(a + o, b + o, pitch, channels, l);
+      for (int q = 0; q < l; ++q)
+        if (st.bad[q]) return stop(o + q);
+      for (int q = 0; q < l; ++q)
+        if (st.a1[q] != st.a2[q]) take(o + q, st.yhat[q]);
     }
     count[t] = s - first;
     bad[t] = no_bad_pixel;
@@ -139,8 +169,8 @@ struct HostCompaction {
 
   explicit HostCompaction(const Geometry& g) : tiles(g) {}
   /// Slot range [first, last) of tile t.
-  [[nodiscard]] std::int64_t first(std::int64_t t) const { return t * host_tile_pixels; }
-  [[nodiscard]] std::int64_t last(std::int64_t t) const { return t * host_tile_pixels + count.data()[t]; }
+  [[nodiscard]] std::int64_t first(std::int64_t t) const { return t * tiles.pixels; }
+  [[nodiscard]] std::int64_t last(std::int64_t t) const { return t * tiles.pixels + count.data()[t]; }
 };
 
 /// Validates both maps and compacts the inconsistent pixels of every image tile by tile, with the
@@ -149,7 +179,7 @@ struct HostCompaction {
 template <unsigned Extra, class Policy>
 HostCompaction host_compact(const Policy& policy, const Geometry& g, const MapPair& in, std::string_view who) {
   HostCompaction h(g);
-  const std::int64_t tiles = h.tiles.count, slots = tiles * host_tile_pixels, c = g.c;
+  const std::int64_t tiles = h.tiles.count, slots = tiles * h.tiles.pixels, c = g.c;
   h.pixel = scratch<std::int64_t, cpu>(slots);
   h.cls = scratch<std::int32_t, cpu>(slots);
   h.key = scratch<std::int64_t, cpu>((Extra & extra_l1) != 0 ? slots : 1);
@@ -160,8 +190,8 @@ HostCompaction host_compact(const Policy& policy, const Geometry& g, const MapPa
   auto bad = scratch<std::int64_t, cpu>(tiles);
   thrust::for_each(
       policy, items(0), items(tiles),
-      HostCompactTile<Extra>{in, h.tiles.per_image, h.pixel.data(), h.cls.data(), h.key.data(), h.mean.data(),
-                             h.proto_sum.data(), h.proto_count.data(), h.count.data(), bad.data()});
+      HostCompactTile<Extra>{in, h.tiles.pixels, h.tiles.per_image, h.pixel.data(), h.cls.data(), h.key.data(),
+                             h.mean.data(), h.proto_sum.data(), h.proto_count.data(), h.count.data(), bad.data()});
   check_bad_pixels<cpu>(policy, h.tiles.blocks(g), bad.data(), in, who);
   h.image_size.assign(static_cast<std::size_t>(g.n), 0);
   for (std::int64_t t = 0; t < tiles; ++t)

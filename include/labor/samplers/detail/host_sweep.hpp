@@ -75,9 +75,10 @@ inline constexpr int sweep_vector_bytes = 16;
 /// argmax p2 at pixel j (M); of `bad`: the pixel is not a probability vector (as BlockStats::bad);
 /// of `tie`: a float sum p1 + p2 tied with the running maximum, so ŷ must be recomputed in double
 /// (mean_argmax). `yhat[j]`: ŷ where the tie bit is clear. Argmax: lowest index on ties.
-struct SweepBlock {
+template <int Vectors = 4>
+struct SweepBlockV {
   static constexpr int lanes = sweep_vector_bytes / 4;
-  static constexpr int vectors = 4;
+  static constexpr int vectors = Vectors;
   static constexpr int pixels = lanes * vectors;
   static_assert(pixels <= 64, "one bit per pixel in a 64-bit word");
 
@@ -155,5 +156,6 @@ struct SweepBlock {
 #endif
   }
 };
+using SweepBlock = SweepBlockV<4>;
 
 }  // namespace labor::samplers::detail
