@@ -45,10 +45,10 @@ typedef std::int32_t SweepVecI __attribute__((vector_size(sweep_vector_bytes)));
 
 /// Bit j set where lane j of a comparison result (0 or −1 per lane) is true.
 inline std::uint32_t lane_bits(const SweepVecI& m) {
-#if defined(__AVX512DQ__)
+#if defined(__AVX512F__)
   __m512i v;
   std::memcpy(&v, &m, sizeof v);
-  return static_cast<std::uint32_t>(_mm512_movepi32_mask(v));
+  return static_cast<std::uint32_t>(_mm512_test_epi32_mask(v, v));
 #elif defined(__AVX__)
   __m256 v;
   std::memcpy(&v, &m, sizeof v);
@@ -80,7 +80,7 @@ struct SweepBlockV {
   static constexpr int lanes = sweep_vector_bytes / 4;
   static constexpr int vectors = Vectors;
   static constexpr int pixels = lanes * vectors;
-  static_assert(pixels <= 64, "one bit per pixel in a 64-bit word");
+  static_assert(pixels <= 64 && pixels % 16 == 0, "one bit per pixel in a 64-bit word, whole BlockStats");
 
   std::uint64_t diff = 0, bad = 0, tie = 0;
   std::int32_t yhat[pixels];
@@ -88,10 +88,15 @@ struct SweepBlockV {
   /// Sweeps pixels [0, pixels) at p1[j], p2[j] with channel stride hw; channels >= 1.
   void compute(const float* LABOR_RESTRICT p1, const float* LABOR_RESTRICT p2, std::int64_t hw, int channels) {
 #if LABOR_SAMPLERS_VECTOR_SWEEP
-    SweepVecF m1[vectors], m2[vectors], mf[vectors], s1[vectors], s2[vectors], lo[vectors];
-    SweepVecI i1[vectors], i2[vectors], ib[vectors], tv[vectors];
-    SweepVecI zero;
-    for (int j = 0; j < lanes; ++j) zero[j] = 0;
+    // Per group u of `lanes` pixels: running maxima and their channels for p1, p2 and p1 + p2, and
+    // the channel sums. The lanes of all groups share one running minimum (a negative value only
+    // occurs in input that is rejected) and one tie flag (a tie in any group marks that lane of
+    // every group for the exact recomputation), which keeps the state within the registers.
+    SweepVecF m1[vectors], m2[vectors], mf[vectors], s1[vectors], s2[vectors];
+    SweepVecI i1[vectors], i2[vectors], ib[vectors];
+    const SweepVecI zero = {};
+    SweepVecF lo;
+    SweepVecI tv = zero;
     for (int u = 0; u < vectors; ++u) {
       SweepVecF v1, v2;
       std::memcpy(&v1, p1 + u * lanes, sizeof v1);
@@ -101,12 +106,16 @@ struct SweepBlockV {
       mf[u] = v1 + v2;
       s1[u] = v1;
       s2[u] = v2;
-      lo[u] = v1 < v2 ? v1 : v2;
-      i1[u] = i2[u] = ib[u] = tv[u] = zero;
+      const SweepVecF lv = v1 < v2 ? v1 : v2;
+      if (u == 0) {
+        lo = lv;
+      } else {
+        lo = lv < lo ? lv : lo;
+      }
+      i1[u] = i2[u] = ib[u] = zero;
     }
     for (int c = 1; c < channels; ++c) {
-      SweepVecI cv;
-      for (int j = 0; j < lanes; ++j) cv[j] = c;
+      const SweepVecI cv = zero + c;
       const float* LABOR_RESTRICT q1 = p1 + c * hw;
       const float* LABOR_RESTRICT q2 = p2 + c * hw;
       for (int u = 0; u < vectors; ++u) {
@@ -117,32 +126,41 @@ struct SweepBlockV {
         s2[u] += v2;
         // A negative value lowers the running minimum; a NaN makes its channel sum NaN instead.
         const SweepVecF lv = v1 < v2 ? v1 : v2;
-        lo[u] = lv < lo[u] ? lv : lo[u];
+        lo = lv < lo ? lv : lo;
         const SweepVecI g1 = v1 > m1[u], g2 = v2 > m2[u];
         i1[u] = g1 ? cv : i1[u];
         m1[u] = g1 ? v1 : m1[u];
         i2[u] = g2 ? cv : i2[u];
         m2[u] = g2 ? v2 : m2[u];
         const SweepVecF f = v1 + v2;
-        tv[u] |= f == mf[u];
+        tv |= f == mf[u];
         const SweepVecI gb = f > mf[u];
         ib[u] = gb ? cv : ib[u];
         mf[u] = gb ? f : mf[u];
       }
     }
+    if (lane_bits(~(lo >= 0.0f)) != 0) return exact(p1, p2, hw, channels);
     const float tol = static_cast<float>(probability_tolerance);
+    const std::uint64_t tie_lanes = lane_bits(tv);
     diff = bad = tie = 0;
     for (int u = 0; u < vectors; ++u) {
       const SweepVecF e1 = s1[u] - 1.0f, e2 = s2[u] - 1.0f;
       const SweepVecF a1 = e1 < 0.0f ? -e1 : e1, a2 = e2 < 0.0f ? -e2 : e2;
-      const SweepVecI ok = (lo[u] >= 0.0f) & (a1 <= tol) & (a2 <= tol);
       const int shift = u * lanes;
-      bad |= static_cast<std::uint64_t>(lane_bits(~ok)) << shift;
+      bad |= static_cast<std::uint64_t>(lane_bits(~((a1 <= tol) & (a2 <= tol)))) << shift;
       diff |= static_cast<std::uint64_t>(lane_bits(i1[u] != i2[u])) << shift;
-      tie |= static_cast<std::uint64_t>(lane_bits(tv[u])) << shift;
+      tie |= tie_lanes << shift;
       std::memcpy(yhat + shift, &ib[u], sizeof ib[u]);
     }
 #else
+    exact(p1, p2, hw, channels);
+#endif
+  }
+
+ private:
+  /// The statistics from BlockStats (ŷ exact everywhere, no tie bits): without vector extensions,
+  /// and for blocks with a negative value.
+  void exact(const float* p1, const float* p2, std::int64_t hw, int channels) {
     diff = bad = tie = 0;
     for (int u = 0; u < pixels; u += 16) {
       BlockStats<16, stat_none> s;
@@ -153,7 +171,6 @@ struct SweepBlockV {
         yhat[u + j] = s.yhat[j];
       }
     }
-#endif
   }
 };
 using SweepBlock = SweepBlockV<4>;
