@@ -291,27 +291,37 @@ struct PplCandidate {
 };
 
 /// μ and |D(k)| of every (image, class) from the per-tile sums of a host compaction; work item
-/// r = (n·C + k)·C + c. The integer sums equal the generic path's.
+/// row = n·C + k sums the C-vectors of the image's tiles. The integer sums equal the generic path's.
 struct HostPrototypeReduce {
   const std::int64_t* proto_sum;
   const std::int64_t* proto_count;
   std::int64_t tiles_per_image, channels;
   double* mu;          ///< [(n·C + k)·C + c]
   std::int64_t* size;  ///< [n·C + k]
-  void operator()(std::int64_t r) const {
-    const std::int64_t row = r / channels, c = r - row * channels, n = row / channels, k = row - n * channels;
-    std::int64_t s = 0, cnt = 0;
-    for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) {
-      s += proto_sum[(t * channels + k) * channels + c];
-      cnt += proto_count[t * channels + k];
+  void operator()(std::int64_t row) const {
+    const std::int64_t n = row / channels, k = row - n * channels;
+    constexpr std::int64_t piece = 64;  // channels summed per pass, in a local array
+    std::int64_t part[piece], cnt = 0;
+    for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) cnt += proto_count[t * channels + k];
+    for (std::int64_t c0 = 0; c0 < channels; c0 += piece) {
+      const std::int64_t c1 = std::min(c0 + piece, channels);
+      std::fill_n(part, c1 - c0, std::int64_t{0});
+      for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) {
+        const std::int64_t* src = proto_sum + (t * channels + k) * channels;
+        for (std::int64_t c = c0; c < c1; ++c) part[c - c0] += src[c];
+      }
+      for (std::int64_t c = c0; c < c1; ++c)
+        mu[row * channels + c] =
+            cnt > 0 ? static_cast<double>(part[c - c0]) / proto_scale / static_cast<double>(cnt) : 0.0;
     }
-    mu[r] = cnt > 0 ? static_cast<double>(s) / proto_scale / static_cast<double>(cnt) : 0.0;
-    if (c == 0) size[row] = cnt;
+    size[row] = cnt;
   }
 };
 
 /// Scores the candidates of a range of tiles of one image (chunk ch) and keeps, per class k with
-/// limit[n·C + k] > 0, the lowest `limit` of them in a max-heap of the chunk.
+/// limit[n·C + k] > 0, the lowest `limit` of them in a max-heap of the chunk. Scores are formed
+/// eight candidates at a time: eight independent fma chains (each in channel order, as
+/// prototype_score) instead of one.
 struct HostPplScoreChunk {
   const std::int64_t* pixel;
   const std::int32_t* cls;
@@ -323,29 +333,51 @@ struct HostPplScoreChunk {
   PplCandidate* heap;               ///< [ch·region + heap_offset + e]
   std::int64_t* heap_size;          ///< [ch·C + k]
   std::int64_t chunks_per_image, tile_pixels, tiles_per_image, region, channels;
+
   void operator()(std::int64_t ch) const {
     const std::int64_t n = ch / chunks_per_image, part = ch - n * chunks_per_image;
     const std::int64_t t0 = n * tiles_per_image + part * tiles_per_image / chunks_per_image;
     const std::int64_t t1 = n * tiles_per_image + (part + 1) * tiles_per_image / chunks_per_image;
     std::int64_t* sizes = heap_size + ch * channels;
     std::fill_n(sizes, channels, std::int64_t{0});
-    const int c_n = static_cast<int>(channels);
+    constexpr int batch = 8;
+    std::int64_t entry[batch], row[batch];
+    int pending = 0;
+    auto flush = [&] {
+      double s[batch] = {};
+      for (std::int64_t c = 0; c < channels; ++c)
+        for (int q = 0; q < pending; ++q) {
+          const double d = mean[entry[q] * channels + c] - mu[row[q] * channels + c];
+          s[q] = std::fma(d, d, s[q]);
+        }
+      for (int q = 0; q < pending; ++q) push(ch, row[q], PplCandidate{s[q], pixel[entry[q]]}, sizes);
+      pending = 0;
+    };
     for (std::int64_t t = t0; t < t1; ++t)
       for (std::int64_t e = t * tile_pixels, end = e + count[t]; e < end; ++e) {
-        const std::int64_t row = n * channels + cls[e], cap = limit[row];
-        if (cap == 0) continue;
-        const PplCandidate cand{prototype_score(mean + e * channels, mu + row * channels, c_n), pixel[e]};
-        PplCandidate* h = heap + ch * region + heap_offset[row];
-        std::int64_t& sz = sizes[cls[e]];
-        if (sz < cap) {
-          h[sz++] = cand;
-          std::push_heap(h, h + sz);
-        } else if (cand < h[0]) {
-          std::pop_heap(h, h + sz);
-          h[sz - 1] = cand;
-          std::push_heap(h, h + sz);
-        }
+        const std::int64_t r = n * channels + cls[e];
+        if (limit[r] == 0) continue;
+        entry[pending] = e;
+        row[pending] = r;
+        if (++pending == batch) flush();
       }
+    flush();
+  }
+
+ private:
+  /// Offers a candidate of row r to the chunk's heap of that row.
+  void push(std::int64_t ch, std::int64_t r, const PplCandidate& cand, std::int64_t* sizes) const {
+    const std::int64_t cap = limit[r];
+    PplCandidate* h = heap + ch * region + heap_offset[r];
+    std::int64_t& sz = sizes[r % channels];
+    if (sz < cap) {
+      h[sz++] = cand;
+      std::push_heap(h, h + sz);
+    } else if (cand < h[0]) {
+      std::pop_heap(h, h + sz);
+      h[sz - 1] = cand;
+      std::push_heap(h, h + sz);
+    }
   }
 };
 
@@ -363,7 +395,7 @@ void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::i
   const std::int64_t c_n = g.c, rows = g.n * c_n, tpi = h.tiles.per_image;
   auto mu = scratch<double, cpu>(rows * c_n);
   auto size = scratch<std::int64_t, cpu>(rows);
-  thrust::for_each(policy, items(0), items(rows * c_n),
+  thrust::for_each(policy, items(0), items(rows),
                    HostPrototypeReduce{h.proto_sum.data(), h.proto_count.data(), tpi, c_n, mu.data(), size.data()});
 
   const bool spaced = min_distance > 1.0;

@@ -75,10 +75,9 @@ inline constexpr int sweep_vector_bytes = 16;
 /// argmax p2 at pixel j (M); of `bad`: the pixel is not a probability vector (as BlockStats::bad);
 /// of `tie`: a float sum p1 + p2 tied with the running maximum, so ŷ must be recomputed in double
 /// (mean_argmax). `yhat[j]`: ŷ where the tie bit is clear. Argmax: lowest index on ties.
-template <int Vectors = 4>
-struct SweepBlockV {
+struct SweepBlock {
   static constexpr int lanes = sweep_vector_bytes / 4;
-  static constexpr int vectors = Vectors;
+  static constexpr int vectors = 4;
   static constexpr int pixels = lanes * vectors;
   static_assert(pixels <= 64 && pixels % 16 == 0, "one bit per pixel in a 64-bit word, whole BlockStats");
 
@@ -173,6 +172,5 @@ struct SweepBlockV {
     }
   }
 };
-using SweepBlock = SweepBlockV<4>;
 
 }  // namespace labor::samplers::detail
