@@ -344,13 +344,30 @@ struct HostPplScoreChunk {
     std::int64_t entry[batch], row[batch];
     int pending = 0;
     auto flush = [&] {
-      double s[batch] = {};
-      for (std::int64_t c = 0; c < channels; ++c)
-        for (int q = 0; q < pending; ++q) {
-          const double d = mean[entry[q] * channels + c] - mu[row[q] * channels + c];
-          s[q] = std::fma(d, d, s[q]);
+      if (pending == batch) {
+        // Full batch: the q loops have a constant trip count, so the sums stay in registers.
+        const double* v[batch];
+        const double* m[batch];
+        double sc[batch];
+        for (int q = 0; q < batch; ++q) {
+          v[q] = mean + entry[q] * channels;
+          m[q] = mu + row[q] * channels;
+          sc[q] = 0.0;
         }
-      for (int q = 0; q < pending; ++q) push(ch, row[q], PplCandidate{s[q], pixel[entry[q]]}, sizes);
+        for (std::int64_t c = 0; c < channels; ++c)
+          for (int q = 0; q < batch; ++q) {
+            const double d = v[q][c] - m[q][c];
+            sc[q] = std::fma(d, d, sc[q]);
+          }
+        for (int q = 0; q < batch; ++q) push(ch, row[q], PplCandidate{sc[q], pixel[entry[q]]}, sizes);
+      } else {
+        for (int q = 0; q < pending; ++q)
+          push(ch, row[q],
+               PplCandidate{
+                   prototype_score(mean + entry[q] * channels, mu + row[q] * channels, static_cast<int>(channels)),
+                   pixel[entry[q]]},
+               sizes);
+      }
       pending = 0;
     };
     for (std::int64_t t = t0; t < t1; ++t)
