@@ -53,9 +53,6 @@ struct HostTiles {
     per_image = (g.hw + pixels - 1) / pixels;
     count = g.n * per_image;
   }
-  /// Row pitch of a staged tile in floats: `pixels` plus one cache line, so that the C rows do not
-  /// all fall into the same cache sets.
-  [[nodiscard]] std::int64_t pitch() const { return pixels + 16; }
   /// The geometry whose blocks are these tiles (for check_bad_pixels).
   [[nodiscard]] Geometry blocks(Geometry g) const {
     g.block = pixels;
@@ -63,6 +60,12 @@ struct HostTiles {
     return g;
   }
 };
+
+/// Row pitch in floats of a staged tile of `pixels` pixels: one cache line more, so that the rows
+/// do not all fall into the same cache sets.
+constexpr std::int64_t host_tile_pitch(std::int64_t pixels) {
+  return pixels + 16;
+}
 
 /// A per-thread buffer of at least `floats` floats, aligned to 64 bytes, reused across calls.
 inline float* host_stage_buffer(std::size_t floats) {
@@ -100,7 +103,7 @@ struct HostCompactTile {
 
   void operator()(std::int64_t t) const {
     const std::int64_t n = t / tiles_per_image, i0 = (t - n * tiles_per_image) * tile_pixels;
-    const std::int64_t len = std::min(tile_pixels, in.hw - i0), pitch = tile_pixels + 16;
+    const std::int64_t len = std::min(tile_pixels, in.hw - i0), pitch = host_tile_pitch(tile_pixels);
     const int channels = in.channels;
     float* a = host_stage_buffer(static_cast<std::size_t>(2 * channels * pitch));
     float* b = a + channels * pitch;
@@ -111,7 +114,8 @@ struct HostCompactTile {
     const std::int64_t first = t * tile_pixels;
     std::int64_t s = first;
     if constexpr ((Extra & extra_mean) != 0) {
-      std::fill_n(proto_sum + t * channels * channels, channels * channels, std::int64_t{0});
+      const std::int64_t c2 = std::int64_t{channels} * channels;
+      std::fill_n(proto_sum + t * c2, c2, std::int64_t{0});
       std::fill_n(proto_count + t * channels, channels, std::int64_t{0});
     }
     // Pixel j of the tile: a[j + c·pitch], b[j + c·pitch].
