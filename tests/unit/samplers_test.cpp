@@ -551,11 +551,12 @@ TEST(SamplersHostPath, SplAndPplMatchGenericPasses) {
   const auto policy = thrust::omp::par;
   std::vector<Maps> all;
   all.push_back(palette_maps(3, 6, 21, 25, 7, 0.4));
-  all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));  // 2310 pixels: two full tiles and a tail
+  all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));  // 2310 pixels: full sweep blocks and a tail
   all.push_back(smooth_maps(2, 19, 31, 37, 3));
   all.push_back(smooth_maps(1, 7, 64, 96, 11));
-  all.push_back(smooth_maps(1, 19, 60, 130, 13));   // tiles of 3392 pixels and a shorter last one
-  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));  // M empty
+  all.push_back(smooth_maps(1, 19, 100, 150, 13));       // a tile of 13760 pixels and a shorter one
+  all.push_back(palette_maps(1, 5, 130, 140, 14, 0.3));  // a tile of 16384 pixels and a shorter one
+  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));       // M empty
   for (const auto& m : all) {
     const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
     SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
