@@ -523,6 +523,8 @@ struct PplSampler {
   /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
   /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
   /// shapes, values that are not probabilities, points outside [1, H·W] or a negative min_distance.
+  /// A host system on host memory runs the host fast path (detail::ppl_host: vector block sweep over
+  /// staged tiles), other systems the generic Thrust passes; both give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");

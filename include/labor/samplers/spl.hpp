@@ -156,6 +156,8 @@ struct SplSampler {
   /// device D, run by a Thrust execution policy of that device (thrust::omp::par, thrust::cpp::par on
   /// host memory; thrust::cuda::par or par_nosync.on(stream) on GPU memory). Throws labor::Error for
   /// mismatched shapes, values that are not probabilities, or a cap outside (0, 1].
+  /// A host system on host memory runs the host fast path (detail::spl_host: vector block sweep over
+  /// staged tiles), other systems the generic Thrust passes; both give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
