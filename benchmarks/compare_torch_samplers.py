@@ -6,7 +6,8 @@ Usage: compare_torch_samplers.py BENCH_BINARY [--out samplers_vs_torch.json]
 BENCH_BINARY is labor_bench_samplers. Labor and PyTorch are timed in alternating rounds (ROUNDS) and each keeps
 its fastest round, as in compare_torch.py. The maps follow the benchmark's recipe (p1 = softmax(z), p2 = softmax(z + e),
 z ~ 4·N(0, 1), e ~ 0.5·N(0, 1), about 12% of pixels inconsistent), drawn by torch's own generator. Prints a Markdown
-table (labor ms, PyTorch ms, PyTorch/labor: > 1 means labor is faster, and the read-both-maps floor) and writes JSON.
+table (labor ms, also per 1024×2048 pixels, labor on its generic Thrust passes, the read-both-maps floor, PyTorch ms,
+PyTorch/labor: > 1 means labor is faster) and writes JSON.
 PyTorch uses 2 threads (torch.set_num_threads), labor its OpenMP default; OMP_NUM_THREADS changes both.
 """
 import argparse
@@ -124,7 +125,7 @@ def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
     torch.set_num_threads(threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    filt = "BM_(ReadBothMaps|Spl|Ppl)/"
+    filt = "BM_(ReadBothMaps|Spl|Ppl|SplGenericPath|PplGenericPath)/"
     labor_ms, torch_ms, maps, context = {}, {}, {}, None
     for _ in range(ROUNDS):
         raw = subprocess.run([args.binary, "--benchmark_format=json", "--benchmark_min_time=0.5",
@@ -144,15 +145,17 @@ def main():
             torch_ms[(op, shape)] = min(torch_ms.get((op, shape), math.inf), time_torch(fn))
 
     rows = []
-    print(f"| sampler | maps (N×C×H×W) | labor ms | labor ms per 1024×2048 pixels | read both maps ms | PyTorch {torch.__version__} ms | PyTorch / labor |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"| sampler | maps (N×C×H×W) | labor ms | labor ms per 1024×2048 pixels | generic passes ms | read both maps ms | PyTorch {torch.__version__} ms | PyTorch / labor |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (op, shape), t in sorted(torch_ms.items()):
         ms = labor_ms[(op, shape)]
         floor = labor_ms.get(("ReadBothMaps", shape), math.nan)
+        generic = labor_ms.get((op + "GenericPath", shape), math.nan)
         frames = shape[0] * shape[2] * shape[3] / (1024 * 2048)  # in 1024×2048 frame equivalents
         rows.append({"sampler": op.lower(), "shape": shape, "labor_ms": ms, "labor_ms_per_frame": ms / frames,
-                     "read_both_maps_ms": floor, "torch_ms": t, "ratio_torch_over_labor": t / ms})
-        print(f"| {op.lower()} | {'×'.join(map(str, shape))} | {ms:.1f} | {ms / frames:.1f} | {floor:.1f} | {t:.1f} | {t / ms:.1f} |")
+                     "generic_passes_ms": generic, "read_both_maps_ms": floor, "torch_ms": t,
+                     "ratio_torch_over_labor": t / ms})
+        print(f"| {op.lower()} | {'×'.join(map(str, shape))} | {ms:.1f} | {ms / frames:.1f} | {generic:.1f} | {floor:.1f} | {t:.1f} | {t / ms:.1f} |")
     with open(args.out, "w") as f:
         json.dump({"threads": threads, "rounds": ROUNDS, "torch_version": torch.__version__, "context": context,
                    "rows": rows}, f, indent=1)

@@ -1,11 +1,14 @@
 // Pixel samplers on CPU (Thrust OMP system): SPL, SPL with a cap, PPL, entropy and margin top-k on
-// one Cityscapes-sized frame (19×1024×2048) and a batch of 4 at 19×512×1024, next to a plain
-// parallel sum over both maps (reading them once: the bandwidth floor).
+// one Cityscapes-sized frame (19×1024×2048) and a batch of 4 at 19×512×1024 (the same pixel count:
+// one frame equivalent), next to a plain parallel sum over both maps (reading them once: the
+// bandwidth floor). SPL and PPL also run on the generic Thrust passes (…GenericPath), the code the
+// GPU runs, which the host fast path replaces on CPU.
 // Compare with PyTorch in the same run: benchmarks/compare_torch_samplers.py.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include <labor/core.hpp>
@@ -41,20 +44,26 @@ const Maps& maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w)
   return cache.emplace(key, std::move(m)).first->second;
 }
 
-template <class Sampler>
-void run_sampler(benchmark::State& state, const Sampler& sampler) {
+template <class Select>
+void run_select(benchmark::State& state, const Select& select) {
   const auto& m = maps(state.range(0), state.range(1), state.range(2), state.range(3));
   std::int64_t selected = 0;
   for (auto _ : state) {
-    auto q = sampler.select(m.p1, m.p2);
+    auto q = select(m.p1, m.p2);
     selected = q.selected_pixels();
     benchmark::DoNotOptimize(q.images.data());
   }
   state.counters["frames"] = static_cast<double>(state.range(0));
+  state.counters["frame_equivalents"] = static_cast<double>(m.p1.numel() / m.p1.size(1)) / (1024.0 * 2048.0);
   state.counters["selected"] = static_cast<double>(selected);
   state.counters["M_fraction"] = m.inconsistent;
   state.counters["threads"] = labor::num_threads();
   state.SetBytesProcessed(state.iterations() * 2 * m.p1.numel() * static_cast<std::int64_t>(sizeof(float)));
+}
+
+template <class Sampler>
+void run_sampler(benchmark::State& state, const Sampler& sampler) {
+  run_select(state, [&](const auto& p1, const auto& p2) { return sampler.select(p1, p2); });
 }
 
 void BM_ReadBothMaps(benchmark::State& state) {
@@ -82,6 +91,18 @@ void BM_SplCap(benchmark::State& state) {
 void BM_Ppl(benchmark::State& state) {
   run_sampler(state, labor::samplers::PplSampler{40});
 }
+void BM_SplGenericPath(benchmark::State& state) {
+  run_select(state, [](const Tensor<float>& p1, const Tensor<float>& p2) {
+    return labor::samplers::detail::spl_select(thrust::omp::par, std::nullopt, p1.view(), p2.view(),
+                                               labor::samplers::detail::Path::generic);
+  });
+}
+void BM_PplGenericPath(benchmark::State& state) {
+  run_select(state, [](const Tensor<float>& p1, const Tensor<float>& p2) {
+    return labor::samplers::detail::ppl_select(thrust::omp::par, 40, 0.0, p1.view(), p2.view(),
+                                               labor::samplers::detail::Path::generic);
+  });
+}
 void BM_Entropy(benchmark::State& state) {
   run_sampler(state, labor::samplers::EntropySampler{40});
 }
@@ -100,6 +121,8 @@ BENCHMARK(BM_ReadBothMaps)->Apply(shapes);
 BENCHMARK(BM_Spl)->Apply(shapes);
 BENCHMARK(BM_SplCap)->Apply(shapes);
 BENCHMARK(BM_Ppl)->Apply(shapes);
+BENCHMARK(BM_SplGenericPath)->Apply(shapes);
+BENCHMARK(BM_PplGenericPath)->Apply(shapes);
 BENCHMARK(BM_Entropy)->Apply(shapes);
 BENCHMARK(BM_Margin)->Apply(shapes);
 

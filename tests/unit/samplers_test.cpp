@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -491,6 +493,137 @@ TEST(Samplers, QueryAccounting) {
   EXPECT_DOUBLE_EQ(q.points_per_image(), 12.0);
   const auto counts = q.per_class_counts();
   EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}), 24);
+}
+
+// ---------------------------------------------------------------- host fast path vs generic passes
+
+// The vector block sweep against BlockStats on every full block: M, ŷ (with its exact recomputation
+// where the float sums tie) and validity, on maps with ties and with bad values of every kind.
+TEST(SamplersHostPath, SweepBlockMatchesBlockStats) {
+  using S::detail::BlockStats;
+  using S::detail::SweepBlock;
+  constexpr int P = SweepBlock::pixels;
+  std::vector<Maps> all;
+  all.push_back(palette_maps(2, 5, 8, 3 * P, 3));
+  all.push_back(smooth_maps(1, 19, 4, 2 * P, 4));
+  all.push_back(palette_maps(1, 1, 2, P, 5));  // one class: M empty
+  auto bad = palette_maps(1, 4, 6, P, 6);
+  const std::int64_t hw = 6 * P;
+  bad.p1[0 * hw + 3] = -0.5f;
+  bad.p2[1 * hw + 10] = std::nanf("");
+  bad.p1[2 * hw + 20] = std::numeric_limits<float>::infinity();
+  bad.p2[3 * hw + 30] = -std::numeric_limits<float>::infinity();
+  bad.p1[0 * hw + 40] += 0.01f;
+  bad.p2[2 * hw + 50] = -0.0f;  // a negative zero is a valid probability
+  bad.p1[1 * hw + P + 7] = std::nanf("");
+  bad.p2[1 * hw + P + 7] = -1.0f;
+  all.push_back(bad);
+  for (const auto& m : all) {
+    const std::int64_t c = m.p1.size(1), px = m.p1.size(2) * m.p1.size(3);
+    for (std::int64_t n = 0; n < m.p1.size(0); ++n)
+      for (std::int64_t b = 0; b < px / P; ++b) {
+        const float* a = m.p1.data() + n * c * px + b * P;
+        const float* z = m.p2.data() + n * c * px + b * P;
+        SweepBlock blk;
+        blk.compute(a, z, px, static_cast<int>(c));
+        for (int q = 0; q < P; q += 16) {
+          BlockStats<16, S::detail::stat_none> ref;
+          ref.compute(a + q, z + q, px, static_cast<int>(c), 16);
+          for (int j = 0; j < 16; ++j) {
+            const int k = q + j;
+            SCOPED_TRACE(testing::Message() << "image " << n << " pixel " << b * P + k);
+            ASSERT_EQ(((blk.bad >> k) & 1u) != 0, ref.bad[j]);
+            if (ref.bad[j]) continue;
+            ASSERT_EQ(((blk.diff >> k) & 1u) != 0, ref.a1[j] != ref.a2[j]);
+            const int yhat = ((blk.tie >> k) & 1u) != 0 ? S::detail::mean_argmax(a + k, z + k, px, static_cast<int>(c))
+                                                        : blk.yhat[k];
+            ASSERT_EQ(yhat, ref.yhat[j]);
+          }
+        }
+      }
+  }
+}
+
+// Whole selections: the host path (the default on host maps) against the generic passes, on images
+// whose sizes end in partial sweep blocks and tiles, over caps, point counts and min distances.
+TEST(SamplersHostPath, SplAndPplMatchGenericPasses) {
+  using S::detail::Path;
+  const auto policy = thrust::omp::par;
+  std::vector<Maps> all;
+  all.push_back(palette_maps(3, 6, 21, 25, 7, 0.4));
+  all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));  // 2310 pixels: full sweep blocks and a tail
+  all.push_back(smooth_maps(2, 19, 31, 37, 3));
+  all.push_back(smooth_maps(1, 7, 64, 96, 11));
+  all.push_back(smooth_maps(1, 19, 100, 150, 13));       // a tile of 13760 pixels and a shorter one
+  all.push_back(palette_maps(1, 5, 130, 140, 14, 0.3));  // a tile of 16384 pixels and a shorter one
+  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));       // M empty
+  for (const auto& m : all) {
+    const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
+    SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
+    for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{1.0}, std::optional<double>{0.05},
+                                      std::optional<double>{0.001}}) {
+      SCOPED_TRACE(cap ? *cap : -1.0);
+      expect_same(S::detail::spl_select(policy, cap, p1, p2, Path::automatic),
+                  S::detail::spl_select(policy, cap, p1, p2, Path::generic));
+    }
+    const std::int64_t hw = m.p1.size(2) * m.p1.size(3);
+    for (std::int64_t points : {std::int64_t{1}, std::int64_t{3}, std::int64_t{11}, std::int64_t{40}, hw / 2, hw})
+      for (double r : {0.0, 2.0, 3.5}) {
+        SCOPED_TRACE(testing::Message() << "points " << points << " min_distance " << r);
+        expect_same(S::detail::ppl_select(policy, points, r, p1, p2, Path::automatic),
+                    S::detail::ppl_select(policy, points, r, p1, p2, Path::generic));
+      }
+  }
+  // Classes larger than the walked prefix (1024) whose walk runs out under a wide min_distance.
+  const auto big = smooth_maps(1, 3, 160, 200, 12);
+  const labor::TensorView<const float> b1 = big.p1, b2 = big.p2;
+  for (double r : {40.0, 70.0}) {
+    const auto fast = S::detail::ppl_select(policy, 300, r, b1, b2, Path::automatic);
+    expect_same(fast, S::detail::ppl_select(policy, 300, r, b1, b2, Path::generic));
+    EXPECT_LT(fast.selected_pixels(), 300);
+  }
+  // The sequential system takes the host path as well.
+  const auto m = palette_maps(2, 6, 37, 41, 12, 0.5);
+  const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
+  expect_same(S::detail::ppl_select(thrust::cpp::par, 40, 0.0, p1, p2, Path::automatic),
+              S::detail::ppl_select(thrust::cpp::par, 40, 0.0, p1, p2, Path::generic));
+  expect_same(S::detail::spl_select(thrust::cpp::par, std::optional<double>{0.1}, p1, p2, Path::automatic),
+              S::detail::spl_select(thrust::cpp::par, std::optional<double>{0.1}, p1, p2, Path::generic));
+}
+
+// Both paths report the same first bad pixel, in a full sweep block or in the tail of a tile.
+TEST(SamplersHostPath, SameErrorsAsGenericPasses) {
+  using S::detail::Path;
+  const auto m = palette_maps(2, 3, 33, 70, 2);
+  const std::int64_t hw = 33 * 70;
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const labor::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (std::int64_t px : {std::int64_t{5}, std::int64_t{1100}, hw - 3}) {
+    for (int which = 0; which < 4; ++which) {
+      auto p1 = m.p1, p2 = m.p2;
+      auto& t = which % 2 == 0 ? p1 : p2;
+      const std::int64_t at = (1 * 3 + which % 3) * hw + px;
+      t[at] = which == 0 ? -0.25f : which == 1 ? std::nanf("") : which == 2 ? t[at] + 0.01f : 2.0f;
+      p1[(1 * 3 + 1) * hw + hw - 1] = -1.0f;  // a later bad pixel is not the one reported
+      const labor::TensorView<const float> v1 = p1, v2 = p2;
+      SCOPED_TRACE(testing::Message() << "pixel " << px << " kind " << which);
+      const auto spl_fast =
+          message([&] { (void)S::detail::spl_select(thrust::omp::par, {}, v1, v2, Path::automatic); });
+      EXPECT_NE(spl_fast, "no error");
+      EXPECT_EQ(spl_fast, message([&] { (void)S::detail::spl_select(thrust::omp::par, {}, v1, v2, Path::generic); }));
+      const auto ppl_fast =
+          message([&] { (void)S::detail::ppl_select(thrust::omp::par, 5, 0.0, v1, v2, Path::automatic); });
+      EXPECT_NE(ppl_fast, "no error");
+      EXPECT_EQ(ppl_fast,
+                message([&] { (void)S::detail::ppl_select(thrust::omp::par, 5, 0.0, v1, v2, Path::generic); }));
+    }
+  }
 }
 
 // ---------------------------------------------------------------- bad input

@@ -19,6 +19,7 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
 
@@ -89,7 +90,17 @@ struct PrototypeReduce {
   }
 };
 
-/// score[e] = ‖p̄(x) − μ_ŷ‖² (double, channel order, explicit fma) and row[e] = image·C + ŷ.
+/// ‖p̄ − μ‖² over `channels` values in double: channel order, explicit fma.
+LABOR_HOST_DEVICE inline double prototype_score(const double* v, const double* m, int channels) {
+  double s = 0.0;
+  for (int c = 0; c < channels; ++c) {
+    const double d = v[c] - m[c];
+    s = std::fma(d, d, s);
+  }
+  return s;
+}
+
+/// score[e] = ‖p̄(x) − μ_ŷ‖² (prototype_score) and row[e] = image·C + ŷ.
 struct PrototypeScore {
   MapPair in;
   const std::int64_t* pixel;
@@ -100,14 +111,7 @@ struct PrototypeScore {
   std::int32_t* row;
   LABOR_HOST_DEVICE void operator()(std::int64_t e) const {
     const std::int64_t n = pixel[e] / in.hw, r = n * in.channels + cls[e];
-    const double* v = pbar + e * in.channels;
-    const double* m = mu + r * in.channels;
-    double s = 0.0;
-    for (int c = 0; c < in.channels; ++c) {
-      const double d = v[c] - m[c];
-      s = std::fma(d, d, s);
-    }
-    score[e] = s;
+    score[e] = prototype_score(pbar + e * in.channels, mu + r * in.channels, in.channels);
     row[e] = static_cast<std::int32_t>(r);
   }
 };
@@ -163,6 +167,343 @@ inline std::vector<std::int64_t> ppl_allocation(const std::vector<std::int64_t>&
   return alloc;
 }
 
+/// A chosen PPL point: in-image pixel, class, score.
+using PplPoint = std::tuple<std::int64_t, std::int32_t, float>;
+
+/// True when pixel i is at Chebyshev distance >= min_distance from every pixel of `taken` (images
+/// of width w).
+inline bool far_from(const std::vector<std::int64_t>& taken, std::int64_t i, std::int64_t w, double min_distance) {
+  const std::int64_t y = i / w, x = i % w;
+  for (auto j : taken) {
+    const std::int64_t dy = std::abs(j / w - y), dx = std::abs(j % w - x);
+    if (static_cast<double>(std::max(dy, dx)) < min_distance) return false;
+  }
+  return true;
+}
+
+/// Generic path: walks one class's candidates (device arrays sorted by score, then pixel; global
+/// pixel indices of image `image`) and appends up to `want` points to `chosen`, honouring min_distance.
+template <Device D, class Policy>
+void take_class(const Policy& policy, const Geometry& g, double min_distance, const std::int64_t* pixel,
+                const double* score, std::int64_t size, std::int64_t want, std::int64_t image, std::int32_t k,
+                std::vector<PplPoint>& chosen) {
+  std::vector<std::int64_t> px;
+  std::vector<double> sc;
+  std::vector<std::int64_t> taken;  // linear indices within the image
+  const bool spaced = min_distance > 1.0;
+  std::int64_t pos = 0;
+  while (static_cast<std::int64_t>(taken.size()) < want && pos < size) {
+    const std::int64_t piece = std::min(size - pos, spaced ? std::max<std::int64_t>(4 * want, 1024) : want);
+    px.resize(static_cast<std::size_t>(piece));
+    sc.resize(static_cast<std::size_t>(piece));
+    copy_to_host<D>(policy, px.data(), pixel + pos, piece);
+    copy_to_host<D>(policy, sc.data(), score + pos, piece);
+    for (std::int64_t t = 0; t < piece && static_cast<std::int64_t>(taken.size()) < want; ++t) {
+      const std::int64_t i = px[static_cast<std::size_t>(t)] - image * g.hw;
+      if (spaced && !far_from(taken, i, g.w, min_distance)) continue;
+      taken.push_back(i);
+      chosen.emplace_back(i, k, static_cast<float>(sc[static_cast<std::size_t>(t)]));
+    }
+    pos += piece;
+  }
+}
+
+/// Writes the chosen points of one image, ascending in pixel, to `im`.
+inline void store_points(std::vector<PplPoint>& chosen, ImageQuery& im) {
+  std::sort(chosen.begin(), chosen.end());
+  for (const auto& [p, k, s] : chosen) {
+    im.pixels.push_back(p);
+    im.classes.push_back(k);
+    im.scores.push_back(s);
+  }
+}
+
+/// PPL on the generic passes: compaction, gathered p̄, prototype sums, scores, then every candidate
+/// in (row, score, pixel) order by two stable sorts, walked per class.
+template <Device D, class Policy>
+void ppl_generic(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points, double min_distance,
+                 Query& q) {
+  auto sel = compact_inconsistent<false, D>(policy, g, in, "ppl");
+  const std::int64_t m = sel.size;
+  if (m == 0) return;
+
+  // p̄ of the inconsistent pixels, gathered once from the two maps.
+  auto pbar = scratch<double, D>(m * g.c);
+  thrust::for_each(policy, items(0), items(m), GatherMean{in, sel.pixel.data(), pbar.data()});
+
+  // Prototypes: privatised integer sums per chunk, then one reduction per (row, channel).
+  const std::int64_t rows = g.n * g.c, chunk = proto_chunk<Policy>, chunks = (m + chunk - 1) / chunk;
+  auto part_sum = scratch<std::int64_t, D>(chunks * rows * g.c);
+  auto part_count = scratch<std::int64_t, D>(chunks * rows);
+  thrust::for_each(policy, items(0), items(chunks),
+                   PrototypeChunk{in, sel.pixel.data(), sel.cls.data(), pbar.data(), chunk, m, rows, part_sum.data(),
+                                  part_count.data()});
+  auto mu = scratch<double, D>(rows * g.c);
+  auto count = scratch<std::int64_t, D>(rows);
+  thrust::for_each(policy, items(0), items(rows * g.c),
+                   PrototypeReduce{part_sum.data(), part_count.data(), chunks, rows, g.c, mu.data(), count.data()});
+
+  // Scores, then every candidate in (row, score, pixel) order: two stable key/value sorts of a
+  // permutation (the compacted order is ascending in pixel), then gathers.
+  auto score = scratch<double, D>(m);
+  auto row = scratch<std::int32_t, D>(m);
+  thrust::for_each(
+      policy, items(0), items(m),
+      PrototypeScore{in, sel.pixel.data(), sel.cls.data(), pbar.data(), mu.data(), score.data(), row.data()});
+  auto key = scratch<double, D>(m);
+  thrust::copy(policy, score.data(), score.data() + m, key.data());
+  auto perm = scratch<std::int64_t, D>(m);
+  thrust::sequence(policy, perm.data(), perm.data() + m);
+  thrust::stable_sort_by_key(policy, key.data(), key.data() + m, perm.data());
+  auto row_sorted = scratch<std::int32_t, D>(m);
+  thrust::gather(policy, perm.data(), perm.data() + m, row.data(), row_sorted.data());
+  thrust::stable_sort_by_key(policy, row_sorted.data(), row_sorted.data() + m, perm.data());
+  auto pixel = scratch<std::int64_t, D>(m);
+  thrust::gather(policy, perm.data(), perm.data() + m, sel.pixel.data(), pixel.data());
+  thrust::gather(policy, perm.data(), perm.data() + m, score.data(), key.data());
+
+  std::vector<std::int64_t> size(static_cast<std::size_t>(rows));
+  copy_to_host<D>(policy, size.data(), count.data(), rows);
+  std::int64_t row_start = 0;
+  for (std::int64_t n = 0; n < g.n; ++n) {
+    const auto b = size.begin() + n * g.c;
+    const auto quota = ppl_allocation(std::vector<std::int64_t>(b, b + g.c), points);
+    std::vector<PplPoint> chosen;
+    for (std::int64_t k = 0; k < g.c; ++k) {
+      const std::int64_t members = size[static_cast<std::size_t>(n * g.c + k)];
+      const std::int64_t want = quota[static_cast<std::size_t>(k)];
+      if (want > 0)
+        take_class<D>(policy, g, min_distance, pixel.data() + row_start, key.data() + row_start, members, want, n,
+                      static_cast<std::int32_t>(k), chosen);
+      row_start += members;
+    }
+    store_points(chosen, q.images[static_cast<std::size_t>(n)]);
+  }
+}
+
+/// A PPL candidate of the host path, ordered by (score, in-image pixel).
+struct PplCandidate {
+  double score;
+  std::int64_t pixel;
+  friend bool operator<(const PplCandidate& a, const PplCandidate& b) {
+    return a.score < b.score || (a.score == b.score && a.pixel < b.pixel);
+  }
+};
+
+/// μ and |D(k)| of every (image, class) from the per-tile sums of a host compaction; work item
+/// row = n·C + k sums the C-vectors of the image's tiles. The integer sums equal the generic path's.
+struct HostPrototypeReduce {
+  const std::int64_t* proto_sum;
+  const std::int64_t* proto_count;
+  std::int64_t tiles_per_image, channels;
+  double* mu;          ///< [(n·C + k)·C + c]
+  std::int64_t* size;  ///< [n·C + k]
+  void operator()(std::int64_t row) const {
+    const std::int64_t n = row / channels, k = row - n * channels;
+    constexpr std::int64_t piece = 64;  // channels summed per pass, in a local array
+    std::int64_t part[piece], cnt = 0;
+    for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) cnt += proto_count[t * channels + k];
+    for (std::int64_t c0 = 0; c0 < channels; c0 += piece) {
+      const std::int64_t c1 = std::min(c0 + piece, channels);
+      std::fill_n(part, c1 - c0, std::int64_t{0});
+      for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) {
+        const std::int64_t* src = proto_sum + (t * channels + k) * channels;
+        for (std::int64_t c = c0; c < c1; ++c) part[c - c0] += src[c];
+      }
+      for (std::int64_t c = c0; c < c1; ++c)
+        mu[row * channels + c] =
+            cnt > 0 ? static_cast<double>(part[c - c0]) / proto_scale / static_cast<double>(cnt) : 0.0;
+    }
+    size[row] = cnt;
+  }
+};
+
+/// Scores the candidates of a range of tiles of one image (chunk ch) and keeps, per class k with
+/// limit[n·C + k] > 0, the lowest `limit` of them in a max-heap of the chunk. Scores are formed
+/// eight candidates at a time: eight independent fma chains (each in channel order, as
+/// prototype_score) instead of one.
+struct HostPplScoreChunk {
+  const std::int64_t* pixel;
+  const std::int32_t* cls;
+  const double* mean;
+  const std::int64_t* count;
+  const double* mu;
+  const std::int64_t* limit;        ///< [n·C + k]
+  const std::int64_t* heap_offset;  ///< [n·C + k]: the class's heap within a chunk's region
+  PplCandidate* heap;               ///< [ch·region + heap_offset + e]
+  std::int64_t* heap_size;          ///< [ch·C + k]
+  std::int64_t chunks_per_image, tile_pixels, tiles_per_image, region, channels;
+
+  void operator()(std::int64_t ch) const {
+    const std::int64_t n = ch / chunks_per_image, part = ch - n * chunks_per_image;
+    const std::int64_t t0 = n * tiles_per_image + part * tiles_per_image / chunks_per_image;
+    const std::int64_t t1 = n * tiles_per_image + (part + 1) * tiles_per_image / chunks_per_image;
+    std::int64_t* sizes = heap_size + ch * channels;
+    std::fill_n(sizes, channels, std::int64_t{0});
+    constexpr int batch = 8;
+    std::int64_t entry[batch], row[batch];
+    int pending = 0;
+    auto flush = [&] {
+      if (pending == batch) {
+        // Full batch: the q loops have a constant trip count, so the sums stay in registers.
+        const double* v[batch];
+        const double* m[batch];
+        double sc[batch];
+        for (int q = 0; q < batch; ++q) {
+          v[q] = mean + entry[q] * channels;
+          m[q] = mu + row[q] * channels;
+          sc[q] = 0.0;
+        }
+        for (std::int64_t c = 0; c < channels; ++c)
+          for (int q = 0; q < batch; ++q) {
+            const double d = v[q][c] - m[q][c];
+            sc[q] = std::fma(d, d, sc[q]);
+          }
+        for (int q = 0; q < batch; ++q) push(ch, row[q], PplCandidate{sc[q], pixel[entry[q]]}, sizes);
+      } else {
+        for (int q = 0; q < pending; ++q)
+          push(ch, row[q],
+               PplCandidate{
+                   prototype_score(mean + entry[q] * channels, mu + row[q] * channels, static_cast<int>(channels)),
+                   pixel[entry[q]]},
+               sizes);
+      }
+      pending = 0;
+    };
+    for (std::int64_t t = t0; t < t1; ++t)
+      for (std::int64_t e = t * tile_pixels, end = e + count[t]; e < end; ++e) {
+        const std::int64_t r = n * channels + cls[e];
+        if (limit[r] == 0) continue;
+        entry[pending] = e;
+        row[pending] = r;
+        if (++pending == batch) flush();
+      }
+    flush();
+  }
+
+ private:
+  /// Offers a candidate of row r to the chunk's heap of that row.
+  void push(std::int64_t ch, std::int64_t r, const PplCandidate& cand, std::int64_t* sizes) const {
+    const std::int64_t cap = limit[r];
+    PplCandidate* h = heap + ch * region + heap_offset[r];
+    std::int64_t& sz = sizes[r % channels];
+    if (sz < cap) {
+      h[sz++] = cand;
+      std::push_heap(h, h + sz);
+    } else if (cand < h[0]) {
+      std::pop_heap(h, h + sz);
+      h[sz - 1] = cand;
+      std::push_heap(h, h + sz);
+    }
+  }
+};
+
+/// PPL on the host fast path: one sweep compacts M with p̄ and per-tile prototype sums; the scores
+/// of the wanted classes go to per-chunk heaps of the lowest `limit` (want, or a longer prefix for
+/// the min_distance walk), merged per class and walked. A walk that runs out of its prefix falls
+/// back to every candidate of its class in order.
+template <class Policy>
+void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points, double min_distance,
+              Query& q) {
+  auto h = host_compact<extra_mean>(policy, g, in, "ppl");
+  std::int64_t total = 0;
+  for (auto s : h.image_size) total += s;
+  if (total == 0) return;
+  const std::int64_t c_n = g.c, rows = g.n * c_n, tpi = h.tiles.per_image;
+  auto mu = scratch<double, cpu>(rows * c_n);
+  auto size = scratch<std::int64_t, cpu>(rows);
+  thrust::for_each(policy, items(0), items(rows),
+                   HostPrototypeReduce{h.proto_sum.data(), h.proto_count.data(), tpi, c_n, mu.data(), size.data()});
+
+  const bool spaced = min_distance > 1.0;
+  std::vector<std::int64_t> want(static_cast<std::size_t>(rows)), limit(want.size()), heap_offset(want.size());
+  std::int64_t region = 0;
+  for (std::int64_t n = 0; n < g.n; ++n) {
+    const auto quota =
+        ppl_allocation(std::vector<std::int64_t>(size.data() + n * c_n, size.data() + (n + 1) * c_n), points);
+    std::int64_t o = 0;
+    for (std::int64_t k = 0; k < c_n; ++k) {
+      const auto r = static_cast<std::size_t>(n * c_n + k);
+      const std::int64_t wk = quota[static_cast<std::size_t>(k)];
+      want[r] = wk;
+      limit[r] = wk == 0 ? 0 : spaced ? std::min(size.data()[r], std::max<std::int64_t>(4 * wk, 1024)) : wk;
+      heap_offset[r] = o;
+      o += limit[r];
+    }
+    region = std::max(region, o);
+  }
+  const std::int64_t chunks_per_image = std::clamp<std::int64_t>((16 + g.n - 1) / g.n, 1, tpi);
+  const std::int64_t chunks = g.n * chunks_per_image;
+  std::vector<PplCandidate> heap(static_cast<std::size_t>(std::max<std::int64_t>(chunks * region, 1)));
+  std::vector<std::int64_t> heap_size(static_cast<std::size_t>(chunks * c_n));
+  thrust::for_each(policy, items(0), items(chunks),
+                   HostPplScoreChunk{h.pixel.data(), h.cls.data(), h.mean.data(), h.count.data(), mu.data(),
+                                     limit.data(), heap_offset.data(), heap.data(), heap_size.data(), chunks_per_image,
+                                     h.tiles.pixels, tpi, region, c_n});
+
+  std::vector<PplCandidate> cand;
+  std::vector<std::int64_t> taken;
+  for (std::int64_t n = 0; n < g.n; ++n) {
+    std::vector<PplPoint> chosen;
+    for (std::int64_t k = 0; k < c_n; ++k) {
+      const auto r = static_cast<std::size_t>(n * c_n + k);
+      if (want[r] == 0) continue;
+      cand.clear();
+      for (std::int64_t ch = n * chunks_per_image; ch < (n + 1) * chunks_per_image; ++ch) {
+        const PplCandidate* hp = heap.data() + ch * region + heap_offset[r];
+        cand.insert(cand.end(), hp, hp + heap_size[static_cast<std::size_t>(ch * c_n + k)]);
+      }
+      std::sort(cand.begin(), cand.end());
+      if (static_cast<std::int64_t>(cand.size()) > limit[r]) cand.resize(static_cast<std::size_t>(limit[r]));
+      const std::size_t mark = chosen.size();
+      auto walk = [&] {
+        taken.clear();
+        for (const auto& e : cand) {
+          if (static_cast<std::int64_t>(taken.size()) == want[r]) break;
+          if (spaced && !far_from(taken, e.pixel, g.w, min_distance)) continue;
+          taken.push_back(e.pixel);
+          chosen.emplace_back(e.pixel, static_cast<std::int32_t>(k), static_cast<float>(e.score));
+        }
+      };
+      walk();
+      if (static_cast<std::int64_t>(taken.size()) < want[r] && limit[r] < size.data()[r]) {
+        // The prefix ran out under min_distance: walk every candidate of the class in order.
+        chosen.resize(mark);
+        cand.clear();
+        for (std::int64_t t = n * tpi; t < (n + 1) * tpi; ++t)
+          for (std::int64_t e = h.first(t); e < h.last(t); ++e)
+            if (h.cls.data()[e] == k)
+              cand.push_back({prototype_score(h.mean.data() + e * c_n, mu.data() + r * c_n, static_cast<int>(c_n)),
+                              h.pixel.data()[e]});
+        std::sort(cand.begin(), cand.end());
+        walk();
+      }
+    }
+    store_points(chosen, q.images[static_cast<std::size_t>(n)]);
+  }
+}
+
+/// PplSampler::select with the implementation chosen by `path` (tests compare the two).
+template <class Policy, Device D>
+Query ppl_select(const Policy& policy, std::int64_t points, double min_distance, TensorView<const float, D> p1,
+                 TensorView<const float, D> p2, Path path) {
+  const auto g = blocked<Policy>(check_probability_pair("ppl", p1.shape(), p2.shape()));
+  check_points("ppl", points, g);
+  LABOR_CHECK(min_distance >= 0.0 && std::isfinite(min_distance),
+              "ppl: min_distance: expected a finite value >= 0, got {}", min_distance);
+  LABOR_CHECK(g.hw <= (std::int64_t{1} << 27), "ppl: image size: expected at most 2^27 pixels, got {}", g.hw);
+  const auto in = map_pair<D>(g, p1, p2);
+  auto q = empty_query("ppl", g);
+  if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
+    if (use_host_path<Policy, D>(path)) {
+      ppl_host(policy, g, in, points, min_distance, q);
+      return q;
+    }
+  }
+  ppl_generic<D>(policy, g, in, points, min_distance, q);
+  return q;
+}
+
 }  // namespace detail
 
 /// Selects `points` pixels per image near the class prototypes of the inconsistent pixels:
@@ -182,123 +523,17 @@ struct PplSampler {
   /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
   /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
   /// shapes, values that are not probabilities, points outside [1, H·W] or a negative min_distance.
+  /// A host system on host memory runs the host fast path (detail::ppl_host: vector block sweep over
+  /// staged tiles), other systems the generic Thrust passes; both give the same Query.
   template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1_in, TensorView<T, D> p2_in) const {
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
-    const TensorView<const float, D> p1 = p1_in, p2 = p2_in;
-    const auto g = detail::blocked<Policy>(detail::check_probability_pair("ppl", p1.shape(), p2.shape()));
-    detail::check_points("ppl", points, g);
-    LABOR_CHECK(min_distance >= 0.0 && std::isfinite(min_distance),
-                "ppl: min_distance: expected a finite value >= 0, got {}", min_distance);
-    LABOR_CHECK(g.hw <= (std::int64_t{1} << 27), "ppl: image size: expected at most 2^27 pixels, got {}", g.hw);
-    const auto in = detail::map_pair<D>(g, p1, p2);
-    auto q = detail::empty_query(name(), g);
-    auto sel = detail::compact_inconsistent<false, D>(policy, g, in, "ppl");
-    const std::int64_t m = sel.size;
-    if (m == 0) return q;
-
-    // p̄ of the inconsistent pixels, gathered once from the two maps.
-    auto pbar = detail::scratch<double, D>(m * g.c);
-    thrust::for_each(policy, detail::items(0), detail::items(m), detail::GatherMean{in, sel.pixel.data(), pbar.data()});
-
-    // Prototypes: privatised integer sums per chunk, then one reduction per (row, channel).
-    const std::int64_t rows = g.n * g.c, chunk = detail::proto_chunk<Policy>, chunks = (m + chunk - 1) / chunk;
-    auto part_sum = detail::scratch<std::int64_t, D>(chunks * rows * g.c);
-    auto part_count = detail::scratch<std::int64_t, D>(chunks * rows);
-    thrust::for_each(policy, detail::items(0), detail::items(chunks),
-                     detail::PrototypeChunk{in, sel.pixel.data(), sel.cls.data(), pbar.data(), chunk, m, rows,
-                                            part_sum.data(), part_count.data()});
-    auto mu = detail::scratch<double, D>(rows * g.c);
-    auto count = detail::scratch<std::int64_t, D>(rows);
-    thrust::for_each(
-        policy, detail::items(0), detail::items(rows * g.c),
-        detail::PrototypeReduce{part_sum.data(), part_count.data(), chunks, rows, g.c, mu.data(), count.data()});
-
-    // Scores, then every candidate in (row, score, pixel) order: two stable key/value sorts of a
-    // permutation (the compacted order is ascending in pixel), then gathers.
-    auto score = detail::scratch<double, D>(m);
-    auto row = detail::scratch<std::int32_t, D>(m);
-    thrust::for_each(
-        policy, detail::items(0), detail::items(m),
-        detail::PrototypeScore{in, sel.pixel.data(), sel.cls.data(), pbar.data(), mu.data(), score.data(), row.data()});
-    auto key = detail::scratch<double, D>(m);
-    thrust::copy(policy, score.data(), score.data() + m, key.data());
-    auto perm = detail::scratch<std::int64_t, D>(m);
-    thrust::sequence(policy, perm.data(), perm.data() + m);
-    thrust::stable_sort_by_key(policy, key.data(), key.data() + m, perm.data());
-    auto row_sorted = detail::scratch<std::int32_t, D>(m);
-    thrust::gather(policy, perm.data(), perm.data() + m, row.data(), row_sorted.data());
-    thrust::stable_sort_by_key(policy, row_sorted.data(), row_sorted.data() + m, perm.data());
-    auto pixel = detail::scratch<std::int64_t, D>(m);
-    thrust::gather(policy, perm.data(), perm.data() + m, sel.pixel.data(), pixel.data());
-    thrust::gather(policy, perm.data(), perm.data() + m, score.data(), key.data());
-
-    std::vector<std::int64_t> size(static_cast<std::size_t>(rows));
-    detail::copy_to_host<D>(policy, size.data(), count.data(), rows);
-    std::int64_t row_start = 0;
-    for (std::int64_t n = 0; n < g.n; ++n) {
-      const auto b = size.begin() + n * g.c;
-      const auto quota = detail::ppl_allocation(std::vector<std::int64_t>(b, b + g.c), points);
-      std::vector<std::tuple<std::int64_t, std::int32_t, float>> chosen;
-      for (std::int64_t k = 0; k < g.c; ++k) {
-        const std::int64_t members = size[static_cast<std::size_t>(n * g.c + k)];
-        const std::int64_t want = quota[static_cast<std::size_t>(k)];
-        if (want > 0)
-          take_class<D>(policy, g, pixel.data() + row_start, key.data() + row_start, members, want, n,
-                        static_cast<std::int32_t>(k), chosen);
-        row_start += members;
-      }
-      std::sort(chosen.begin(), chosen.end());
-      auto& im = q.images[static_cast<std::size_t>(n)];
-      for (const auto& [p, k, s] : chosen) {
-        im.pixels.push_back(p);
-        im.classes.push_back(k);
-        im.scores.push_back(s);
-      }
-    }
-    return q;
+    return detail::ppl_select<Policy, D>(policy, points, min_distance, p1, p2, detail::Path::automatic);
   }
 
   /// select on host maps with the OpenMP system.
   [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
     return select(detail::host_policy(), p1, p2);
-  }
-
- private:
-  /// Walks one class's candidates (device arrays sorted by score, then pixel) and appends up to
-  /// `want` points to `chosen`, honouring min_distance.
-  template <Device D, class Policy>
-  void take_class(const Policy& policy, const detail::Geometry& g, const std::int64_t* pixel, const double* score,
-                  std::int64_t size, std::int64_t want, std::int64_t image, std::int32_t k,
-                  std::vector<std::tuple<std::int64_t, std::int32_t, float>>& chosen) const {
-    std::vector<std::int64_t> px;
-    std::vector<double> sc;
-    std::vector<std::int64_t> taken;  // linear indices within the image
-    const bool spaced = min_distance > 1.0;
-    std::int64_t pos = 0;
-    while (static_cast<std::int64_t>(taken.size()) < want && pos < size) {
-      const std::int64_t piece = std::min(size - pos, spaced ? std::max<std::int64_t>(4 * want, 1024) : want);
-      px.resize(static_cast<std::size_t>(piece));
-      sc.resize(static_cast<std::size_t>(piece));
-      detail::copy_to_host<D>(policy, px.data(), pixel + pos, piece);
-      detail::copy_to_host<D>(policy, sc.data(), score + pos, piece);
-      for (std::int64_t t = 0; t < piece && static_cast<std::int64_t>(taken.size()) < want; ++t) {
-        const std::int64_t i = px[static_cast<std::size_t>(t)] - image * g.hw, y = i / g.w, x = i % g.w;
-        bool ok = true;
-        if (spaced)
-          for (auto j : taken) {
-            const std::int64_t dy = std::abs(j / g.w - y), dx = std::abs(j % g.w - x);
-            if (static_cast<double>(std::max(dy, dx)) < min_distance) {
-              ok = false;
-              break;
-            }
-          }
-        if (!ok) continue;
-        taken.push_back(i);
-        chosen.emplace_back(i, k, static_cast<float>(sc[static_cast<std::size_t>(t)]));
-      }
-      pos += piece;
-    }
   }
 };
 

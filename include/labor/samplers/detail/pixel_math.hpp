@@ -70,6 +70,16 @@ LABOR_HOST_DEVICE inline int mean_argmax(const float* p1, const float* p2, std::
   return best;
 }
 
+/// Σ_c |p1 − p2| of one pixel as the fixed-point SPL cap key: the sum BlockStats forms with stat_l1.
+LABOR_HOST_DEVICE inline std::int64_t l1_key(const float* p1, const float* p2, std::int64_t hw, int channels) {
+  std::int64_t k = 0;
+  for (int c = 0; c < channels; ++c) {
+    const double d1 = static_cast<double>(p1[c * hw]), d2 = static_cast<double>(p2[c * hw]);
+    k += to_fixed(d1 > d2 ? d1 - d2 : d2 - d1, l1_scale);
+  }
+  return k;
+}
+
 /// p̄_c = (p1_c + p2_c)/2 of one channel value pair, in double.
 LABOR_HOST_DEVICE inline double mean_prob(float a, float b) {
   return 0.5 * (static_cast<double>(a) + static_cast<double>(b));
