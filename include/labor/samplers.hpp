@@ -1,8 +1,9 @@
 #pragma once
 /// @file samplers.hpp
 /// The samplers module: inconsistency mask, SPL, PPL and the random, entropy and margin baselines,
-/// each one implementation over Thrust algorithms for every execution policy; the Sampler concept
-/// and the Query they return.
+/// each one implementation over Thrust algorithms for every execution policy (the CUDA path and the
+/// reference), with a CPU fast path for SPL and PPL on host policies (one vectorised sweep over the
+/// maps, tested equal to the Thrust path bit for bit); the Sampler concept and the Query they return.
 
 #include "labor/samplers/entropy.hpp"
 #include "labor/samplers/inconsistency.hpp"
