@@ -189,11 +189,11 @@ class Comparison {
   std::vector<MethodResult> run() {
     using namespace labor;
     check_output();
+    progress_.begin("data");
+    bench_ = data::make_synthetic_benchmark(cfg_.data);  // validates the data options before anything is written
     fs::create_directories(out_ / "checkpoints");
     fs::create_directories(out_ / "labels");
     fs::create_directories(out_ / "visuals");
-    progress_.begin("data");
-    bench_ = data::make_synthetic_benchmark(cfg_.data);
     progress_.end(fmt::format("{} source, {} target pool, {} target test images of {}×{}", bench_.source.size(),
                               bench_.target_pool.size(), bench_.target_test.size(), cfg_.data.height, cfg_.data.width));
     for (std::int64_t i = 0; i < std::min(visuals_, bench_.target_test.size()); ++i) vis_idx_.push_back(i);

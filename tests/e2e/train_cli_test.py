@@ -59,6 +59,8 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("zero budget", ["--points", "0", "--out", os.path.join(tmp, "x")], 1, ["--points", "> 0"])
     expect_error("negative cap", ["--spl-cap", "-0.5", "--out", os.path.join(tmp, "x")], 1, ["--spl-cap"])
     expect_error("zero iterations", ["--adapt-iters", "0", "--out", os.path.join(tmp, "x")], 1, ["iterations"])
+    expect_error("no source images", ["--source-images", "0", "--out", os.path.join(tmp, "x")], 1, ["image counts"])
+    expect_error("palette shift", ["--palette-shift", "2", "--out", os.path.join(tmp, "x")], 1, ["palette_shift"])
     if os.path.exists(os.path.join(tmp, "x")):
         failures.append("a rejected command line created its output folder")
     afile = os.path.join(tmp, "a_file")
