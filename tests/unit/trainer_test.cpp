@@ -189,6 +189,36 @@ TEST(Trainer, PseudoLabelsSelectorAndSelectionIntoTheStore) {
   ASSERT_EQ(static_cast<std::int64_t>(labels.size()), pool.size());
 }
 
+TEST(Trainer, RunChainsTheScheduleForEveryRound) {
+  train::LaborOptions o;
+  o.uda.iterations = 2;
+  o.uda.batch_size = 2;
+  o.selector.iterations = 2;
+  o.selector.batch_size = 2;
+  o.adapt.iterations = 2;
+  o.adapt.batch_size = 2;
+  o.rounds = 2;
+  Trainer t = tiny_trainer(o);
+  std::vector<std::string> stages;
+  t.set_monitor([&](const train::StepInfo& s) {
+    if (stages.empty() || stages.back() != s.stage) stages.emplace_back(s.stage);
+  });
+  const auto& pool = bench().target_pool;
+  labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return pool.label(id); },
+                                          static_cast<std::int32_t>(kClasses));
+  labor::annotate::LabelStore store(static_cast<std::int32_t>(kClasses));
+  t.run(bench().source, pool, labor::samplers::RandomSampler{.points = 3, .seed = 1}, oracle, store);
+  EXPECT_EQ(stages, (std::vector<std::string>{"uda", "selector", "adapt", "selector", "adapt"}));
+  // Two rounds of 3 random pixels per image: between 3 and 6 distinct pixels each, all true labels.
+  EXPECT_EQ(store.num_images(), pool.size());
+  for (std::int64_t i = 0; i < pool.size(); ++i) {
+    EXPECT_GE(store.queried_pixels(i), 3);
+    EXPECT_LE(store.queried_pixels(i), 6);
+    for (const auto& e : store.image(i).entries) EXPECT_EQ(e.label, pool.label(i)[e.index]);
+  }
+  EXPECT_TRUE(std::isfinite(t.evaluate(bench().target_test).miou()));
+}
+
 TEST(Trainer, Errors) {
   train::LaborOptions bad;
   bad.rounds = 0;
