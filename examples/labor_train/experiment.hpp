@@ -283,7 +283,6 @@ class Comparison {
       for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
       r.labeled_fraction = fraction;
       r.points_per_image = points;
-      r.seconds = secs;
       const auto& o = name == "source_only" ? cfg_.source : (name == "uda" ? cfg_.labor.uda : cfg_.labor.adapt);
       timing_[name] = {{"seconds", secs},
                        {"iterations", o.iterations},

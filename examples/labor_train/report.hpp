@@ -23,7 +23,6 @@ struct MethodResult {
   double labeled_fraction = 0;        ///< labeled target pool pixels / all target pool pixels
   double points_per_image = 0;        ///< labeled pixels per target pool image
   std::vector<double> per_class_iou;  ///< percent; NaN where a class has an empty union
-  double seconds = 0;                 ///< wall time of the stage that produced the model (0 when resumed)
 
   [[nodiscard]] nlohmann::json to_json() const {
     nlohmann::json iou = nlohmann::json::array();

@@ -121,9 +121,6 @@ class LabelCanvas {
       }
   }
 
-  [[nodiscard]] std::int32_t at(std::int64_t y, std::int64_t x) const {
-    return map_[static_cast<std::size_t>(y * w_ + x)];
-  }
   void set(std::int64_t y, std::int64_t x, std::int32_t label, std::vector<std::int32_t>* id = nullptr,
            std::int32_t instance = 0) {
     map_[static_cast<std::size_t>(y * w_ + x)] = label;

@@ -22,6 +22,7 @@
 #include "labor/data/dataset.hpp"
 #include "labor/loss/bce_with_logits.hpp"
 #include "labor/loss/cross_entropy.hpp"
+#include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/discrepancy.hpp"
 #include "labor/loss/pseudo_label.hpp"
 #include "labor/metrics/confusion_matrix.hpp"
@@ -90,17 +91,15 @@ inline std::uint64_t stage_seed(std::uint64_t seed, std::string_view stage, std:
   return (h ^ static_cast<std::uint64_t>(round)) * 1099511628211ull;
 }
 
-/// Per-pixel argmax over the channels of N×C×H×W scores (lowest index on ties) as N×H×W.
+/// Per-pixel argmax over the channels of N×C×H×W scores (lowest index on ties, as the losses'
+/// loss::detail::channel_argmax) as N×H×W.
 inline Tensor<std::int32_t, cpu> argmax_channels(const Tensor<float, cpu>& scores) {
   const std::int64_t n = scores.size(0), c = scores.size(1), hw = scores.size(2) * scores.size(3);
   auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{n, scores.size(2), scores.size(3)});
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t p = 0; p < hw; ++p) {
-      const float* s = scores.data() + i * c * hw + p;
-      std::int32_t best = 0;
-      for (std::int64_t k = 1; k < c; ++k)
-        if (s[k * hw] > s[best * hw]) best = static_cast<std::int32_t>(k);
-      out.data()[i * hw + p] = best;
+      bool finite = true;
+      out.data()[i * hw + p] = loss::detail::channel_argmax(scores.data() + i * c * hw + p, c, hw, finite).index;
     }
   return out;
 }
