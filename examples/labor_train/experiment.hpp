@@ -31,15 +31,33 @@
 namespace labor_train {
 
 namespace fs = std::filesystem;
-using Backbone = labor::models::SmallBackbone<float>;
 using Head = labor::models::AsppHead<float>;
 using Disc = labor::models::FcDiscriminator<float>;
-using Trainer = labor::train::LaborTrainer<Backbone, Head, Disc>;
+
+/// Data read from files instead of the embedded benchmark (an empty `source` means the benchmark).
+struct FileData {
+  /// Dataset specs (folder:, list:, cityscapes:, gta5:): labeled source, target pool, target test.
+  std::string source, target, target_test;
+  /// Every image is resized to height×width (0×0: the files must share one size).
+  std::int64_t height = 0, width = 0;
+  /// Classes (0: the dataset kind's, 19 for cityscapes and gta5) and a raw-value map ("11:255,...").
+  std::int64_t num_classes = 0;
+  std::string label_map;
+  /// Names for the table (empty: the kind's names, or class_0, class_1, ...).
+  std::vector<std::string> class_names;
+
+  [[nodiscard]] bool enabled() const { return !source.empty(); }
+};
 
 /// Everything that determines the comparison's numbers.
 struct Config {
   std::string preset = "default";
   labor::data::SyntheticOptions data;
+  FileData files;
+  /// Network preset: "small" (SmallBackbone) or "deeplabv2-r18" / "-r50" / "-r101".
+  std::string model = "small";
+  /// Safetensors weights for the backbone (e.g. ImageNet weights exported by tools/export_safetensors.py).
+  std::string weights;
   labor::models::SmallBackboneOptions backbone;
   std::vector<std::int64_t> aspp_dilations = {1, 2, 4, 6};
   std::int64_t ndf = 16;
@@ -80,6 +98,28 @@ inline Config preset(std::string_view name) {
   return c;
 }
 
+/// Switches `c` to the network `name`: "small" (the presets' SmallBackbone, trained from scratch) or
+/// "deeplabv2-r18" / "deeplabv2-r50" / "deeplabv2-r101" (DeepLab-v2: dilated ResNet with output
+/// stride 8, frozen batch norm, the four-branch ASPP with dilations 6, 12, 18, 24; inputs normalised
+/// with ImageNet's mean and std as torchvision's weights expect; SGD as the paper's: lr 2.5e-4,
+/// heads ×10, momentum 0.9, weight decay 5e-4). @throws labor::Error for another name.
+inline void set_model(Config& c, const std::string& name) {
+  if (name == "small") {
+    c.model = name;
+    return;
+  }
+  LABOR_CHECK(name == "deeplabv2-r18" || name == "deeplabv2-r50" || name == "deeplabv2-r101",
+              "--model: expected small, deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101, got '{}'", name);
+  c.model = name;
+  c.aspp_dilations = {6, 12, 18, 24};
+  c.labor.normalization = {.mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f}};
+  for (auto* s : {&c.source.sgd, &c.labor.uda.sgd, &c.labor.selector.sgd, &c.labor.adapt.sgd})
+    *s = {.lr = 2.5e-4, .head_lr_mult = 10, .momentum = 0.9, .weight_decay = 5e-4, .poly_power = 0.9};
+}
+
+/// Depth of a "deeplabv2-rN" model name.
+inline int resnet_depth(const std::string& model) { return std::stoi(model.substr(model.rfind("-r") + 2)); }
+
 inline nlohmann::json to_json(const labor::train::SgdSchedule& s) {
   return {{"lr", s.lr},
           {"head_lr_mult", s.head_lr_mult},
@@ -115,16 +155,24 @@ inline nlohmann::json to_json(const Config& c) {
   const auto& d = c.data;
   return {{"preset", c.preset},
           {"seed", c.labor.seed},
-          {"data",
-           {{"height", d.height},
-            {"width", d.width},
-            {"source_images", d.source_images},
-            {"target_pool", d.target_pool},
-            {"target_test", d.target_test},
-            {"seed", d.seed},
-            {"palette_shift", d.palette_shift}}},
+          {"data", c.files.enabled() ? nlohmann::json{{"source", c.files.source},
+                                                      {"target", c.files.target},
+                                                      {"target_test", c.files.target_test},
+                                                      {"height", c.files.height},
+                                                      {"width", c.files.width},
+                                                      {"num_classes", c.files.num_classes},
+                                                      {"label_map", c.files.label_map}}
+                                     : nlohmann::json{{"height", d.height},
+                                                      {"width", d.width},
+                                                      {"source_images", d.source_images},
+                                                      {"target_pool", d.target_pool},
+                                                      {"target_test", d.target_test},
+                                                      {"seed", d.seed},
+                                                      {"palette_shift", d.palette_shift}}},
           {"model",
-           {{"backbone_channels", c.backbone.channels},
+           {{"name", c.model},
+            {"weights", c.weights},
+            {"backbone_channels", c.backbone.channels},
             {"output_stride", c.backbone.output_stride},
             {"aspp_dilations", c.aspp_dilations},
             {"discriminator_ndf", c.ndf}}},
@@ -138,344 +186,26 @@ inline nlohmann::json to_json(const Config& c) {
           {"spl_cap", c.spl_cap}};
 }
 
-/// Runs the comparison into `out` (checkpoints/, labels/, visuals/, results.json, miou_vs_labels.svg),
-/// resuming every stage whose checkpoint is there. Returns the rows in table order.
-class Comparison {
- public:
-  Comparison(Config cfg, fs::path out, Progress& progress, std::int64_t visuals)
-      : cfg_(std::move(cfg)),
-        out_(std::move(out)),
-        progress_(progress),
-        config_json_(to_json(cfg_)),
-        visuals_(visuals) {
-    // Each stage's fingerprint covers the settings it and the stages before it depend on, so a
-    // change of, say, the adaptation iterations leaves the earlier checkpoints valid.
-    const auto& j = config_json_;
-    nlohmann::json f = {
-        {"seed", j["seed"]}, {"data", j["data"]}, {"model", j["model"]}, {"align_corners", j["align_corners"]}};
-    f["source_only"] = j["source_only"];
-    fingerprints_["source_only"] = f.dump();
-    f["uda"] = j["uda"];
-    fingerprints_["uda"] = f.dump();
-    f["selector"] = j["selector"];
-    fingerprints_["selector"] = f.dump();
-    f["selection"] = {j["ppl_points"], j["ppl_min_distance"], j["spl_cap"]};
-    fingerprints_["selection"] = f.dump();
-    f["adapt"] = j["adapt"];
-    for (const auto& m : order()) fingerprints_.try_emplace(m, f.dump());
-  }
-
-  /// Checks the output folder and every checkpoint in it before anything runs or is written.
-  /// @throws labor::Error for a folder that is a file, an unreadable, corrupt or mismatched checkpoint.
-  void check_output() const {
-    LABOR_CHECK(!fs::exists(out_) || fs::is_directory(out_), "--out '{}': expected a folder, got a file",
-                out_.string());
-    const fs::path ck = out_ / "checkpoints";
-    if (!fs::is_directory(ck)) return;
-    for (const auto& e : fs::directory_iterator(ck)) {
-      const auto ext = e.path().extension();
-      if (ext == ".safetensors") {
-        const auto f = labor::io::read_safetensors(e.path());
-        const auto it = f.metadata.find("labor");
-        LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: no labor metadata (not written by labor_train)",
-                    e.path().string());
-        check_fingerprint(e.path(), e.path().stem().string(), parse(e.path(), it->second));
-      } else if (ext == ".json") {
-        check_fingerprint(e.path(), e.path().stem().string(), read_json(e.path()));
-      }
-    }
-  }
-
-  std::vector<MethodResult> run() {
-    using namespace labor;
-    check_output();
-    progress_.begin("data");
-    bench_ = data::make_synthetic_benchmark(cfg_.data);  // validates the data options before anything is written
-    fs::create_directories(out_ / "checkpoints");
-    fs::create_directories(out_ / "labels");
-    fs::create_directories(out_ / "visuals");
-    progress_.end(fmt::format("{} source, {} target pool, {} target test images of {}×{}", bench_.source.size(),
-                              bench_.target_pool.size(), bench_.target_test.size(), cfg_.data.height, cfg_.data.width));
-    for (std::int64_t i = 0; i < std::min(visuals_, bench_.target_test.size()); ++i) vis_idx_.push_back(i);
-
-    Trainer src = make_trainer();
-    model_stage(
-        "source_only", src,
-        [&](Trainer& t) {
-          t.train_segmenter("source_only", bench_.source, bench_.target_pool, nullptr, cfg_.source,
-                            train::stage_seed(cfg_.labor.seed, "source_only"));
-        },
-        0, 0);
-    Trainer uda = src;
-    model_stage(
-        "uda", uda,
-        [&](Trainer& t) {
-          t.train_segmenter("uda", bench_.source, bench_.target_pool, nullptr, cfg_.labor.uda,
-                            train::stage_seed(cfg_.labor.seed, "uda"));
-        },
-        0, 0);
-    auto selector = selector_stage(uda);
-    selection_stage(uda, selector);
-
-    const std::int64_t pool = bench_.target_pool.size(), h = cfg_.data.height, w = cfg_.data.width;
-    for (const char* m : {"labor_ppl", "labor_spl", "random", "entropy", "target_supervised"}) {
-      const std::string name = m;
-      const bool full = name == "target_supervised";
-      const auto labels =
-          full ? train::all_labels(bench_.target_pool) : train::dense_labels(stores_.at(name), pool, h, w);
-      const double frac =
-          full ? 1.0 : static_cast<double>(stores_.at(name).queried_pixels()) / static_cast<double>(pool * h * w);
-      Trainer t = uda;
-      model_stage(
-          name, t,
-          [&](Trainer& tr) {
-            tr.train_segmenter(name, bench_.source, bench_.target_pool, &labels, cfg_.labor.adapt,
-                               train::stage_seed(cfg_.labor.seed, "adapt"));
-          },
-          frac, frac * static_cast<double>(h * w));
-    }
-    write_visuals();
-    return ordered_rows();
-  }
-
-  [[nodiscard]] const nlohmann::json& config_json() const { return config_json_; }
-  [[nodiscard]] const nlohmann::json& timing() const { return timing_; }
-
- private:
-  Trainer make_trainer() const {
-    using namespace labor;
-    Rng rng(train::stage_seed(cfg_.labor.seed, "init"));
-    const auto classes = static_cast<std::int64_t>(data::synthetic_num_classes);
-    Backbone backbone(cfg_.backbone, rng);
-    const auto dil = cfg_.aspp_dilations;
-    const std::int64_t feat = backbone.out_channels();
-    auto make_head = [dil, feat, classes](Rng& r) {
-      return Head({.in_channels = feat, .num_classes = classes, .dilations = dil}, r);
-    };
-    Head head = make_head(rng);
-    Disc disc({.num_classes = classes, .ndf = cfg_.ndf}, rng);
-    Trainer t({std::move(backbone), std::move(head)}, std::move(disc), make_head, cfg_.labor);
-    t.set_monitor([this](const train::StepInfo& s) { progress_.step(s); });
-    return t;
-  }
-
-  /// A stage that produces a segmenter: loads its checkpoint, or trains, evaluates and saves.
-  template <class Train>
-  void model_stage(const std::string& name, Trainer& t, Train&& train_fn, double fraction, double points) {
-    using namespace labor;
-    const fs::path ck = out_ / "checkpoints" / (name + ".safetensors");
-    train::StateDict state;
-    state.add(t.model(), "model.").add(t.discriminator(), "discriminator.");
-    MethodResult r;
-    if (fs::exists(ck)) {
-      const auto meta = state.load(ck);
-      r = MethodResult::from_json(meta.at("result"));
-      timing_[name] = meta.at("timing");
-      progress_.note(fmt::format("[{}] resumed from {} · mIoU {:.1f}", name, ck.string(), r.miou));
-    } else {
-      progress_.begin(name);
-      const auto t0 = std::chrono::steady_clock::now();
-      train_fn(t);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const auto cm = t.evaluate(bench_.target_test);
-      r.name = name;
-      r.miou = 100.0 * cm.miou();
-      for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
-      r.labeled_fraction = fraction;
-      r.points_per_image = points;
-      const auto& o = name == "source_only" ? cfg_.source : (name == "uda" ? cfg_.labor.uda : cfg_.labor.adapt);
-      timing_[name] = {{"seconds", secs},
-                       {"iterations", o.iterations},
-                       {"iterations_per_second", static_cast<double>(o.iterations) / secs}};
-      state.save(
-          ck,
-          {{"stage", name}, {"config", fingerprints_.at(name)}, {"result", r.to_json()}, {"timing", timing_[name]}});
-      progress_.end(fmt::format("mIoU {:.1f}", r.miou));
-    }
-    rows_[name] = r;
-    predictions_[name] = t.predict(data::batch_images(bench_.target_test, vis_idx_, cfg_.labor.normalization));
-  }
-
-  Trainer::Selector selector_stage(Trainer& uda) {
-    using namespace labor;
-    const fs::path ck = out_ / "checkpoints" / "selector.safetensors";
-    // The selector's structure: A's backbone and head and a fresh second head (weights then loaded or trained).
-    if (fs::exists(ck)) {
-      Rng rng(0);
-      Trainer::Selector sel(uda.model().backbone, uda.model().head,
-                            Head({.in_channels = cfg_.backbone.channels[3],
-                                  .num_classes = data::synthetic_num_classes,
-                                  .dilations = cfg_.aspp_dilations},
-                                 rng));
-      train::StateDict state;
-      state.add(sel, "selector.");
-      const auto meta = state.load(ck);
-      timing_["selector"] = meta.at("timing");
-      progress_.note(fmt::format("[selector] resumed from {}", ck.string()));
-      return sel;
-    }
-    progress_.begin("pseudo_labels");
-    const auto pseudo = uda.pseudo_labels(bench_.target_pool, cfg_.labor.selector);
-    std::int64_t labeled = 0, correct = 0, total = 0;
-    for (std::int64_t i = 0; i < bench_.target_pool.size(); ++i)
-      for (std::int64_t p = 0; p < pseudo[static_cast<std::size_t>(i)].numel(); ++p) {
-        const auto v = pseudo[static_cast<std::size_t>(i)][p];
-        ++total;
-        if (v != annotate::ignore_label) {
-          ++labeled;
-          correct += v == bench_.target_pool.label(i)[p];
-        }
-      }
-    progress_.end(
-        fmt::format("{:.1f}% of target pixels pseudo-labeled, {:.1f}% of those correct",
-                    100.0 * static_cast<double>(labeled) / static_cast<double>(total),
-                    100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
-    progress_.begin("selector");
-    const auto t0 = std::chrono::steady_clock::now();
-    auto sel = uda.train_selector(bench_.target_pool, pseudo, cfg_.labor.selector,
-                                  train::stage_seed(cfg_.labor.seed, "selector"));
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    timing_["selector"] = {{"seconds", secs},
-                           {"iterations", cfg_.labor.selector.iterations},
-                           {"iterations_per_second", static_cast<double>(cfg_.labor.selector.iterations) / secs}};
-    train::StateDict state;
-    state.add(sel, "selector.");
-    state.save(ck, {{"stage", "selector"}, {"config", fingerprints_.at("selector")}, {"timing", timing_["selector"]}});
-    progress_.end("");
-    return sel;
-  }
-
-  /// SPL and PPL from the selector, random and entropy at SPL's realised budget: one label store each.
-  void selection_stage(Trainer& uda, Trainer::Selector& sel) {
-    using namespace labor;
-    const fs::path marker = out_ / "checkpoints" / "selection.json";
-    const std::vector<std::string> methods = {"labor_spl", "labor_ppl", "random", "entropy"};
-    const auto store_path = [&](const std::string& m) { return out_ / "labels" / (m + ".lstore"); };
-    // The selector's view of the visualised test images: its mask and the points PPL would pick.
-    {
-      const auto x = data::batch_images(bench_.target_test, vis_idx_, cfg_.labor.normalization);
-      auto [p1, p2] = uda.selector_probabilities(sel, x);
-      const auto a1 = train::argmax_channels(p1), a2 = train::argmax_channels(p2);
-      vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
-      for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
-      vis_ppl_ =
-          samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)}
-              .select(p1, p2);
-    }
-    if (fs::exists(marker)) {
-      for (const auto& m : methods) stores_.emplace(m, annotate::LabelStore::read(store_path(m)));
-      timing_["selection"] = read_json(marker).at("timing");
-      progress_.note(fmt::format("[selection] resumed from {}", marker.string()));
-      return;
-    }
-    progress_.begin("selection");
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto classes = static_cast<std::int32_t>(data::synthetic_num_classes);
-    annotate::SimulatedOracle oracle([this](std::int64_t id) { return bench_.target_pool.label(id); }, classes);
-    nlohmann::json summary;
-    const auto run = [&](const std::string& m, const auto& sampler) {
-      annotate::LabelStore store(classes);
-      const auto q = uda.select(sel, bench_.target_pool, sampler, oracle, store);
-      summary[m] = {{"fraction", q.fraction()}, {"points_per_image", q.points_per_image()}};
-      stores_.emplace(m, std::move(store));
-      return q;
-    };
-    samplers::SplSampler spl;
-    if (cfg_.spl_cap > 0) spl.cap = cfg_.spl_cap;
-    const auto q_spl = run("labor_spl", spl);
-    run("labor_ppl",
-        samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)});
-    // Equal budget: SPL's realised pixels per image (at least one).
-    const auto k = std::max<std::int64_t>(1, std::llround(q_spl.points_per_image()));
-    run("random", samplers::RandomSampler{.points = k, .seed = train::stage_seed(cfg_.labor.seed, "random")});
-    run("entropy", samplers::EntropySampler{.points = k});
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    timing_["selection"] = {{"seconds", secs}};
-    for (const auto& m : methods) stores_.at(m).save(store_path(m));
-    io::detail::atomic_write(marker, "selection checkpoint",
-                             nlohmann::json{{"stage", "selection"},
-                                            {"config", fingerprints_.at("selection")},
-                                            {"queries", summary},
-                                            {"timing", timing_["selection"]}}
-                                 .dump(2));
-    progress_.end(
-        fmt::format("SPL {:.2f}% of pixels ({:.0f}/image), PPL {} points/image, random and entropy {} "
-                    "pixels/image",
-                    100.0 * q_spl.fraction(), q_spl.points_per_image(), cfg_.ppl_points, k));
-  }
-
-  void write_visuals() const {
-    using namespace labor;
-    const std::int64_t h = cfg_.data.height, w = cfg_.data.width;
-    for (std::size_t v = 0; v < vis_idx_.size(); ++v) {
-      const auto i = vis_idx_[v];
-      std::vector<Panel> panels{image_panel(bench_.target_test.image(i)), label_panel(bench_.target_test.label(i))};
-      for (const auto& m : order())
-        if (predictions_.count(m) != 0) {
-          const auto& p = predictions_.at(m);
-          panels.push_back(label_panel(Tensor<std::int32_t, cpu>(p.slice(static_cast<std::int64_t>(v)))));
-        }
-      std::vector<std::uint8_t> mask(vis_mask_.begin() + static_cast<std::ptrdiff_t>(v * h * w),
-                                     vis_mask_.begin() + static_cast<std::ptrdiff_t>((v + 1) * h * w));
-      panels.push_back(mask_panel(mask, h, w));
-      const auto& q = vis_ppl_.images[v];
-      panels.push_back(points_panel(bench_.target_test.image(i), q.pixels, q.classes));
-      write_row(out_ / "visuals" / fmt::format("test_{:03d}.png", i), panels);
-    }
-  }
-
-  static const std::vector<std::string>& order() {
-    static const std::vector<std::string> o = {"source_only", "uda",     "labor_ppl",        "labor_spl",
-                                               "random",      "entropy", "target_supervised"};
-    return o;
-  }
-
-  std::vector<MethodResult> ordered_rows() const {
-    std::vector<MethodResult> out;
-    for (const auto& m : order())
-      if (rows_.count(m) != 0) out.push_back(rows_.at(m));
-    return out;
-  }
-
-  static nlohmann::json parse(const fs::path& file, const std::string& text) {
-    try {
-      return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      labor::fail("checkpoint {}: metadata: expected JSON, got a parse error ({})", file.string(), e.what());
-    }
-  }
-  static nlohmann::json read_json(const fs::path& file) {
-    std::ifstream in(file);
-    LABOR_CHECK(in.good(), "checkpoint {}: cannot open the file", file.string());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse(file, text);
-  }
-  void check_fingerprint(const fs::path& file, const std::string& stage, const nlohmann::json& meta) const {
-    const auto it = fingerprints_.find(stage);
-    LABOR_CHECK(it != fingerprints_.end(), "checkpoint {}: unknown stage '{}' (not written by labor_train?)",
-                file.string(), stage);
-    LABOR_CHECK(meta.is_object() && meta.contains("config") && meta["config"].is_string(),
-                "checkpoint {}: metadata: expected a 'config' entry (not written by labor_train?)", file.string());
-    LABOR_CHECK(meta["config"].get<std::string>() == it->second,
-                "checkpoint {}: written by a run with other settings (preset, seed or options differ); pass another "
-                "--out, or --restart to discard the old checkpoints",
-                file.string());
-  }
-
-  Config cfg_;
-  fs::path out_;
-  Progress& progress_;
-  nlohmann::json config_json_;
-  std::map<std::string, std::string> fingerprints_;
-  std::int64_t visuals_;
-  labor::data::SyntheticBenchmark bench_;
-  std::vector<std::int64_t> vis_idx_;
-  std::map<std::string, MethodResult> rows_;
-  std::map<std::string, labor::Tensor<std::int32_t, labor::cpu>> predictions_;
-  std::map<std::string, labor::annotate::LabelStore> stores_;
-  std::vector<std::uint8_t> vis_mask_;
-  labor::samplers::Query vis_ppl_;
-  nlohmann::json timing_ = nlohmann::json::object();
+/// The data of a comparison: the labeled source, the target pool (its labels are read only by the
+/// simulated oracle and the supervised upper bound) and the held-out target test split.
+struct Splits {
+  labor::data::AnyDataset source, pool, test;
+  std::vector<std::string> class_names;
+  /// Size of every pool and test image.
+  std::int64_t height = 0, width = 0;
+  /// One line for the log.
+  std::string description;
 };
+
+/// What a comparison returns: the rows in table order, the settings and the per-stage timing.
+struct RunOutput {
+  std::vector<MethodResult> rows;
+  nlohmann::json config, timing;
+};
+
+/// Runs the comparison with the SmallBackbone presets (comparison_small.cpp).
+RunOutput run_small(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);
+/// Runs the comparison with the DeepLab-v2 ResNet presets (comparison_resnet.cpp).
+RunOutput run_resnet(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);
 
 }  // namespace labor_train

@@ -19,12 +19,16 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include <labor/core/parallel.hpp>
 
 #include "experiment.hpp"
+#include "splits.hpp"
 
 namespace {
 
@@ -40,6 +44,37 @@ struct Overrides {
   std::optional<std::int64_t> source_images, pool_images, test_images, height, width;
   std::optional<double> lambda_adv, lambda_dis, palette_shift;
 };
+
+/// "HxW" (or "HXW") as (H, W), both > 0. @throws labor::Error naming `flag` otherwise.
+std::pair<std::int64_t, std::int64_t> parse_size(const std::string& text, const char* flag) {
+  const auto x = text.find_first_of("xX");
+  std::int64_t h = 0, w = 0;
+  try {
+    std::size_t n1 = 0, n2 = 0;
+    if (x != std::string::npos) {
+      h = std::stoll(text.substr(0, x), &n1);
+      w = std::stoll(text.substr(x + 1), &n2);
+    }
+    if (n1 != x || n2 != text.size() - x - 1) h = w = 0;
+  } catch (const std::exception&) {
+    h = w = 0;
+  }
+  LABOR_CHECK(h > 0 && w > 0, "{}: expected HxW with positive sizes (e.g. 256x512), got '{}'", flag, text);
+  return {h, w};
+}
+
+/// Comma-separated items (empty text: none).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
 
 template <class T>
 void set_if(const std::optional<T>& v, T& field) {
@@ -60,6 +95,9 @@ int main(int argc, char** argv) {
   std::int64_t visuals = 4;
   std::optional<std::int64_t> points, min_distance;
   std::optional<double> spl_cap;
+  std::string export_dir, resize, class_names, weights;
+  std::optional<std::string> model;
+  labor_train::FileData files;
   Overrides ov;
   app.add_option("--preset", preset_name, "default (≈ 5 min on 2 cores) or quick (< 2 min)")->capture_default_str();
   app.add_option("--out", out, "output folder (created; checkpoints in it are resumed)")->capture_default_str();
@@ -84,6 +122,28 @@ int main(int argc, char** argv) {
   app.add_option("--height", ov.height, "image height of the benchmark");
   app.add_option("--width", ov.width, "image width of the benchmark");
   app.add_option("--palette-shift", ov.palette_shift, "how far the target palette moves from the source's, in [0, 1]");
+  auto* data_group = app.add_option_group(
+      "Data from files",
+      "Instead of the embedded benchmark, read PNG images and label maps (class indices, 255 = ignore). SPEC is "
+      "folder:IMAGES:LABELS (matched by file stem), list:FILE (one 'image label' pair per line, relative to the "
+      "file's folder), cityscapes:ROOT:SPLIT (leftImg8bit/ and gtFine/ *_labelIds.png, 19 train ids) or "
+      "gta5:ROOT (images/ and labels/, 19 train ids)");
+  data_group->add_option("--source", files.source, "labeled source domain SPEC");
+  data_group->add_option("--target", files.target, "target pool SPEC (its labels answer the simulated oracle)");
+  data_group->add_option("--target-test", files.target_test, "held-out target test SPEC");
+  data_group->add_option("--num-classes", files.num_classes,
+                         "classes in the label maps (default: 19 for cityscapes/gta5; required for folder/list)");
+  data_group->add_option("--label-map", files.label_map,
+                         "raw label value → class, as '7:0,8:1,...' or a file of 'raw class' lines; unmapped "
+                         "values become 255");
+  data_group->add_option("--class-names", class_names, "comma-separated class names for the table");
+  data_group->add_option("--resize", resize, "resize every image and label map to HxW (e.g. 256x512)");
+  app.add_option("--model", model,
+                 "network: small (CPU preset), deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101 (the paper's)");
+  app.add_option("--weights", weights, "backbone weights (safetensors, e.g. from tools/export_safetensors.py)");
+  app.add_option("--export-data", export_dir,
+                 "write the benchmark (as set by --preset, --seed and the benchmark options) as PNG folders and "
+                 "list files to this folder, then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -114,6 +174,18 @@ int main(int argc, char** argv) {
     set_if(points, cfg.ppl_points);
     set_if(min_distance, cfg.ppl_min_distance);
     set_if(spl_cap, cfg.spl_cap);
+    if (model) set_model(cfg, *model);
+    cfg.weights = weights;
+    if (!files.source.empty() || !files.target.empty() || !files.target_test.empty()) {
+      LABOR_CHECK(!files.source.empty(), "--source: expected a dataset spec with --target/--target-test, got none");
+      LABOR_CHECK(!files.target.empty(), "--target: expected a dataset spec with --source, got none");
+      LABOR_CHECK(!files.target_test.empty(), "--target-test: expected a dataset spec with --source, got none");
+      LABOR_CHECK(files.num_classes >= 0 && files.num_classes <= 255, "--num-classes: expected in [1, 255], got {}",
+                  files.num_classes);
+      if (!resize.empty()) std::tie(files.height, files.width) = parse_size(resize, "--resize");
+      files.class_names = split_list(class_names);
+      cfg.files = files;
+    }
     LABOR_CHECK(cfg.ppl_points > 0, "--points: expected a budget > 0 points per image, got {}", cfg.ppl_points);
     LABOR_CHECK(cfg.ppl_points <= cfg.data.height * cfg.data.width,
                 "--points: expected at most the {} pixels of an image, got {}", cfg.data.height * cfg.data.width,
@@ -129,24 +201,33 @@ int main(int argc, char** argv) {
     labor::train::validate(cfg.source, "source_only");
     labor::train::validate(cfg.labor);
     if (threads > 0) labor::set_num_threads(threads);
+    if (!export_dir.empty()) {
+      export_benchmark(cfg, export_dir);
+      std::printf("Wrote the benchmark to %s: source/, target_pool/, target_test/ (images/ and labels/ each) and "
+                  "source.txt, target_pool.txt, target_test.txt.\n",
+                  export_dir.c_str());
+      return 0;
+    }
 
     const std::filesystem::path dir(out);
     Progress progress(quiet);
-    Comparison comparison(cfg, dir, progress, visuals);
+    Splits splits = make_splits(cfg);
+    const auto classes = splits.class_names;
     if (restart) {
       LABOR_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir),
                   "--out '{}': expected a folder, got a file", out);
       std::filesystem::remove_all(dir / "checkpoints");
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto rows = comparison.run();
+    const RunOutput result = cfg.model == "small"
+                                 ? run_small(cfg, std::move(splits), dir, progress, visuals)
+                                 : run_resnet(cfg, std::move(splits), dir, progress, visuals);
+    const auto& rows = result.rows;
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    std::vector<std::string> classes(labor::data::synthetic_class_names.begin(),
-                                     labor::data::synthetic_class_names.end());
-    auto timing = comparison.timing();
+    auto timing = result.timing;
     timing["total_seconds"] = total;
-    write_results(dir / "results.json", rows, classes, comparison.config_json(), timing);
+    write_results(dir / "results.json", rows, classes, result.config, timing);
     labor::io::detail::atomic_write(dir / "miou_vs_labels.svg", "plot", svg_plot(rows));
     std::printf("\n%s\n", markdown_table(rows, classes).c_str());
     std::printf(

@@ -1,0 +1,101 @@
+#pragma once
+// The data labor_train compares on: the embedded synthetic benchmark, or datasets read from files.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <labor/data.hpp>
+#include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/png.hpp>
+
+#include "experiment.hpp"
+#include "visuals.hpp"
+
+namespace labor_train {
+
+/// The three splits of `cfg`: generated from cfg.data, or opened from cfg.files (every file is
+/// checked before anything is trained). @throws labor::Error for bad options or unreadable data.
+inline Splits make_splits(const Config& cfg) {
+  using namespace labor;
+  Splits s;
+  if (cfg.files.enabled()) {
+    const FileData& f = cfg.files;
+    const bool labeled_kind = f.source.rfind("cityscapes:", 0) == 0 || f.source.rfind("gta5:", 0) == 0;
+    data::FileDatasetOptions o{.num_classes = static_cast<int>(f.num_classes), .height = f.height, .width = f.width};
+    if (o.num_classes == 0) {
+      LABOR_CHECK(labeled_kind, "--num-classes: expected the number of classes for folder: and list: data, got none");
+      o.num_classes = 19;
+    }
+    if (!f.label_map.empty()) o.label_map = data::LabelMap::from_argument(f.label_map);
+    auto source = data::open_dataset(f.source, o);
+    auto pool = data::open_dataset(f.target, o);
+    auto test = data::open_dataset(f.target_test, o);
+    // Pool and test images are batched together by the selection and the evaluation: one size
+    // (each file dataset already has one size: its files' or --resize's).
+    LABOR_CHECK(test.height() == pool.height() && test.width() == pool.width(),
+                "--target-test: expected the target pool's image size {}×{}, got {}×{}; pass --resize HxW",
+                pool.height(), pool.width(), test.height(), test.width());
+    s.height = pool.height();
+    s.width = pool.width();
+    s.class_names = f.class_names;
+    if (s.class_names.empty() && o.num_classes == 19 && labeled_kind)
+      s.class_names.assign(data::cityscapes_class_names.begin(), data::cityscapes_class_names.end());
+    if (s.class_names.empty())
+      for (int c = 0; c < o.num_classes; ++c) s.class_names.push_back(fmt::format("class_{}", c));
+    LABOR_CHECK(static_cast<int>(s.class_names.size()) == o.num_classes,
+                "--class-names: expected {} names (one per class), got {}", o.num_classes, s.class_names.size());
+    s.description = fmt::format("{} source, {} target pool, {} target test images; target images {}×{}",
+                                source.size(), pool.size(), test.size(), s.height, s.width);
+    s.source = data::AnyDataset(std::move(source));
+    s.pool = data::AnyDataset(std::move(pool));
+    s.test = data::AnyDataset(std::move(test));
+    return s;
+  }
+  auto bench = data::make_synthetic_benchmark(cfg.data);
+  s.class_names.assign(data::synthetic_class_names.begin(), data::synthetic_class_names.end());
+  s.height = cfg.data.height;
+  s.width = cfg.data.width;
+  s.description = fmt::format("embedded benchmark: {} source, {} target pool, {} target test images of {}×{}",
+                              bench.source.size(), bench.target_pool.size(), bench.target_test.size(), s.height,
+                              s.width);
+  s.source = data::AnyDataset(std::move(bench.source));
+  s.pool = data::AnyDataset(std::move(bench.target_pool));
+  s.test = data::AnyDataset(std::move(bench.target_test));
+  return s;
+}
+
+/// Writes the embedded benchmark of `cfg` as PNG files, the layout the file specs read:
+/// DIR/<split>/images/NNNN.png (RGB) and DIR/<split>/labels/NNNN.png (class indices, 8-bit gray)
+/// for split = source, target_pool, target_test, and DIR/<split>.txt lists of "image label" pairs.
+/// Existing files of the same names are replaced (each atomically).
+inline void export_benchmark(const Config& cfg, const std::filesystem::path& dir) {
+  using namespace labor;
+  namespace fs = std::filesystem;
+  LABOR_CHECK(!fs::exists(dir) || fs::is_directory(dir), "--export-data '{}': expected a folder, got a file",
+              dir.string());
+  const auto bench = data::make_synthetic_benchmark(cfg.data);
+  const auto write_split = [&](const std::string& name, const data::InMemoryDataset& d) {
+    fs::create_directories(dir / name / "images");
+    fs::create_directories(dir / name / "labels");
+    std::string list;
+    for (std::int64_t i = 0; i < d.size(); ++i) {
+      const std::string file = fmt::format("{:04d}.png", i);
+      io::write_png(dir / name / "images" / file, image_panel(d.image(i)));
+      const auto& l = d.label(i);
+      Tensor<std::uint8_t, cpu> gray(l.shape());
+      for (std::int64_t p = 0; p < l.numel(); ++p) gray[p] = static_cast<std::uint8_t>(l[p]);
+      io::write_png(dir / name / "labels" / file, gray);
+      list += fmt::format("{0}/images/{1} {0}/labels/{1}\n", name, file);
+    }
+    io::detail::atomic_write(dir / (name + ".txt"), "list file", list);
+  };
+  write_split("source", bench.source);
+  write_split("target_pool", bench.target_pool);
+  write_split("target_test", bench.target_test);
+}
+
+}  // namespace labor_train
