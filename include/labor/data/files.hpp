@@ -50,16 +50,16 @@ struct DatasetSpec {
 struct FileDatasetOptions {
   /// Raw label value → class. Not set: the kind's default — cityscapes_train_ids() for cityscapes
   /// and gta5, the identity for folder and list.
-  std::optional<LabelMap> label_map;
+  std::optional<LabelMap> label_map{};
   /// Number of classes C (1–255): decoded labels are in [0, C) or 255.
   int num_classes = 19;
   /// Fixed output size: every image is resized bilinearly, every label map by nearest neighbour, to
   /// height×width. 0, 0: the files' own size, which all files must share.
   std::int64_t height = 0, width = 0;
   /// Keep only items whose image file name starts with one of these prefixes (empty: all).
-  std::vector<std::string> include;
+  std::vector<std::string> include{};
   /// Drop items whose image file name starts with one of these prefixes.
-  std::vector<std::string> exclude;
+  std::vector<std::string> exclude{};
 };
 
 /// One item on disk: an RGB image PNG and its label PNG.

@@ -39,9 +39,9 @@ struct LoaderOptions {
   /// Prepared batches that may wait in the queue (≥ 1); a worker blocks when the queue is full.
   std::int64_t prefetch = 4;
   /// Augmentation applied to every item.
-  AugmentOptions augment;
+  AugmentOptions augment{};
   /// Normalisation of the batch images.
-  Normalization normalization;
+  Normalization normalization{};
 };
 
 /// One batch: N×3×H×W normalised images, N×H×W labels (classes or 255) and the dataset indices
