@@ -67,11 +67,45 @@ class InMemoryDataset {
   std::vector<Tensor<std::int32_t, cpu>> labels_;
 };
 
-/// Per-channel input normalisation x ← (x − mean_c) / std_c applied when batches are assembled.
+/// Per-channel input normalisation applied when batches are assembled. Output channel c is
+/// (input_scale·x_k − mean[c]) / std[c], where x_k is input channel k = c (RGB order) or k = 2 − c
+/// (`bgr`: the output is in BGR order, and mean/std are given in that order). The default is
+/// (x − 0.5)/0.25 in RGB; caffe() gives the Caffe/DeepLab convention.
 struct Normalization {
   float mean[3] = {0.5f, 0.5f, 0.5f};
   float std[3] = {0.25f, 0.25f, 0.25f};
+  /// Factor applied to the [0, 1] input before the mean is subtracted (255: the 0–255 scale).
+  float input_scale = 1.0f;
+  /// Output channels in B, G, R order.
+  bool bgr = false;
+
+  /// Caffe-style: BGR order, values on the 0–255 scale minus DeepLab's per-channel mean
+  /// (B 104.00698793, G 116.66876762, R 122.67891434), no division.
+  [[nodiscard]] static Normalization caffe() {
+    return {.mean = {104.00698793f, 116.66876762f, 122.67891434f},
+            .std = {1.0f, 1.0f, 1.0f},
+            .input_scale = 255.0f,
+            .bgr = true};
+  }
 };
+
+namespace detail {
+
+/// Writes the normalised 3×hw planes of `src` (RGB in [0, 1]) to `dst` under `norm`.
+inline void normalize_planes(const float* src, float* dst, std::int64_t hw, const Normalization& norm) {
+  for (int c = 0; c < 3; ++c) {
+    const float* in = src + (norm.bgr ? 2 - c : c) * hw;
+    float* out = dst + c * hw;
+    const float m = norm.mean[c], inv = 1.0f / norm.std[c], k = norm.input_scale;
+    if (k == 1.0f) {
+      for (std::int64_t i = 0; i < hw; ++i) out[i] = (in[i] - m) * inv;
+    } else {
+      for (std::int64_t i = 0; i < hw; ++i) out[i] = (in[i] * k - m) * inv;
+    }
+  }
+}
+
+}  // namespace detail
 
 /// The images `indices` of `dataset` as one N×3×H×W batch, normalised.
 /// @throws labor::Error for an empty index list, an index out of range or images of different sizes.
@@ -79,19 +113,20 @@ template <Dataset S>
 Tensor<float, cpu> batch_images(const S& dataset, std::span<const std::int64_t> indices,
                                 const Normalization& norm = {}) {
   LABOR_CHECK(!indices.empty(), "batch_images: indices: expected at least one, got none");
-  const Shape s = dataset.image(indices.front()).shape();
-  const std::int64_t hw = s[1] * s[2], n = static_cast<std::int64_t>(indices.size());
-  auto out = Tensor<float, cpu>::uninitialized(Shape{n, 3, s[1], s[2]});
+  const std::int64_t n = static_cast<std::int64_t>(indices.size());
+  Shape s;
+  std::int64_t hw = 0;
+  Tensor<float, cpu> out;
   for (std::int64_t k = 0; k < n; ++k) {
-    const auto& im = dataset.image(indices[static_cast<std::size_t>(k)]);
+    const auto& im = dataset.image(indices[static_cast<std::size_t>(k)]);  // decoded once (file datasets)
+    if (k == 0) {
+      s = im.shape();
+      hw = s[1] * s[2];
+      out = Tensor<float, cpu>::uninitialized(Shape{n, 3, s[1], s[2]});
+    }
     LABOR_CHECK(im.shape() == s, "batch_images: image {}: expected shape {}, got {}",
                 indices[static_cast<std::size_t>(k)], s, im.shape());
-    for (int c = 0; c < 3; ++c) {
-      const float* src = im.data() + c * hw;
-      float* dst = out.data() + (k * 3 + c) * hw;
-      const float m = norm.mean[c], inv = 1.0f / norm.std[c];
-      for (std::int64_t i = 0; i < hw; ++i) dst[i] = (src[i] - m) * inv;
-    }
+    detail::normalize_planes(im.data(), out.data() + k * 3 * hw, hw, norm);
   }
   return out;
 }
@@ -101,11 +136,17 @@ Tensor<float, cpu> batch_images(const S& dataset, std::span<const std::int64_t> 
 template <Dataset S>
 Tensor<std::int32_t, cpu> batch_labels(const S& dataset, std::span<const std::int64_t> indices) {
   LABOR_CHECK(!indices.empty(), "batch_labels: indices: expected at least one, got none");
-  const Shape s = dataset.label(indices.front()).shape();
-  const std::int64_t hw = s[0] * s[1], n = static_cast<std::int64_t>(indices.size());
-  auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{n, s[0], s[1]});
+  const std::int64_t n = static_cast<std::int64_t>(indices.size());
+  Shape s;
+  std::int64_t hw = 0;
+  Tensor<std::int32_t, cpu> out;
   for (std::int64_t k = 0; k < n; ++k) {
     const auto& lb = dataset.label(indices[static_cast<std::size_t>(k)]);
+    if (k == 0) {
+      s = lb.shape();
+      hw = s[0] * s[1];
+      out = Tensor<std::int32_t, cpu>::uninitialized(Shape{n, s[0], s[1]});
+    }
     LABOR_CHECK(lb.shape() == s, "batch_labels: label map {}: expected shape {}, got {}",
                 indices[static_cast<std::size_t>(k)], s, lb.shape());
     std::memcpy(out.data() + k * hw, lb.data(), static_cast<std::size_t>(hw) * sizeof(std::int32_t));

@@ -152,11 +152,9 @@ inline const char* png_color_type_name(int color_type) {
   }
 }
 
-/// Reads `file` as H×W (rgb = false) or H×W×3 (rgb = true) under the rules in the file comment.
-inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, bool rgb) {
+/// Opens `file` into `r`, checks the signature and reads the header chunks.
+inline PngHeader png_open(PngReader& r, const std::filesystem::path& file) {
   const std::string path = file.string();
-  const char* fn = rgb ? "read_png_rgb" : "read_png_gray";
-  PngReader r;
   r.fp = std::fopen(file.c_str(), "rb");
   LABOR_CHECK(r.fp != nullptr, "png '{}': cannot open file: {}", path, std::strerror(errno));
   png_byte sig[8] = {};
@@ -167,9 +165,17 @@ inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, boo
   LABOR_CHECK(r.png != nullptr, "png '{}': cannot create the libpng reader", path);
   r.info = png_create_info_struct(r.png);
   LABOR_CHECK(r.info != nullptr, "png '{}': cannot create the libpng info", path);
-
   PngHeader h;
   LABOR_CHECK(png_phase_header(r.png, r.info, r.fp, &h), "png '{}': corrupt or truncated: {}", path, r.error.message);
+  return h;
+}
+
+/// Reads `file` as H×W (rgb = false) or H×W×3 (rgb = true) under the rules in the file comment.
+inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, bool rgb) {
+  const std::string path = file.string();
+  const char* fn = rgb ? "read_png_rgb" : "read_png_gray";
+  PngReader r;
+  const PngHeader h = png_open(r, file);
   LABOR_CHECK(h.bit_depth <= 8, "png '{}': {}: bit depth: expected at most 8, got {} ({}); convert to 8-bit", path, fn,
               h.bit_depth, png_color_type_name(h.color_type));
   LABOR_CHECK((h.color_type & PNG_COLOR_MASK_ALPHA) == 0,
@@ -201,6 +207,21 @@ inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, boo
 }
 
 }  // namespace detail
+
+/// Height and width of a PNG image as stored in its header.
+struct PngSize {
+  std::int64_t height = 0;
+  std::int64_t width = 0;
+};
+
+/// Reads only the signature and the header chunks of `file` (no pixel data): a cheap check that the
+/// file exists, is a PNG and has the given size. Throws labor::Error naming the file for a missing
+/// or unreadable file, a bad signature or a corrupt header.
+inline PngSize png_size(const std::filesystem::path& file) {
+  detail::PngReader r;
+  const detail::PngHeader h = detail::png_open(r, file);
+  return {static_cast<std::int64_t>(h.height), static_cast<std::int64_t>(h.width)};
+}
 
 /// Reads an 8-bit grayscale (or palette-index) PNG as an H×W tensor; see the file comment for the
 /// accepted formats. Throws labor::Error naming the file for a missing, corrupt or truncated file,
