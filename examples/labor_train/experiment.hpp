@@ -120,6 +120,9 @@ inline void set_model(Config& c, const std::string& name) {
 /// Depth of a "deeplabv2-rN" model name.
 inline int resnet_depth(const std::string& model) { return std::stoi(model.substr(model.rfind("-r") + 2)); }
 
+inline nlohmann::json to_json(const labor::data::AugmentOptions& a) {
+  return {{"crop", {a.crop_height, a.crop_width}}, {"scale", {a.scale_min, a.scale_max}}, {"flip", a.flip}};
+}
 inline nlohmann::json to_json(const labor::train::SgdSchedule& s) {
   return {{"lr", s.lr},
           {"head_lr_mult", s.head_lr_mult},
@@ -135,14 +138,14 @@ inline nlohmann::json to_json(const labor::train::SegmenterStageOptions& o) {
           {"lambda_tgt", o.lambda_tgt},
           {"d_lr", o.d_lr},
           {"d_betas", {o.d_beta1, o.d_beta2}},
-          {"flip", o.flip}};
+          {"augment", to_json(o.augment)}};
 }
 inline nlohmann::json to_json(const labor::train::SelectorStageOptions& o) {
   return {{"iterations", o.iterations},
           {"batch_size", o.batch_size},
           {"sgd", to_json(o.sgd)},
           {"lambda_dis", o.lambda_dis},
-          {"flip", o.flip},
+          {"augment", to_json(o.augment)},
           {"pl_alpha", o.pl_alpha},
           {"pl_gamma", o.pl_gamma},
           {"pl_momentum", o.pl_momentum},

@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
   std::int64_t visuals = 4;
   std::optional<std::int64_t> points, min_distance;
   std::optional<double> spl_cap;
-  std::string export_dir, resize, class_names, weights;
+  std::string export_dir, resize, class_names, weights, crop, scale;
+  std::optional<int> workers;
   std::optional<std::string> model;
   labor_train::FileData files;
   Overrides ov;
@@ -138,6 +139,9 @@ int main(int argc, char** argv) {
                          "values become 255");
   data_group->add_option("--class-names", class_names, "comma-separated class names for the table");
   data_group->add_option("--resize", resize, "resize every image and label map to HxW (e.g. 256x512)");
+  app.add_option("--crop", crop, "train on random HxW crops (padded where an image is smaller)");
+  app.add_option("--scale", scale, "random rescaling of training images by a factor in MIN,MAX (e.g. 0.5,1.5)");
+  app.add_option("--workers", workers, "loader threads decoding and augmenting ahead of training (default 2)");
   app.add_option("--model", model,
                  "network: small (CPU preset), deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101 (the paper's)");
   app.add_option("--weights", weights, "backbone weights (safetensors, e.g. from tools/export_safetensors.py)");
@@ -175,6 +179,28 @@ int main(int argc, char** argv) {
     set_if(min_distance, cfg.ppl_min_distance);
     set_if(spl_cap, cfg.spl_cap);
     if (model) set_model(cfg, *model);
+    if (workers) {
+      LABOR_CHECK(*workers >= 0, "--workers: expected >= 0, got {}", *workers);
+      cfg.labor.loader_workers = *workers;
+    }
+    if (!crop.empty() || !scale.empty()) {
+      labor::data::AugmentOptions a{.flip = true};
+      if (!crop.empty()) std::tie(a.crop_height, a.crop_width) = parse_size(crop, "--crop");
+      if (!scale.empty()) {
+        const auto parts = split_list(scale);
+        try {
+          LABOR_CHECK(parts.size() == 2, "");
+          a.scale_min = std::stod(parts[0]);
+          a.scale_max = std::stod(parts[1]);
+        } catch (const std::exception&) {
+          labor::fail("--scale: expected MIN,MAX (e.g. 0.5,1.5), got '{}'", scale);
+        }
+        LABOR_CHECK(a.scale_min > 0 && a.scale_min <= a.scale_max,
+                    "--scale: expected 0 < MIN <= MAX, got '{}'", scale);
+      }
+      for (auto* o : {&cfg.source.augment, &cfg.labor.uda.augment, &cfg.labor.adapt.augment}) *o = a;
+      cfg.labor.selector.augment = a;
+    }
     cfg.weights = weights;
     if (!files.source.empty() || !files.target.empty() || !files.target_test.empty()) {
       LABOR_CHECK(!files.source.empty(), "--source: expected a dataset spec with --target/--target-test, got none");

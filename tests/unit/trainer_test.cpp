@@ -145,7 +145,7 @@ TEST(Trainer, TargetLabelsOnlyUsedWhereLabeled) {
   // With every target label 255 and λ_adv = 0, the target batch contributes nothing: the result
   // equals training on the source alone with the same seed.
   const train::SegmenterStageOptions o{
-      .iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0, .flip = false};
+      .iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0, .augment = {}};
   train::TargetLabels none;
   for (std::int64_t i = 0; i < bench().target_pool.size(); ++i)
     none.push_back(Tensor<std::int32_t>::full(Shape{32, 64}, 255));

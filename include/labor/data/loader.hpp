@@ -42,6 +42,9 @@ struct LoaderOptions {
   AugmentOptions augment{};
   /// Normalisation of the batch images.
   Normalization normalization{};
+  /// false: no label is read (neither the dataset's nor a LabelSource's) and every label is 255,
+  /// as for an unlabeled domain.
+  bool labels = true;
 };
 
 /// One batch: N×3×H×W normalised images, N×H×W labels (classes or 255) and the dataset indices
@@ -211,7 +214,10 @@ class Loader {
       const std::int64_t idx = perms.get(pos / n_)[static_cast<std::size_t>(pos % n_)];
       out.indices[static_cast<std::size_t>(j)] = idx;
       Tensor<float, cpu> image(dataset_.image(idx));
-      Tensor<std::int32_t, cpu> label(labels_ ? labels_(idx) : Tensor<std::int32_t, cpu>(dataset_.label(idx)));
+      Tensor<std::int32_t, cpu> label =
+          !options_.labels ? Tensor<std::int32_t, cpu>::full(Shape{image.size(1), image.size(2)}, 255)
+          : labels_        ? labels_(idx)
+                           : Tensor<std::int32_t, cpu>(dataset_.label(idx));
       LABOR_CHECK(image.rank() == 3 && image.size(0) == 3, "Loader: item {}: image: expected 3×H×W, got {}", idx,
                   image.shape());
       LABOR_CHECK(label.shape() == Shape({image.size(1), image.size(2)}),

@@ -7,6 +7,7 @@
 
 #include "labor/core/error.hpp"
 #include "labor/data/dataset.hpp"
+#include "labor/data/transforms.hpp"
 
 namespace labor::train {
 
@@ -36,8 +37,9 @@ struct SegmenterStageOptions {
   double d_lr = 1e-4;
   double d_beta1 = 0.9;
   double d_beta2 = 0.99;
-  /// Random horizontal flips of the training images (and their labels).
-  bool flip = true;
+  /// Augmentation of every training item, source and target (scale jitter → crop → flip; labels
+  /// follow the image's geometry). Default: random horizontal flips only.
+  data::AugmentOptions augment{.flip = true};
 };
 
 /// The pixel selector's training (model B, LabOR eq. 5–6).
@@ -48,7 +50,8 @@ struct SelectorStageOptions {
   /// Weight λ_dis of the discrepancy the heads maximise (heads minimise L_pl − λ_dis·L_dis; the
   /// backbone minimises L_pl only).
   double lambda_dis = 1.0;
-  bool flip = true;
+  /// Augmentation of the target items (and their pseudo-labels). Default: random horizontal flips.
+  data::AugmentOptions augment{.flip = true};
   /// IAST pseudo-labels (eq. 5): α, γ, momentum of the thresholds, their initial value and upper clip.
   double pl_alpha = 0.2;
   double pl_gamma = 8.0;
@@ -73,6 +76,10 @@ struct LaborOptions {
   bool align_corners = true;
   /// Input normalisation applied to every batch.
   data::Normalization normalization;
+  /// Background threads of each training loader (data::LoaderOptions::workers): they decode and
+  /// augment the next batches while the current one trains; 0 prepares them in the training thread.
+  /// Results do not depend on it.
+  int loader_workers = 2;
   /// Seed of every random choice of the schedule (batches, flips, the second head's initialisation).
   std::uint64_t seed = 0;
 };
@@ -93,6 +100,7 @@ inline void validate(const SegmenterStageOptions& o, const char* stage) {
   LABOR_CHECK(o.lambda_adv >= 0 && o.lambda_tgt >= 0, "{}: lambda_adv and lambda_tgt: expected >= 0, got {} and {}",
               stage, o.lambda_adv, o.lambda_tgt);
   LABOR_CHECK(o.d_lr > 0, "{}: d_lr: expected > 0, got {}", stage, o.d_lr);
+  data::check_augment_options(o.augment);
   validate(o.sgd, stage);
 }
 
@@ -111,6 +119,7 @@ inline void validate(const LaborOptions& o) {
   validate(o.adapt, "adapt");
   LABOR_CHECK(o.rounds > 0, "rounds: expected > 0, got {}", o.rounds);
   LABOR_CHECK(o.eval_batch > 0, "eval_batch: expected > 0, got {}", o.eval_batch);
+  LABOR_CHECK(o.loader_workers >= 0, "loader_workers: expected >= 0, got {}", o.loader_workers);
 }
 
 }  // namespace labor::train

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/data/dataset.hpp"
+#include "labor/data/loader.hpp"
 #include "labor/loss/bce_with_logits.hpp"
 #include "labor/loss/cross_entropy.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
@@ -106,65 +108,6 @@ inline Tensor<std::int32_t, cpu> argmax_channels(const Tensor<float, cpu>& score
 
 namespace detail {
 
-/// Shuffled passes over [0, n): each epoch a fresh permutation; batches may span two epochs.
-class BatchStream {
- public:
-  BatchStream(std::int64_t n, std::int64_t batch, std::uint64_t seed) : n_(n), batch_(batch), rng_(seed) {
-    LABOR_CHECK(n > 0, "training: dataset: expected at least one image, got none");
-  }
-
-  std::vector<std::int64_t> next() {
-    std::vector<std::int64_t> out;
-    while (static_cast<std::int64_t>(out.size()) < batch_) {
-      if (pos_ == perm_.size()) reshuffle();
-      out.push_back(perm_[pos_++]);
-    }
-    return out;
-  }
-
-  Rng& rng() { return rng_; }
-
- private:
-  void reshuffle() {
-    perm_.resize(static_cast<std::size_t>(n_));
-    std::iota(perm_.begin(), perm_.end(), std::int64_t{0});
-    for (std::int64_t i = n_ - 1; i > 0; --i)
-      std::swap(perm_[static_cast<std::size_t>(i)],
-                perm_[static_cast<std::size_t>(rng_.uniform_int(static_cast<std::uint64_t>(i + 1)))]);
-    pos_ = 0;
-  }
-
-  std::int64_t n_, batch_;
-  Rng rng_;
-  std::vector<std::int64_t> perm_;
-  std::size_t pos_ = 0;
-};
-
-/// Mirrors each item of a batch horizontally with probability ½ (image and labels together).
-inline void random_flip(Tensor<float, cpu>& images, Tensor<std::int32_t, cpu>* labels, Rng& rng) {
-  const std::int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (rng.uniform<double>() >= 0.5) continue;
-    for (std::int64_t r = 0; r < c * h; ++r)
-      std::reverse(images.data() + (i * c * h + r) * w, images.data() + (i * c * h + r + 1) * w);
-    if (labels != nullptr)
-      for (std::int64_t r = 0; r < h; ++r)
-        std::reverse(labels->data() + (i * h + r) * w, labels->data() + (i * h + r + 1) * w);
-  }
-}
-
-/// Target labels of the batch `idx` from dense maps.
-inline Tensor<std::int32_t, cpu> gather_labels(const TargetLabels& labels, std::span<const std::int64_t> idx) {
-  const Shape s = labels.at(static_cast<std::size_t>(idx.front())).shape();
-  auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{static_cast<std::int64_t>(idx.size()), s[0], s[1]});
-  for (std::size_t k = 0; k < idx.size(); ++k) {
-    const auto& m = labels.at(static_cast<std::size_t>(idx[k]));
-    check_shape("training: target label map", m.shape(), s);
-    std::copy_n(m.data(), m.numel(), out.data() + static_cast<std::int64_t>(k) * m.numel());
-  }
-  return out;
-}
-
 /// SGD over a backbone (lr) and a head (head_lr_mult × lr).
 template <class Bk, class Hd>
 optim::Sgd<float> make_sgd(Bk& backbone, std::vector<Hd*> heads, const SgdSchedule& s) {
@@ -230,8 +173,13 @@ class LaborTrainer {
     auto sgd = detail::make_sgd(model_.backbone, heads, o.sgd);
     optim::Adam<float> adam({{nn::trainable_parameters(disc_), 1.0}},
                             {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2});
-    detail::BatchStream src_batches(source.size(), o.batch_size, seed);
-    detail::BatchStream tgt_batches(target.size(), o.batch_size, seed ^ 0x5851F42D4C957F2Dull);
+    data::Loader<S> src_batches(source, loader_options(o.batch_size, seed, o.augment, true));
+    // The target is read only when it is used; without target labels, its labels are not read.
+    std::optional<data::Loader<T>> tgt_batches;
+    if (use_target)
+      tgt_batches.emplace(target,
+                          loader_options(o.batch_size, seed ^ 0x5851F42D4C957F2Dull, o.augment, target_labels != nullptr),
+                          target_labels != nullptr ? label_source(*target_labels) : data::LabelSource{});
     model_.set_training(true);
     disc_.set_training(true);
     const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
@@ -241,10 +189,9 @@ class LaborTrainer {
       sgd.zero_grad();
       StepInfo info{stage, it + 1, o.iterations, lr, {}};
       // Source: L_src.
-      const auto si = src_batches.next();
-      auto xs = data::batch_images(source, si, options_.normalization);
-      auto ys = data::batch_labels(source, si);
-      if (o.flip) detail::random_flip(xs, &ys, src_batches.rng());
+      const data::Batch sb = src_batches.next();
+      const auto& xs = sb.images;
+      const auto& ys = sb.labels;
       const auto ls = model_.forward(xs);
       const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
       const auto l_src = loss::cross_entropy(us, ys, ce);
@@ -254,11 +201,9 @@ class LaborTrainer {
       if (adversarial) ps = nn::softmax_channels(us);
       if (use_target) {
         // Target: λ_tgt·L_tgt on labeled pixels and λ_adv·L_adv (fool D into "source").
-        const auto ti = tgt_batches.next();
-        auto xt = data::batch_images(target, ti, options_.normalization);
-        Tensor<std::int32_t, cpu> yt;
-        if (target_labels != nullptr) yt = detail::gather_labels(*target_labels, ti);
-        if (o.flip) detail::random_flip(xt, target_labels != nullptr ? &yt : nullptr, tgt_batches.rng());
+        const data::Batch tb = tgt_batches->next();
+        const auto& xt = tb.images;
+        const auto& yt = tb.labels;
         const auto lt = model_.forward(xt);
         const auto ut = nn::upsample_bilinear(lt, xt.size(2), xt.size(3), options_.align_corners);
         Tensor<float, cpu> g(ut.shape());
@@ -356,17 +301,18 @@ class LaborTrainer {
   void train_selector_steps(Selector& sel, const T& target, const TargetLabels& pseudo, const SelectorStageOptions& o,
                             std::uint64_t seed) {
     auto sgd = detail::make_sgd(sel.backbone, std::vector<H*>{&sel.head1, &sel.head2}, o.sgd);
-    detail::BatchStream batches(target.size(), o.batch_size, seed);
+    LABOR_CHECK(static_cast<std::int64_t>(pseudo.size()) == target.size(),
+                "train_selector: pseudo: expected one map per target image ({}), got {}", target.size(), pseudo.size());
+    data::Loader<T> batches(target, loader_options(o.batch_size, seed, o.augment, true), label_source(pseudo));
     sel.set_training(true);
     const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
     for (std::int64_t it = 0; it < o.iterations; ++it) {
       const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
       sgd.set_lr(lr);
       sgd.zero_grad();
-      const auto idx = batches.next();
-      auto x = data::batch_images(target, idx, options_.normalization);
-      auto y = detail::gather_labels(pseudo, idx);
-      if (o.flip) detail::random_flip(x, &y, batches.rng());
+      const data::Batch b = batches.next();
+      const auto& x = b.images;
+      const auto& y = b.labels;
       selector_step(sel, x, y, o.lambda_dis, ce, [&](double l1, double l2, double dis) {
         if (monitor_) monitor_({"selector", it + 1, o.iterations, lr, {{"pl", l1 + l2}, {"dis", dis}}});
       });
@@ -467,6 +413,26 @@ class LaborTrainer {
   }
 
  private:
+  /// Options of a training loader: shuffled batches of `batch` items drawn from `seed`, augmented,
+  /// normalised with the schedule's normalisation; `labels` false reads no label.
+  [[nodiscard]] data::LoaderOptions loader_options(std::int64_t batch, std::uint64_t seed,
+                                                   const data::AugmentOptions& augment, bool labels) const {
+    return {.batch_size = batch,
+            .seed = seed,
+            .workers = options_.loader_workers,
+            .augment = augment,
+            .normalization = options_.normalization,
+            .labels = labels};
+  }
+  /// Dense per-image label maps as a loader's label source (read-only: safe from worker threads).
+  static data::LabelSource label_source(const TargetLabels& maps) {
+    return [&maps](std::int64_t i) {
+      LABOR_CHECK(i >= 0 && i < static_cast<std::int64_t>(maps.size()),
+                  "training: target labels: expected a map for image {}, got {} maps", i, maps.size());
+      return maps[static_cast<std::size_t>(i)];
+    };
+  }
+
   static void scale(Tensor<float, cpu>& t, float a) {
     for (std::int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= a;
   }
