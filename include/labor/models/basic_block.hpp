@@ -45,6 +45,8 @@ class BasicBlock {
  public:
   using value_type = T;
   using device_type = D;
+  /// Output channels per unit of width: a basic block outputs `out_channels` itself.
+  static constexpr std::int64_t expansion = 1;
 
   BasicBlock() = default;
   /// A block with Kaiming-normal convolutions drawn from `rng`.

@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,26 +15,13 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/io/safetensors.hpp"
+#include "labor/io/weights.hpp"
 #include "labor/nn/layer.hpp"
 
 namespace labor::train {
 
-/// The state tensors of a layer (or any model with visit()) by full name: parameters ("<prefix>weight", ...) and
-/// buffers
-/// ("<prefix>running_mean", ...), as visit() names them.
-template <class L>
-std::vector<std::pair<std::string, Tensor<typename L::value_type, typename L::device_type>*>> state_tensors(
-    L& layer, const std::string& prefix) {
-  using T = typename L::value_type;
-  using D = typename L::device_type;
-  struct Collect {
-    std::vector<std::pair<std::string, Tensor<T, D>*>> out;
-    void parameter(const std::string& n, nn::Parameter<T, D>& p) { out.emplace_back(n, &p.value); }
-    void buffer(const std::string& n, Tensor<T, D>& t) { out.emplace_back(n, &t); }
-  } c;
-  layer.visit(c, prefix);
-  return std::move(c.out);
-}
+/// The state tensors of a layer by full name (io::state_tensors).
+using io::state_tensors;
 
 /// Named float state gathered from several layers (each under its own prefix) for one file.
 class StateDict {
@@ -64,25 +50,9 @@ class StateDict {
   /// @throws labor::Error naming the file and every missing, unexpected or mis-shaped key.
   nlohmann::json load(const std::filesystem::path& file) const {
     const io::SafetensorsFile f = io::read_safetensors(file);
-    std::vector<std::string> problems;
-    std::set<std::string> known;
-    for (const auto& [name, t] : entries_) {
-      known.insert(name);
-      if (!f.contains(name)) {
-        problems.push_back(fmt::format("missing '{}'", name));
-        continue;
-      }
-      const auto& e = f.tensors.at(name);
-      std::vector<std::int64_t> dims;
-      for (int d = 0; d < t->rank(); ++d) dims.push_back(t->size(d));
-      if (e.dtype != "F32" || e.shape != dims)
-        problems.push_back(
-            fmt::format("'{}' is {} {}, expected F32 {}", name, e.dtype, fmt::join(e.shape, "×"), t->shape()));
-    }
-    for (const auto& [name, e] : f.tensors)
-      if (known.count(name) == 0) problems.push_back(fmt::format("unexpected '{}'", name));
-    LABOR_CHECK(problems.empty(), "checkpoint {}: does not match the model: {}", file.string(),
-                fmt::join(problems, ", "));
+    // A checkpoint holds exactly the model's names, as saved: no mapping, nothing ignored, F32 only.
+    const io::WeightsMapping exact{.ignore = {}, .dtypes = {"F32"}};
+    const auto keys = io::match_weights(f, entries_, exact, "checkpoint");
     nlohmann::json meta;
     const auto it = f.metadata.find("labor");
     LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: metadata: expected a 'labor' entry, not found", file.string());
@@ -91,7 +61,7 @@ class StateDict {
     } catch (const nlohmann::json::exception& ex) {
       fail("checkpoint {}: metadata: expected JSON, got a parse error ({})", file.string(), ex.what());
     }
-    for (const auto& [name, t] : entries_) *t = f.to_float(name);
+    io::assign_weights(f, entries_, keys);
     return meta;
   }
 
