@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 
 #include <labor/core/rng.hpp>
@@ -24,6 +25,8 @@ using labor::testing::TempDir;
 struct ResizeCase {
   std::int64_t h, w, out_h, out_w;
 };
+
+void PrintTo(const ResizeCase& c, std::ostream* os) { *os << c.h << "x" << c.w << " -> " << c.out_h << "x" << c.out_w; }
 
 class ResizeParity : public ::testing::TestWithParam<ResizeCase> {};
 
