@@ -38,8 +38,9 @@ using Disc = labor::models::FcDiscriminator<float>;
 struct FileData {
   /// Dataset specs (folder:, list:, cityscapes:, gta5:): labeled source, target pool, target test.
   std::string source, target, target_test;
-  /// Every image is resized to height×width (0×0: the files must share one size).
-  std::int64_t height = 0, width = 0;
+  /// Every target image is resized to height×width (0×0: the files must share one size), every
+  /// source image to source_height×source_width (0×0: height×width).
+  std::int64_t height = 0, width = 0, source_height = 0, source_width = 0;
   /// Classes (0: the dataset kind's, 19 for cityscapes and gta5) and a raw-value map ("11:255,...").
   std::int64_t num_classes = 0;
   std::string label_map;
@@ -163,6 +164,8 @@ inline nlohmann::json to_json(const Config& c) {
                                                       {"target_test", c.files.target_test},
                                                       {"height", c.files.height},
                                                       {"width", c.files.width},
+                                                      {"source_height", c.files.source_height},
+                                                      {"source_width", c.files.source_width},
                                                       {"num_classes", c.files.num_classes},
                                                       {"label_map", c.files.label_map}}
                                      : nlohmann::json{{"height", d.height},

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   std::int64_t visuals = 4;
   std::optional<std::int64_t> points, min_distance;
   std::optional<double> spl_cap;
-  std::string export_dir, resize, class_names, weights, crop, scale;
+  std::string export_dir, resize, source_resize, class_names, weights, crop, scale;
   std::optional<int> workers;
   std::optional<std::string> model;
   labor_train::FileData files;
@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
                          "raw label value → class, as '7:0,8:1,...' or a file of 'raw class' lines; unmapped "
                          "values become 255");
   data_group->add_option("--class-names", class_names, "comma-separated class names for the table");
-  data_group->add_option("--resize", resize, "resize every image and label map to HxW (e.g. 256x512)");
+  data_group->add_option("--resize", resize, "resize every target image and label map to HxW (e.g. 512x1024)");
+  data_group->add_option("--source-resize", source_resize, "resize every source image and label map to HxW (default: --resize)");
   app.add_option("--crop", crop, "train on random HxW crops (padded where an image is smaller)");
   app.add_option("--scale", scale, "random rescaling of training images by a factor in MIN,MAX (e.g. 0.5,1.5)");
   app.add_option("--workers", workers, "loader threads decoding and augmenting ahead of training (default 2)");
@@ -209,11 +210,13 @@ int main(int argc, char** argv) {
       LABOR_CHECK(files.num_classes >= 0 && files.num_classes <= 255, "--num-classes: expected in [1, 255], got {}",
                   files.num_classes);
       if (!resize.empty()) std::tie(files.height, files.width) = parse_size(resize, "--resize");
+      if (!source_resize.empty())
+        std::tie(files.source_height, files.source_width) = parse_size(source_resize, "--source-resize");
       files.class_names = split_list(class_names);
       cfg.files = files;
     }
     LABOR_CHECK(cfg.ppl_points > 0, "--points: expected a budget > 0 points per image, got {}", cfg.ppl_points);
-    LABOR_CHECK(cfg.ppl_points <= cfg.data.height * cfg.data.width,
+    LABOR_CHECK(cfg.files.enabled() || cfg.ppl_points <= cfg.data.height * cfg.data.width,
                 "--points: expected at most the {} pixels of an image, got {}", cfg.data.height * cfg.data.width,
                 cfg.ppl_points);
     LABOR_CHECK(cfg.ppl_min_distance >= 0, "--min-distance: expected >= 0, got {}", cfg.ppl_min_distance);
@@ -238,6 +241,13 @@ int main(int argc, char** argv) {
     const std::filesystem::path dir(out);
     Progress progress(quiet);
     Splits splits = make_splits(cfg);
+    LABOR_CHECK(splits.height >= 32 && splits.width >= 32,
+                "target images: expected at least 32×32 (the discriminator halves the size 5 times), got {}×{}; "
+                "pass --resize HxW",
+                splits.height, splits.width);
+    LABOR_CHECK(cfg.ppl_points <= splits.height * splits.width,
+                "--points: expected at most the {} pixels of a target image, got {}", splits.height * splits.width,
+                cfg.ppl_points);
     const auto classes = splits.class_names;
     if (restart) {
       LABOR_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir),

@@ -31,7 +31,12 @@ inline Splits make_splits(const Config& cfg) {
       o.num_classes = 19;
     }
     if (!f.label_map.empty()) o.label_map = data::LabelMap::from_argument(f.label_map);
-    auto source = data::open_dataset(f.source, o);
+    data::FileDatasetOptions so = o;
+    if (f.source_height > 0) {
+      so.height = f.source_height;
+      so.width = f.source_width;
+    }
+    auto source = data::open_dataset(f.source, so);
     auto pool = data::open_dataset(f.target, o);
     auto test = data::open_dataset(f.target_test, o);
     // Pool and test images are batched together by the selection and the evaluation: one size
