@@ -72,7 +72,8 @@ struct RawTensor {
 RawTensor raw_f32(const std::string& name, const Tensor<float>& t) {
   std::vector<std::int64_t> dims;
   for (int d = 0; d < t.rank(); ++d) dims.push_back(t.size(d));
-  return {name, "F32", dims, std::string(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * 4)};
+  return {name, "F32", dims,
+          std::string(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * 4)};
 }
 
 template <class U>
@@ -219,7 +220,7 @@ TEST(Weights, EveryProblemIsListedInOneErrorAndNothingIsLoaded) {
   auto a = tiny_net(1);
   std::vector<RawTensor> tensors;
   for (auto& t : torchvision_style(a, "")) {
-    if (t.name == "layer4.0.conv2.weight") continue;  // missing
+    if (t.name == "layer4.0.conv2.weight") continue;     // missing
     if (t.name == "layer1.0.bn2.running_var") continue;  // missing
     if (t.name == "conv1.weight") t.shape = {2, 3, 49};  // wrong shape, same byte count
     if (t.name == "bn1.running_mean")
@@ -230,10 +231,11 @@ TEST(Weights, EveryProblemIsListedInOneErrorAndNothingIsLoaded) {
   write_raw(dir / "bad.safetensors", tensors);
   auto b = tiny_net(2);
   const auto before = snapshot(b);
-  expect_error([&] { io::load_weights(b, dir / "bad.safetensors"); },
-               {"load_weights", "bad.safetensors", "5 problems", "missing 'layer4.0.conv2.weight'",
-                "missing 'layer1.0.bn2.running_var'", "'conv1.weight' is F32 [2, 3, 49], expected F32/F16/BF16/F64 [2, 3, 7, 7]",
-                "'bn1.running_mean' is I64 [2], expected", "unexpected 'layer5.0.conv1.weight'"});
+  expect_error(
+      [&] { io::load_weights(b, dir / "bad.safetensors"); },
+      {"load_weights", "bad.safetensors", "5 problems", "missing 'layer4.0.conv2.weight'",
+       "missing 'layer1.0.bn2.running_var'", "'conv1.weight' is F32 [2, 3, 49], expected F32/F16/BF16/F64 [2, 3, 7, 7]",
+       "'bn1.running_mean' is I64 [2], expected", "unexpected 'layer5.0.conv1.weight'"});
   expect_state_equal(b, before);
 }
 

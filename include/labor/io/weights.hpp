@@ -95,7 +95,9 @@ inline bool wildcard_match(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
-inline std::string dims_string(const std::vector<std::int64_t>& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }
+inline std::string dims_string(const std::vector<std::int64_t>& dims) {
+  return fmt::format("[{}]", fmt::join(dims, ", "));
+}
 
 }  // namespace detail
 
@@ -139,8 +141,9 @@ inline std::vector<std::string> match_weights(const SafetensorsFile& file, const
     for (const auto& dt : mapping.dtypes) dtype_ok = dtype_ok || e.dtype == dt;
     if (!dtype_ok || e.shape != dims) {
       const std::string from = it->second == name ? std::string() : fmt::format(" (file key '{}')", it->second);
-      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, e.dtype, detail::dims_string(e.shape),
-                                     fmt::join(mapping.dtypes, "/"), detail::dims_string(dims)));
+      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, e.dtype,
+                                     detail::dims_string(e.shape), fmt::join(mapping.dtypes, "/"),
+                                     detail::dims_string(dims)));
     }
   }
   for (const auto& [name, key] : by_model_name)

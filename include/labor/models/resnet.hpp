@@ -161,15 +161,15 @@ class ResNet {
                                                   .bias = false});
     kaiming_normal_fan_out(conv1_, rng);
     bn1_ = nn::BatchNorm2d<value_type, device_type>({.num_features = o.base_channels, .frozen = o.frozen_bn});
-    maxpool_ = nn::MaxPool2d<value_type, device_type>(
-        {.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = o.ceil_mode});
+    maxpool_ =
+        nn::MaxPool2d<value_type, device_type>({.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = o.ceil_mode});
     std::int64_t in = o.base_channels;
     for (int l = 0; l < 4; ++l) {
       const std::int64_t planes = o.base_channels << l;
       for (std::int64_t b = 0; b < o.blocks[l]; ++b) {
         const bool first = b == 0;
-        layers_[l].push_back(make_block(in, planes, first ? o.strides[l] : 1,
-                                        first ? o.first_dilations[l] : o.dilations[l], rng));
+        layers_[l].push_back(
+            make_block(in, planes, first ? o.strides[l] : 1, first ? o.first_dilations[l] : o.dilations[l], rng));
         in = planes * Block::expansion;
       }
     }

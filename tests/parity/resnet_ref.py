@@ -1,0 +1,130 @@
+"""PyTorch references for labor's ResNet backbones and the DeepLab-v2 network: torchvision models
+with a fixed seed, batch norm made to matter (calibrated running statistics, perturbed, random
+affine parameters), exported by tools/export_safetensors.py, and their outputs on the input x.
+
+Ops (FOLDER holds x.npy; writes weights.safetensors, y.npy and layer3.npy):
+  resnet FOLDER ARCH             torchvision ARCH (resnet18, resnet50), evaluation mode
+  deeplabv2 FOLDER CLASSES       resnet50 turned into DeepLab-v2 (stride on the first 1×1, layer3/4
+                                 dilated 2/4 on every block, ceil-mode max pooling) + the four-branch
+                                 ASPP classifier, parameters "backbone.*" and "head.conv2d_list.*"
+  torchvision FOLDER ARCH SEED   the tool's own --torchvision export (no changes to the weights)
+"""
+import os
+import subprocess
+import sys
+
+import torch
+import torch.nn as nn
+
+from ref_common import load, main, save
+
+TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "export_safetensors.py")
+sys.path.insert(0, os.path.dirname(TOOL))
+from export_safetensors import build_torchvision  # noqa: E402
+
+
+def features(net, x):
+    """torchvision ResNet up to layer4 (no pooling, no fc): (layer4 output, layer3 output)."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    l3 = net.layer3(net.layer2(net.layer1(x)))
+    return net.layer4(l3), l3
+
+
+def make_batch_norm_matter(net, seed):
+    """Running statistics from a random batch (momentum 1), then perturbed; random weight and bias."""
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = 1.0
+    net.train()
+    with torch.no_grad():
+        features(net, torch.randn(2, 3, 64, 96, generator=g))
+        for bn in bns:
+            std = bn.running_var.sqrt()
+            bn.running_mean += 0.2 * std * torch.randn(bn.running_mean.shape, generator=g)
+            bn.running_var *= 0.6 + 0.8 * torch.rand(bn.running_var.shape, generator=g)
+            bn.weight.copy_(0.5 + torch.rand(bn.weight.shape, generator=g))
+            bn.bias.copy_(0.1 * torch.randn(bn.bias.shape, generator=g))
+            bn.momentum = 0.1
+    net.eval()
+
+
+def export(folder, state, *tool_args):
+    """Saves `state` with torch.save and converts it with the export tool."""
+    pth = os.path.join(folder, "weights.pth")
+    torch.save(state, pth)
+    subprocess.run([sys.executable, TOOL, "--state-dict", pth, "--out", os.path.join(folder, "weights.safetensors"),
+                    *tool_args], check=True, stdout=subprocess.DEVNULL)
+
+
+def save_outputs(folder, y, l3):
+    save(folder, "y", y)
+    save(folder, "layer3", l3)
+
+
+def resnet(folder, arch):
+    net = build_torchvision(arch, seed=11)
+    make_batch_norm_matter(net, 12)
+    # As a DataParallel training script would save it: under "module.", inside {"state_dict": ...}.
+    export(folder, {"state_dict": {"module." + k: v for k, v in net.state_dict().items()}}, "--key", "state_dict",
+           "--strip-prefix", "module.")
+    with torch.no_grad():
+        save_outputs(folder, *features(net, load(folder, "x")))
+
+
+def to_deeplabv2(net):
+    """torchvision resnet50/101 → DeepLab-v2's backbone, in place (same parameters and names)."""
+    net.maxpool.ceil_mode = True
+    for name, dilation in (("layer2", 1), ("layer3", 2), ("layer4", 4)):
+        layer = getattr(net, name)
+        first = layer[0]
+        stride = 2 if name == "layer2" else 1
+        first.conv1.stride, first.conv2.stride = (stride, stride), (1, 1)
+        first.downsample[0].stride = (stride, stride)
+        for block in layer:
+            block.conv2.dilation = block.conv2.padding = (dilation, dilation)
+    return net
+
+
+class Aspp(nn.Module):
+    """DeepLab-v2's classifier: four 3×3 convolutions with dilation = padding 6, 12, 18, 24, summed."""
+
+    def __init__(self, channels, classes, generator):
+        super().__init__()
+        self.conv2d_list = nn.ModuleList(
+            [nn.Conv2d(channels, classes, 3, padding=d, dilation=d, bias=True) for d in (6, 12, 18, 24)])
+        with torch.no_grad():
+            for conv in self.conv2d_list:
+                conv.weight.copy_(0.01 * torch.randn(conv.weight.shape, generator=generator))
+                conv.bias.copy_(0.1 * torch.randn(conv.bias.shape, generator=generator))
+
+    def forward(self, x):
+        return sum(conv(x) for conv in self.conv2d_list)
+
+
+class DeepLabV2(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.backbone = to_deeplabv2(build_torchvision("resnet50", seed=21))
+        self.head = Aspp(2048, classes, torch.Generator().manual_seed(22))
+
+
+def deeplabv2(folder, classes):
+    model = DeepLabV2(int(classes))
+    make_batch_norm_matter(model.backbone, 23)
+    export(folder, model.state_dict())
+    with torch.no_grad():
+        y, l3 = features(model.backbone, load(folder, "x"))
+        save_outputs(folder, model.head(y), l3)
+
+
+def torchvision_export(folder, arch, seed):
+    subprocess.run([sys.executable, TOOL, "--torchvision", arch, "--seed", seed, "--out",
+                    os.path.join(folder, "weights.safetensors")], check=True, stdout=subprocess.DEVNULL)
+    net = build_torchvision(arch, seed=int(seed)).eval()
+    with torch.no_grad():
+        save_outputs(folder, *features(net, load(folder, "x")))
+
+
+if __name__ == "__main__":
+    main({"resnet": resnet, "deeplabv2": deeplabv2, "torchvision": torchvision_export})
