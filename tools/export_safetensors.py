@@ -29,21 +29,7 @@ import sys
 
 import torch
 
-
-def build_torchvision(name, seed=0, pretrained=False):
-    """torchvision.models.<name>() after torch.manual_seed(seed), or with its default pretrained weights."""
-    import torchvision
-
-    builder = getattr(torchvision.models, name, None)
-    if builder is None or not callable(builder):
-        raise SystemExit(f"export_safetensors: --torchvision: unknown model {name!r}")
-    torch.manual_seed(seed)
-    if pretrained:
-        try:
-            return builder(weights="DEFAULT")
-        except Exception as e:  # no network here: only a cached download works
-            raise SystemExit(f"export_safetensors: --weights: pretrained weights for {name} not available ({e})")
-    return builder()
+from torch_models import build_torchvision
 
 
 def load_state_dict(path, key=None):

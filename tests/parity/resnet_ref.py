@@ -20,14 +20,7 @@ from ref_common import load, main, save
 
 TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "export_safetensors.py")
 sys.path.insert(0, os.path.dirname(TOOL))
-from export_safetensors import build_torchvision  # noqa: E402
-
-
-def features(net, x):
-    """torchvision ResNet up to layer4 (no pooling, no fc): (layer4 output, layer3 output)."""
-    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
-    l3 = net.layer3(net.layer2(net.layer1(x)))
-    return net.layer4(l3), l3
+from torch_models import DeepLabV2, build_torchvision, resnet_features as features  # noqa: E402
 
 
 def make_batch_norm_matter(net, seed):
@@ -72,45 +65,9 @@ def resnet(folder, arch):
         save_outputs(folder, *features(net, load(folder, "x")))
 
 
-def to_deeplabv2(net):
-    """torchvision resnet50/101 → DeepLab-v2's backbone, in place (same parameters and names)."""
-    net.maxpool.ceil_mode = True
-    for name, dilation in (("layer2", 1), ("layer3", 2), ("layer4", 4)):
-        layer = getattr(net, name)
-        first = layer[0]
-        stride = 2 if name == "layer2" else 1
-        first.conv1.stride, first.conv2.stride = (stride, stride), (1, 1)
-        first.downsample[0].stride = (stride, stride)
-        for block in layer:
-            block.conv2.dilation = block.conv2.padding = (dilation, dilation)
-    return net
-
-
-class Aspp(nn.Module):
-    """DeepLab-v2's classifier: four 3×3 convolutions with dilation = padding 6, 12, 18, 24, summed."""
-
-    def __init__(self, channels, classes, generator):
-        super().__init__()
-        self.conv2d_list = nn.ModuleList(
-            [nn.Conv2d(channels, classes, 3, padding=d, dilation=d, bias=True) for d in (6, 12, 18, 24)])
-        with torch.no_grad():
-            for conv in self.conv2d_list:
-                conv.weight.copy_(0.01 * torch.randn(conv.weight.shape, generator=generator))
-                conv.bias.copy_(0.1 * torch.randn(conv.bias.shape, generator=generator))
-
-    def forward(self, x):
-        return sum(conv(x) for conv in self.conv2d_list)
-
-
-class DeepLabV2(nn.Module):
-    def __init__(self, classes):
-        super().__init__()
-        self.backbone = to_deeplabv2(build_torchvision("resnet50", seed=21))
-        self.head = Aspp(2048, classes, torch.Generator().manual_seed(22))
-
-
 def deeplabv2(folder, classes):
-    model = DeepLabV2(int(classes))
+    # Parameter names "backbone.*" (torchvision's fc included) and "head.conv2d_list.*".
+    model = DeepLabV2(50, int(classes), seed=21, head_generator=torch.Generator().manual_seed(22), head_bias_std=0.1)
     make_batch_norm_matter(model.backbone, 23)
     export(folder, model.state_dict())
     with torch.no_grad():
