@@ -16,7 +16,8 @@ skips torchvision's "fc.*" and "*.num_batches_tracked"; every other key must mat
 
 The file is written by hand (8-byte little-endian header size, JSON header padded with spaces to a
 multiple of 8, data buffer), so the safetensors package is not needed. Requires torch; torchvision
-only with --torchvision.
+only with --torchvision. Run it with an interpreter that imports torch (Debian's python3-torch is
+installed for /usr/bin/python3, which may not be the python3 on PATH).
 
 Examples:
   export_safetensors.py --torchvision resnet50 --seed 0 --out resnet50.safetensors

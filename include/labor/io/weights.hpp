@@ -9,7 +9,8 @@
 ///      DataParallel checkpoints); other keys stay as they are;
 ///   2. a stripped key matching one of the `ignore` patterns ('*' matches any run of characters)
 ///      is skipped; the default skips torchvision's classifier "fc.*" and batch norm's step counter
-///      "*.num_batches_tracked";
+///      "*.num_batches_tracked" (a model tensor whose name an ignore pattern hides is then reported
+///      missing: pass a list without that pattern);
 ///   3. `add_prefix` is prepended ("conv1.weight" → "backbone.conv1.weight" for a model that holds
 ///      the network under "backbone.").
 /// A torchvision ResNet state dict then maps 1:1 onto models::ResNet: "conv1.weight",
