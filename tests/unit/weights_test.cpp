@@ -176,6 +176,41 @@ TEST(Weights, AddPrefixMapsOntoANestedNetwork) {
   expect_state_equal(h.net, snapshot(a));
 }
 
+// A model with two parts, under "backbone." and "head.".
+struct TwoNets {
+  using value_type = float;
+  using device_type = labor::cpu;
+  Net backbone = tiny_net(2), head = tiny_net(3);
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    backbone.visit(v, prefix + "backbone.");
+    head.visit(v, prefix + "head.");
+  }
+};
+
+TEST(Weights, RenameRulesSplitOneFileOntoTwoParts) {
+  // As AdaptSeg's DeepLab-v2 checkpoint: the backbone under "Scale.", the classifier under
+  // "Scale.layer5.". Here the second part is a second tiny network.
+  TempDir dir;
+  auto a = tiny_net(1), c = tiny_net(4);
+  std::vector<RawTensor> tensors;
+  for (auto& [name, t] : io::state_tensors(a)) tensors.push_back(raw_f32("Scale." + name, *t));
+  for (auto& [name, t] : io::state_tensors(c)) tensors.push_back(raw_f32("Scale.layer5." + name, *t));
+  write_raw(dir / "adaptseg.safetensors", tensors);
+  TwoNets pair;
+  io::load_weights(pair, dir / "adaptseg.safetensors",
+                   {.rename = {{"Scale.layer5.", "head."}, {"Scale.", "backbone."}}});
+  expect_state_equal(pair.backbone, snapshot(a));
+  expect_state_equal(pair.head, snapshot(c));
+  // In the other order "Scale." catches everything: the head's keys land under "backbone.layer5.".
+  expect_error(
+      [&] {
+        io::load_weights(pair, dir / "adaptseg.safetensors",
+                         {.rename = {{"Scale.", "backbone."}, {"Scale.layer5.", "head."}}});
+      },
+      {"missing 'head.conv1.weight'", "unexpected 'Scale.layer5.conv1.weight'"});
+}
+
 TEST(Weights, HalfBFloatAndDoubleAreConverted) {
   TempDir dir;
   auto a = tiny_net(1);
