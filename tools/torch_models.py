@@ -2,7 +2,8 @@
 parity references (tests/parity/resnet_ref.py) and the benchmark comparison
 (benchmarks/compare_torch.py):
 
-  build_torchvision(name, seed)   a torchvision model after torch.manual_seed(seed)
+  build_torchvision(name, seed)   a torchvision model after torch.manual_seed(seed) (builder
+                                  keyword arguments passed on)
   to_deeplabv2(resnet)            a torchvision ResNet-50/101 turned into DeepLab-v2's backbone in place
   Aspp(channels, classes)         DeepLab-v2's classifier: four 3×3 convolutions, dilation = padding
                                   6, 12, 18, 24, with bias, summed
@@ -14,8 +15,9 @@ import torch
 import torch.nn as nn
 
 
-def build_torchvision(name, seed=0, pretrained=False):
-    """torchvision.models.<name>() after torch.manual_seed(seed), or with its default pretrained weights."""
+def build_torchvision(name, seed=0, pretrained=False, **kwargs):
+    """torchvision.models.<name>(**kwargs) after torch.manual_seed(seed), or with its default
+    pretrained weights."""
     import torchvision
 
     builder = getattr(torchvision.models, name, None)
@@ -24,10 +26,10 @@ def build_torchvision(name, seed=0, pretrained=False):
     torch.manual_seed(seed)
     if pretrained:
         try:
-            return builder(weights="DEFAULT")
+            return builder(weights="DEFAULT", **kwargs)
         except Exception as e:  # no network here: only a cached download works
             raise SystemExit(f"pretrained weights for {name} not available ({e})")
-    return builder()
+    return builder(**kwargs)
 
 
 def resnet_features(net, x):

@@ -1,6 +1,6 @@
-// ResNet-18, ResNet-50 and DeepLab-v2 (ResNet-50 + ASPP) against torchvision: weights exported by
-// tools/export_safetensors.py, loaded by io::load_weights, evaluation-mode outputs (and layer3's
-// features) compared on a 1×3×64×96 input.
+// ResNet-18, ResNet-50 (output stride 32 and 8) and DeepLab-v2 (ResNet-50 + ASPP) against torchvision: weights exported
+// by tools/export_safetensors.py, loaded by io::load_weights, evaluation-mode outputs (and layer3's features) compared
+// on a 1×3×64×96 input.
 //
 // Error measure: max |labor − torch| / max |torch| over the whole tensor (max_relative_error),
 // required below 1e-4.
@@ -71,6 +71,20 @@ TEST(ResNetParity, ResNet50MatchesTorchvision) {
   models::BottleneckResNet<float> net(models::resnet_options(50), rng);
   labor::io::load_weights(net, dir / "weights.safetensors");
   expect_matches(net, dir, x);
+}
+
+TEST(ResNetParity, ResNet50OutputStride8MatchesTorchvisionDilation) {
+  // torchvision's replace_stride_with_dilation=[False, True, True]: the first block of layer3 and
+  // layer4 keeps the previous dilation (1 and 2), the others use 2 and 4.
+  LABOR_REQUIRE_TORCHVISION();
+  TempDir dir;
+  const auto x = write_input(dir);
+  run_torch("resnet_ref.py", "resnet", dir.path(), {"resnet50", "os8"});
+  labor::Rng rng(1);
+  models::BottleneckResNet<float> net(models::resnet_options(50, ResNetLayout::torchvision_os8), rng);
+  labor::io::load_weights(net, dir / "weights.safetensors");
+  expect_matches(net, dir, x);
+  EXPECT_EQ(net.forward(x).shape(), (Shape{1, 2048, 8, 12}));
 }
 
 TEST(ResNetParity, ExportedTorchvisionInitLoadsAndMatches) {

@@ -3,7 +3,8 @@ with a fixed seed, batch norm made to matter (calibrated running statistics, per
 affine parameters), exported by tools/export_safetensors.py, and their outputs on the input x.
 
 Ops (FOLDER holds x.npy; writes weights.safetensors, y.npy and layer3.npy):
-  resnet FOLDER ARCH             torchvision ARCH (resnet18, resnet50), evaluation mode
+  resnet FOLDER ARCH [os8]       torchvision ARCH (resnet18, resnet50), evaluation mode; os8:
+                                 replace_stride_with_dilation=[False, True, True]
   deeplabv2 FOLDER CLASSES       resnet50 turned into DeepLab-v2 (stride on the first 1×1, layer3/4
                                  dilated 2/4 on every block, ceil-mode max pooling) + the four-branch
                                  ASPP classifier, parameters "backbone.*" and "head.conv2d_list.*"
@@ -55,8 +56,10 @@ def save_outputs(folder, y, l3):
     save(folder, "layer3", l3)
 
 
-def resnet(folder, arch):
-    net = build_torchvision(arch, seed=11)
+def resnet(folder, arch, layout="torchvision"):
+    """torchvision ARCH; layout "os8": replace_stride_with_dilation=[False, True, True]."""
+    kwargs = {"replace_stride_with_dilation": [False, True, True]} if layout == "os8" else {}
+    net = build_torchvision(arch, seed=11, **kwargs)
     make_batch_norm_matter(net, 12)
     # As a DataParallel training script would save it: under "module.", inside {"state_dict": ...}.
     export(folder, {"state_dict": {"module." + k: v for k, v in net.state_dict().items()}}, "--key", "state_dict",

@@ -35,7 +35,8 @@ enum class ResNetLayout {
   torchvision,
   /// torchvision with `replace_stride_with_dilation=[False, True, True]`: layer3 and layer4 have
   /// stride 1 and dilation 2 and 4, except their first block, which keeps the previous dilation
-  /// (1 and 2); output stride 8.
+  /// (1 and 2); output stride 8. (torchvision refuses dilation in basic blocks; labor's ResNet-18/34
+  /// dilate both 3×3 convolutions of a block.)
   torchvision_os8,
   /// DeepLab-v2 (Caffe ResNet): stride on the first 1×1 convolution of a bottleneck, layer3 and
   /// layer4 with stride 1 and dilation 2 and 4 on every block including the first, output stride
