@@ -27,6 +27,16 @@ inline std::string torch_python() {
   return LABOR_TORCH_PYTHON;
 }
 
+/// Whether the torch interpreter also imports torchvision (checked once).
+inline bool torchvision_available() {
+  static const bool ok = [] {
+    if (torch_python().empty()) return false;
+    const std::string cmd = "'" + torch_python() + "' -c 'import torchvision' >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  }();
+  return ok;
+}
+
 /// A temporary folder removed on destruction.
 class TempDir {
  public:
@@ -89,4 +99,11 @@ double max_relative_error(const Tensor<T>& a, const Tensor<T>& b) {
   do {                                                                                       \
     if (::labor::testing::torch_python().empty())                                            \
       GTEST_SKIP() << "PyTorch not found (install python3-torch or set LABOR_TORCH_PYTHON)"; \
+  } while (false)
+
+#define LABOR_REQUIRE_TORCHVISION()                                                                    \
+  do {                                                                                                 \
+    LABOR_REQUIRE_TORCH();                                                                             \
+    if (!::labor::testing::torchvision_available())                                                    \
+      GTEST_SKIP() << "torchvision not found (install python3-torchvision or set LABOR_TORCH_PYTHON)"; \
   } while (false)

@@ -82,8 +82,7 @@ TEST(Bottleneck, GradientWithStrideOn1x1) {
 
 TEST(Bottleneck, GradientWithIdentityShortcutDilationAndFrozenBatchNorm) {
   Rng rng(5);
-  models::Bottleneck<double> block({.in_channels = 8, .planes = 2, .stride = 1, .dilation = 2, .frozen_bn = true},
-                                   rng);
+  models::Bottleneck<double> block({.in_channels = 8, .planes = 2, .stride = 1, .dilation = 2, .frozen_bn = true}, rng);
   EXPECT_FALSE(block.has_downsample());
   randomise_buffers(block, 6);
   auto x = random_input(Shape{1, 8, 5, 5}, 7);
@@ -109,12 +108,26 @@ TEST(Bottleneck, StridePlacementChangesTheResult) {
 TEST(Bottleneck, TorchvisionNames) {
   Rng rng(1);
   models::Bottleneck<float> block({.in_channels = 4, .planes = 2}, rng);
-  const std::set<std::string> expected = {
-      "conv1.weight",         "bn1.weight",           "bn1.bias",           "bn1.running_mean",
-      "bn1.running_var",      "conv2.weight",         "bn2.weight",         "bn2.bias",
-      "bn2.running_mean",     "bn2.running_var",      "conv3.weight",       "bn3.weight",
-      "bn3.bias",             "bn3.running_mean",     "bn3.running_var",    "downsample.0.weight",
-      "downsample.1.weight",  "downsample.1.bias",    "downsample.1.running_mean", "downsample.1.running_var"};
+  const std::set<std::string> expected = {"conv1.weight",
+                                          "bn1.weight",
+                                          "bn1.bias",
+                                          "bn1.running_mean",
+                                          "bn1.running_var",
+                                          "conv2.weight",
+                                          "bn2.weight",
+                                          "bn2.bias",
+                                          "bn2.running_mean",
+                                          "bn2.running_var",
+                                          "conv3.weight",
+                                          "bn3.weight",
+                                          "bn3.bias",
+                                          "bn3.running_mean",
+                                          "bn3.running_var",
+                                          "downsample.0.weight",
+                                          "downsample.1.weight",
+                                          "downsample.1.bias",
+                                          "downsample.1.running_mean",
+                                          "downsample.1.running_var"};
   EXPECT_EQ(state_names(block), expected);
   auto named = labor::nn::named_parameters(block);
   EXPECT_EQ(named[0].second->value.shape(), (Shape{2, 4, 1, 1}));
@@ -190,9 +203,9 @@ TEST(ResNet, TorchvisionNames) {
   Rng rng(1);
   models::BottleneckResNet<float> net(models::resnet_options(50), rng);
   const auto names = state_names(net);
-  for (const char* n : {"conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight",
-                        "layer1.0.downsample.1.running_var", "layer3.5.conv2.weight", "layer4.2.bn3.bias",
-                        "layer2.0.downsample.0.weight"})
+  for (const char* n :
+       {"conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.running_var",
+        "layer3.5.conv2.weight", "layer4.2.bn3.bias", "layer2.0.downsample.0.weight"})
     EXPECT_TRUE(names.count(n)) << n;
   for (const char* n : {"layer3.6.conv1.weight", "layer2.1.downsample.0.weight", "fc.weight", "layer1.0.conv4.weight"})
     EXPECT_FALSE(names.count(n)) << n;
@@ -218,7 +231,9 @@ TEST(ResNet, DeepLabV2BatchNormFrozenByDefaultTrainableByOption) {
 // ---------------------------------------------------------------------------------------------
 // ResNet: shapes and output strides
 
-std::int64_t conv_out(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p) { return (in + 2 * p - k) / s + 1; }
+std::int64_t conv_out(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p) {
+  return (in + 2 * p - k) / s + 1;
+}
 
 // Spatial size after the stem (conv 7×7/2 pad 3, max pool 3×3/2 pad 1) and the strided layers.
 std::int64_t expected_size(std::int64_t in, const models::ResNetOptions& o) {
@@ -343,8 +358,11 @@ TEST(ResNet, AuxiliaryGradientOfWrongShapeIsRefused) {
   models::BottleneckResNet<double> net(tiny(ResNetLayout::torchvision, 50), rng);
   auto x = random_input(Shape{2, 3, 32, 32}, 18);
   const auto y = net.forward(x);
-  labor::testing::expect_error([&] { (void)net.backward(y, Tensor<double>(Shape{2, 32, 3, 3})); },
-                               {"grad_layer3", "[2, 32, 2, 2]", "[2, 32, 3, 3]"});
+  labor::testing::expect_error(
+      [&] {
+        (void)net.backward(y, Tensor<double>(Shape{2, 32, 3, 3}));
+      },
+      {"grad_layer3", "[2, 32, 2, 2]", "[2, 32, 3, 3]"});
 }
 
 }  // namespace

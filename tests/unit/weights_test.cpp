@@ -72,7 +72,8 @@ struct RawTensor {
 RawTensor raw_f32(const std::string& name, const Tensor<float>& t) {
   std::vector<std::int64_t> dims;
   for (int d = 0; d < t.rank(); ++d) dims.push_back(t.size(d));
-  return {name, "F32", dims, std::string(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * 4)};
+  return {name, "F32", dims,
+          std::string(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * 4)};
 }
 
 template <class U>
@@ -175,6 +176,41 @@ TEST(Weights, AddPrefixMapsOntoANestedNetwork) {
   expect_state_equal(h.net, snapshot(a));
 }
 
+// A model with two parts, under "backbone." and "head.".
+struct TwoNets {
+  using value_type = float;
+  using device_type = labor::cpu;
+  Net backbone = tiny_net(2), head = tiny_net(3);
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    backbone.visit(v, prefix + "backbone.");
+    head.visit(v, prefix + "head.");
+  }
+};
+
+TEST(Weights, RenameRulesSplitOneFileOntoTwoParts) {
+  // As AdaptSeg's DeepLab-v2 checkpoint: the backbone under "Scale.", the classifier under
+  // "Scale.layer5.". Here the second part is a second tiny network.
+  TempDir dir;
+  auto a = tiny_net(1), c = tiny_net(4);
+  std::vector<RawTensor> tensors;
+  for (auto& [name, t] : io::state_tensors(a)) tensors.push_back(raw_f32("Scale." + name, *t));
+  for (auto& [name, t] : io::state_tensors(c)) tensors.push_back(raw_f32("Scale.layer5." + name, *t));
+  write_raw(dir / "adaptseg.safetensors", tensors);
+  TwoNets pair;
+  io::load_weights(pair, dir / "adaptseg.safetensors",
+                   {.rename = {{"Scale.layer5.", "head."}, {"Scale.", "backbone."}}});
+  expect_state_equal(pair.backbone, snapshot(a));
+  expect_state_equal(pair.head, snapshot(c));
+  // In the other order "Scale." catches everything: the head's keys land under "backbone.layer5.".
+  expect_error(
+      [&] {
+        io::load_weights(pair, dir / "adaptseg.safetensors",
+                         {.rename = {{"Scale.", "backbone."}, {"Scale.layer5.", "head."}}});
+      },
+      {"missing 'head.conv1.weight'", "unexpected 'Scale.layer5.conv1.weight'"});
+}
+
 TEST(Weights, HalfBFloatAndDoubleAreConverted) {
   TempDir dir;
   auto a = tiny_net(1);
@@ -219,7 +255,7 @@ TEST(Weights, EveryProblemIsListedInOneErrorAndNothingIsLoaded) {
   auto a = tiny_net(1);
   std::vector<RawTensor> tensors;
   for (auto& t : torchvision_style(a, "")) {
-    if (t.name == "layer4.0.conv2.weight") continue;  // missing
+    if (t.name == "layer4.0.conv2.weight") continue;     // missing
     if (t.name == "layer1.0.bn2.running_var") continue;  // missing
     if (t.name == "conv1.weight") t.shape = {2, 3, 49};  // wrong shape, same byte count
     if (t.name == "bn1.running_mean")
@@ -230,10 +266,11 @@ TEST(Weights, EveryProblemIsListedInOneErrorAndNothingIsLoaded) {
   write_raw(dir / "bad.safetensors", tensors);
   auto b = tiny_net(2);
   const auto before = snapshot(b);
-  expect_error([&] { io::load_weights(b, dir / "bad.safetensors"); },
-               {"load_weights", "bad.safetensors", "5 problems", "missing 'layer4.0.conv2.weight'",
-                "missing 'layer1.0.bn2.running_var'", "'conv1.weight' is F32 [2, 3, 49], expected F32/F16/BF16/F64 [2, 3, 7, 7]",
-                "'bn1.running_mean' is I64 [2], expected", "unexpected 'layer5.0.conv1.weight'"});
+  expect_error(
+      [&] { io::load_weights(b, dir / "bad.safetensors"); },
+      {"load_weights", "bad.safetensors", "5 problems", "missing 'layer4.0.conv2.weight'",
+       "missing 'layer1.0.bn2.running_var'", "'conv1.weight' is F32 [2, 3, 49], expected F32/F16/BF16/F64 [2, 3, 7, 7]",
+       "'bn1.running_mean' is I64 [2], expected", "unexpected 'layer5.0.conv1.weight'"});
   expect_state_equal(b, before);
 }
 

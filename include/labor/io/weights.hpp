@@ -9,8 +9,12 @@
 ///      DataParallel checkpoints); other keys stay as they are;
 ///   2. a stripped key matching one of the `ignore` patterns ('*' matches any run of characters)
 ///      is skipped; the default skips torchvision's classifier "fc.*" and batch norm's step counter
-///      "*.num_batches_tracked";
-///   3. `add_prefix` is prepended ("conv1.weight" → "backbone.conv1.weight" for a model that holds
+///      "*.num_batches_tracked" (a model tensor whose name an ignore pattern hides is then reported
+///      missing: pass a list without that pattern);
+///   3. the first `rename` rule (from, to) whose `from` starts the key replaces that start by `to`
+///      (AdaptSeg's DeepLab-v2 checkpoint: {"Scale.layer5.", "head."}, {"Scale.", "backbone."}
+///      map its classifier and backbone onto a models::Segmenter in one load);
+///   4. `add_prefix` is prepended ("conv1.weight" → "backbone.conv1.weight" for a model that holds
 ///      the network under "backbone.").
 /// A torchvision ResNet state dict then maps 1:1 onto models::ResNet: "conv1.weight",
 /// "bn1.running_mean", "layer3.5.conv2.weight", "layer1.0.downsample.0.weight", ... keep their
@@ -65,6 +69,8 @@ struct WeightsMapping {
   std::string add_prefix = {};
   /// Patterns of stripped file keys to skip ('*' matches any run of characters).
   std::vector<std::string> ignore = {"fc.*", "*.num_batches_tracked"};
+  /// Prefix replacements (from, to), the first match applied, after stripping and ignoring.
+  std::vector<std::pair<std::string, std::string>> rename = {};
   /// Accepted dtypes of a float tensor (F16, BF16 and F64 are converted to float).
   std::vector<std::string> dtypes = {"F32", "F16", "BF16", "F64"};
 };
@@ -95,7 +101,9 @@ inline bool wildcard_match(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
-inline std::string dims_string(const std::vector<std::int64_t>& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }
+inline std::string dims_string(const std::vector<std::int64_t>& dims) {
+  return fmt::format("[{}]", fmt::join(dims, ", "));
+}
 
 }  // namespace detail
 
@@ -117,6 +125,11 @@ inline std::vector<std::string> match_weights(const SafetensorsFile& file, const
     bool ignored = false;
     for (const auto& pattern : mapping.ignore) ignored = ignored || detail::wildcard_match(pattern, name);
     if (ignored) continue;
+    for (const auto& [from, to] : mapping.rename)
+      if (name.starts_with(from)) {
+        name = to + name.substr(from.size());
+        break;
+      }
     name = mapping.add_prefix + name;
     const auto [it, inserted] = by_model_name.emplace(name, key);
     if (!inserted) problems.push_back(fmt::format("'{}' and '{}' both map to '{}'", it->second, key, name));
@@ -139,8 +152,9 @@ inline std::vector<std::string> match_weights(const SafetensorsFile& file, const
     for (const auto& dt : mapping.dtypes) dtype_ok = dtype_ok || e.dtype == dt;
     if (!dtype_ok || e.shape != dims) {
       const std::string from = it->second == name ? std::string() : fmt::format(" (file key '{}')", it->second);
-      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, e.dtype, detail::dims_string(e.shape),
-                                     fmt::join(mapping.dtypes, "/"), detail::dims_string(dims)));
+      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, e.dtype,
+                                     detail::dims_string(e.shape), fmt::join(mapping.dtypes, "/"),
+                                     detail::dims_string(dims)));
     }
   }
   for (const auto& [name, key] : by_model_name)

@@ -35,7 +35,8 @@ enum class ResNetLayout {
   torchvision,
   /// torchvision with `replace_stride_with_dilation=[False, True, True]`: layer3 and layer4 have
   /// stride 1 and dilation 2 and 4, except their first block, which keeps the previous dilation
-  /// (1 and 2); output stride 8.
+  /// (1 and 2); output stride 8. (torchvision refuses dilation in basic blocks; labor's ResNet-18/34
+  /// dilate both 3×3 convolutions of a block.)
   torchvision_os8,
   /// DeepLab-v2 (Caffe ResNet): stride on the first 1×1 convolution of a bottleneck, layer3 and
   /// layer4 with stride 1 and dilation 2 and 4 on every block including the first, output stride
@@ -161,15 +162,15 @@ class ResNet {
                                                   .bias = false});
     kaiming_normal_fan_out(conv1_, rng);
     bn1_ = nn::BatchNorm2d<value_type, device_type>({.num_features = o.base_channels, .frozen = o.frozen_bn});
-    maxpool_ = nn::MaxPool2d<value_type, device_type>(
-        {.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = o.ceil_mode});
+    maxpool_ =
+        nn::MaxPool2d<value_type, device_type>({.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = o.ceil_mode});
     std::int64_t in = o.base_channels;
     for (int l = 0; l < 4; ++l) {
       const std::int64_t planes = o.base_channels << l;
       for (std::int64_t b = 0; b < o.blocks[l]; ++b) {
         const bool first = b == 0;
-        layers_[l].push_back(make_block(in, planes, first ? o.strides[l] : 1,
-                                        first ? o.first_dilations[l] : o.dilations[l], rng));
+        layers_[l].push_back(
+            make_block(in, planes, first ? o.strides[l] : 1, first ? o.first_dilations[l] : o.dilations[l], rng));
         in = planes * Block::expansion;
       }
     }

@@ -1,0 +1,83 @@
+"""PyTorch counterparts of labor's paper-scale models, shared by tools/export_safetensors.py, the
+parity references (tests/parity/resnet_ref.py) and the benchmark comparison
+(benchmarks/compare_torch.py):
+
+  build_torchvision(name, seed)   a torchvision model after torch.manual_seed(seed) (builder
+                                  keyword arguments passed on)
+  to_deeplabv2(resnet)            a torchvision ResNet-50/101 turned into DeepLab-v2's backbone in place
+  Aspp(channels, classes)         DeepLab-v2's classifier: four 3×3 convolutions, dilation = padding
+                                  6, 12, 18, 24, with bias, summed
+  DeepLabV2(depth, classes)       backbone (torchvision names under "backbone.") + head ("head.")
+
+Requires torch, and torchvision for anything but Aspp.
+"""
+import torch
+import torch.nn as nn
+
+
+def build_torchvision(name, seed=0, pretrained=False, **kwargs):
+    """torchvision.models.<name>(**kwargs) after torch.manual_seed(seed), or with its default
+    pretrained weights."""
+    import torchvision
+
+    builder = getattr(torchvision.models, name, None)
+    if builder is None or not callable(builder):
+        raise SystemExit(f"unknown torchvision model {name!r}")
+    torch.manual_seed(seed)
+    if pretrained:
+        try:
+            return builder(weights="DEFAULT", **kwargs)
+        except Exception as e:  # no network here: only a cached download works
+            raise SystemExit(f"pretrained weights for {name} not available ({e})")
+    return builder(**kwargs)
+
+
+def resnet_features(net, x):
+    """A torchvision ResNet up to layer4 (no pooling, no fc): (layer4 output, layer3 output)."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    l3 = net.layer3(net.layer2(net.layer1(x)))
+    return net.layer4(l3), l3
+
+
+def to_deeplabv2(net):
+    """torchvision ResNet-50/101 → DeepLab-v2's backbone, in place, same parameters and names: stride
+    of layer2 on the first 1×1 convolution, layer3 and layer4 with stride 1 and dilation (= padding)
+    2 and 4 on every block, ceil-mode max pooling."""
+    net.maxpool.ceil_mode = True
+    for name, dilation in (("layer2", 1), ("layer3", 2), ("layer4", 4)):
+        layer = getattr(net, name)
+        first = layer[0]
+        stride = 2 if name == "layer2" else 1
+        first.conv1.stride, first.conv2.stride = (stride, stride), (1, 1)
+        first.downsample[0].stride = (stride, stride)
+        for block in layer:
+            block.conv2.dilation = block.conv2.padding = (dilation, dilation)
+    return net
+
+
+class Aspp(nn.Module):
+    """DeepLab-v2's classifier; weights N(0, 0.01), biases 0 (or N(0, bias_std) when given)."""
+
+    def __init__(self, channels, classes, generator=None, bias_std=0.0):
+        super().__init__()
+        self.conv2d_list = nn.ModuleList(
+            [nn.Conv2d(channels, classes, 3, padding=d, dilation=d, bias=True) for d in (6, 12, 18, 24)])
+        with torch.no_grad():
+            for conv in self.conv2d_list:
+                conv.weight.copy_(0.01 * torch.randn(conv.weight.shape, generator=generator))
+                conv.bias.copy_(bias_std * torch.randn(conv.bias.shape, generator=generator))
+
+    def forward(self, x):
+        return sum(conv(x) for conv in self.conv2d_list)
+
+
+class DeepLabV2(nn.Module):
+    """DeepLab-v2: ResNet-`depth` backbone (DeepLab-v2 layout) and the ASPP classifier."""
+
+    def __init__(self, depth, classes, seed=0, head_generator=None, head_bias_std=0.0):
+        super().__init__()
+        self.backbone = to_deeplabv2(build_torchvision(f"resnet{depth}", seed=seed))
+        self.head = Aspp(2048, classes, head_generator, head_bias_std)
+
+    def forward(self, x):
+        return self.head(resnet_features(self.backbone, x)[0])
