@@ -61,6 +61,12 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("zero iterations", ["--adapt-iters", "0", "--out", os.path.join(tmp, "x")], 1, ["iterations"])
     expect_error("no source images", ["--source-images", "0", "--out", os.path.join(tmp, "x")], 1, ["image counts"])
     expect_error("palette shift", ["--palette-shift", "2", "--out", os.path.join(tmp, "x")], 1, ["palette_shift"])
+    expect_error("unknown model", ["--model", "deeplabv2-r7", "--out", os.path.join(tmp, "x")], 1, ["--model", "r7"])
+    expect_error("bad crop", ["--crop", "64by64", "--out", os.path.join(tmp, "x")], 1, ["--crop", "64by64"])
+    expect_error("bad scale", ["--scale", "1.5,0.5", "--out", os.path.join(tmp, "x")], 1, ["--scale"])
+    missing = os.path.join(tmp, "nope.safetensors")
+    expect_error("missing weights", ["--preset", "quick", "--weights", missing, "--out", os.path.join(tmp, "w"),
+                                     "--quiet"], 1, ["nope.safetensors"])
     if os.path.exists(os.path.join(tmp, "x")):
         failures.append("a rejected command line created its output folder")
     afile = os.path.join(tmp, "a_file")
