@@ -178,9 +178,16 @@ class Comparison {
       timing_[name] = {{"seconds", secs},
                        {"iterations", o.iterations},
                        {"iterations_per_second", static_cast<double>(o.iterations) / secs}};
-      state.save(
-          ck,
-          {{"stage", name}, {"config", fingerprints_.at(name)}, {"result", r.to_json()}, {"timing", timing_[name]}});
+      // A checkpoint is written when its stage has finished: the iteration is the stage's last, and
+      // no optimiser state is kept (every stage starts fresh optimisers).
+      const bool labeled = name != "source_only" && name != "uda" && name != "target_supervised";
+      state.save(ck, {{"stage", name},
+                      {"iteration", o.iterations},
+                      {"rng", {{"seed", cfg_.labor.seed}, {"stream", name == "source_only" || name == "uda" ? name : "adapt"}}},
+                      {"labels", labeled ? nlohmann::json("labels/" + name + ".lstore") : nlohmann::json(nullptr)},
+                      {"config", fingerprints_.at(name)},
+                      {"result", r.to_json()},
+                      {"timing", timing_[name]}});
       progress_.end(fmt::format("mIoU {:.1f}", r.miou));
     }
     rows_[name] = r;
@@ -228,7 +235,11 @@ class Comparison {
                            {"iterations_per_second", static_cast<double>(cfg_.labor.selector.iterations) / secs}};
     train::StateDict state;
     state.add(sel, "selector.");
-    state.save(ck, {{"stage", "selector"}, {"config", fingerprints_.at("selector")}, {"timing", timing_["selector"]}});
+    state.save(ck, {{"stage", "selector"},
+                    {"iteration", cfg_.labor.selector.iterations},
+                    {"rng", {{"seed", cfg_.labor.seed}, {"stream", "selector"}}},
+                    {"config", fingerprints_.at("selector")},
+                    {"timing", timing_["selector"]}});
     progress_.end("");
     return sel;
   }
