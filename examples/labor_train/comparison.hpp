@@ -19,6 +19,7 @@
 #include <labor/annotate.hpp>
 #include <labor/data.hpp>
 #include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/weights.hpp>
 #include <labor/models.hpp>
 #include <labor/samplers.hpp>
 #include <labor/train.hpp>
@@ -386,5 +387,25 @@ class Comparison {
   labor::samplers::Query vis_ppl_;
   nlohmann::json timing_ = nlohmann::json::object();
 };
+
+/// Runs the comparison of `cfg` on `data` with backbones made by `make_backbone` (the weights of
+/// cfg.weights loaded into each, when set).
+template <labor::models::Backbone B, class Make>
+RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, const fs::path& out, Progress& progress,
+                         std::int64_t visuals) {
+  Comparison<B> c(
+      cfg, std::move(data),
+      [make_backbone, weights = cfg.weights](labor::Rng& rng) {
+        B backbone = make_backbone(rng);
+        if (!weights.empty()) labor::io::load_weights(backbone, weights);
+        return backbone;
+      },
+      out, progress, visuals);
+  RunOutput r;
+  r.rows = c.run();
+  r.config = c.config_json();
+  r.timing = c.timing();
+  return r;
+}
 
 }  // namespace labor_train

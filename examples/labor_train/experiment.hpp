@@ -101,7 +101,7 @@ inline Config preset(std::string_view name) {
 
 /// Switches `c` to the network `name`: "small" (the presets' SmallBackbone, trained from scratch) or
 /// "deeplabv2-r18" / "deeplabv2-r50" / "deeplabv2-r101" (DeepLab-v2: dilated ResNet with output
-/// stride 8, frozen batch norm, the four-branch ASPP with dilations 6, 12, 18, 24; inputs normalised
+/// stride 8, batch norm frozen when weights are loaded and trained otherwise, the four-branch ASPP with dilations 6, 12, 18, 24; inputs normalised
 /// with ImageNet's mean and std as torchvision's weights expect; SGD as the paper's: lr 2.5e-4,
 /// heads ×10, momentum 0.9, weight decay 5e-4). @throws labor::Error for another name.
 inline void set_model(Config& c, const std::string& name) {

@@ -145,7 +145,9 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "loader threads decoding and augmenting ahead of training (default 2)");
   app.add_option("--model", model,
                  "network: small (CPU preset), deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101 (the paper's)");
-  app.add_option("--weights", weights, "backbone weights (safetensors, e.g. from tools/export_safetensors.py)");
+  app.add_option("--weights", weights,
+                 "backbone weights (safetensors, e.g. from tools/export_safetensors.py); with a deeplabv2 model "
+                 "its batch norm is then frozen, as DeepLab-v2 does");
   app.add_option("--export-data", export_dir,
                  "write the benchmark (as set by --preset, --seed and the benchmark options) as PNG folders and "
                  "list files to this folder, then exit");
