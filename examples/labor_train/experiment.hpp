@@ -146,6 +146,7 @@ inline nlohmann::json to_json(const labor::train::SelectorStageOptions& o) {
           {"batch_size", o.batch_size},
           {"sgd", to_json(o.sgd)},
           {"lambda_dis", o.lambda_dis},
+          {"lambda_weight", o.lambda_weight},
           {"augment", to_json(o.augment)},
           {"pl_alpha", o.pl_alpha},
           {"pl_gamma", o.pl_gamma},

@@ -42,7 +42,7 @@ void print_error(std::string message) {
 struct Overrides {
   std::optional<std::int64_t> source_iters, uda_iters, selector_iters, adapt_iters, batch;
   std::optional<std::int64_t> source_images, pool_images, test_images, height, width;
-  std::optional<double> lambda_adv, lambda_dis, palette_shift;
+  std::optional<double> lambda_adv, lambda_dis, lambda_weight, palette_shift;
 };
 
 /// "HxW" (or "HXW") as (H, W), both > 0. @throws labor::Error naming `flag` otherwise.
@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", ov.batch, "images per domain per iteration, every stage");
   app.add_option("--lambda-adv", ov.lambda_adv, "weight of the adversarial loss (UDA and adaptation)");
   app.add_option("--lambda-dis", ov.lambda_dis, "weight of the discrepancy the selector's heads maximise");
+  app.add_option("--lambda-weight", ov.lambda_weight,
+                 "weight of the selector heads' weight-space cosine similarity, which they minimise (default 0: off)");
   app.add_option("--source-images", ov.source_images, "source images of the benchmark");
   app.add_option("--pool-images", ov.pool_images, "target pool images of the benchmark");
   app.add_option("--test-images", ov.test_images, "target test images of the benchmark");
@@ -172,6 +174,7 @@ int main(int argc, char** argv) {
           *ov.batch;
     if (ov.lambda_adv) cfg.labor.uda.lambda_adv = cfg.labor.adapt.lambda_adv = *ov.lambda_adv;
     set_if(ov.lambda_dis, cfg.labor.selector.lambda_dis);
+    set_if(ov.lambda_weight, cfg.labor.selector.lambda_weight);
     set_if(ov.source_images, cfg.data.source_images);
     set_if(ov.pool_images, cfg.data.target_pool);
     set_if(ov.test_images, cfg.data.target_test);

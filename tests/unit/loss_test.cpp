@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <labor/loss.hpp>
+#include <labor/nn/conv2d.hpp>
 
 #include "support/errors.hpp"
 #include "support/gradcheck.hpp"
@@ -636,3 +637,75 @@ TEST(PseudoLabeler, BadInputsAreErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// Two-branch heads of one architecture (bias and kernel per branch) for the weight-space cosine.
+struct TwoConvs {
+  using value_type = double;
+  using device_type = labor::cpu;
+  labor::nn::Conv2d<double> a{{.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1}};
+  labor::nn::Conv2d<double> b{{.in_channels = 3, .out_channels = 4, .kernel_size = 1}};
+  Tensor<double> forward(const Tensor<double>& x) { return x; }
+  Tensor<double> backward(const Tensor<double>& g) { return g; }
+  void set_training(bool) {}
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    a.visit(v, prefix + "0.");
+    b.visit(v, prefix + "1.");
+  }
+};
+
+TwoConvs random_convs(std::uint64_t seed) {
+  Rng rng(seed);
+  TwoConvs t;
+  for (auto* p : {&t.a.weight().value, &t.a.bias().value, &t.b.weight().value, &t.b.bias().value})
+    labor::fill_normal(p->view(), rng);
+  return t;
+}
+
+}  // namespace
+
+TEST(WeightCosine, ValueIsTheCosineOfTheConcatenatedKernels) {
+  TwoConvs x = random_convs(1), y = random_convs(2);
+  double dot = 0, nx = 0, ny = 0;
+  for (auto [p, q] : {std::pair{&x.a.weight().value, &y.a.weight().value}, {&x.b.weight().value, &y.b.weight().value}})
+    for (std::int64_t i = 0; i < p->numel(); ++i) {
+      dot += (*p)[i] * (*q)[i];
+      nx += (*p)[i] * (*p)[i];
+      ny += (*q)[i] * (*q)[i];
+    }
+  EXPECT_NEAR(loss::weight_cosine(x, y), dot / std::sqrt(nx * ny), 1e-12);
+  EXPECT_NEAR(loss::weight_cosine(x, x), 1.0, 1e-12);
+  // Biases are not part of it.
+  y.a.bias().value[0] += 100.0;
+  EXPECT_NEAR(loss::weight_cosine(x, y), dot / std::sqrt(nx * ny), 1e-12);
+}
+
+TEST(WeightCosine, GradientMatchesCentralDifferences) {
+  TwoConvs x = random_convs(3), y = random_convs(4);
+  const double scale = 0.7;
+  (void)loss::weight_cosine(x, y, scale);
+  const double eps = 1e-6;
+  for (auto* layer : {&x, &y})
+    for (auto* p : {&layer->a.weight(), &layer->b.weight(), &layer->a.bias()})
+      for (std::int64_t i = 0; i < p->value.numel(); i += 5) {
+        const double v = p->value[i];
+        p->value[i] = v + eps;
+        const double up = loss::weight_cosine(x, y);
+        p->value[i] = v - eps;
+        const double down = loss::weight_cosine(x, y);
+        p->value[i] = v;
+        EXPECT_NEAR(p->grad[i], scale * (up - down) / (2 * eps), 1e-7) << i;
+      }
+}
+
+TEST(WeightCosine, MismatchedOrZeroWeightsAreErrors) {
+  TwoConvs x = random_convs(5);
+  labor::nn::Conv2d<double> other({.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1});
+  expect_error([&] { (void)loss::weight_cosine(x, other); }, {"weight_cosine", "weight tensors"});
+  TwoConvs zero = random_convs(6);
+  zero.a.weight().value.zero();
+  zero.b.weight().value.zero();
+  expect_error([&] { (void)loss::weight_cosine(x, zero); }, {"weight_cosine", "non-zero"});
+}

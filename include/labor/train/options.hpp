@@ -50,6 +50,9 @@ struct SelectorStageOptions {
   /// Weight λ_dis of the discrepancy the heads maximise (heads minimise L_pl − λ_dis·L_dis; the
   /// backbone minimises L_pl only).
   double lambda_dis = 1.0;
+  /// Weight λ_w of the weight-space discrepancy (DESIGN §1's variant): the heads also minimise
+  /// λ_w·cos(w_B1, w_B2), the cosine similarity of their kernels (loss::weight_cosine); 0: off.
+  double lambda_weight = 0.0;
   /// Augmentation of the target items (and their pseudo-labels). Default: random horizontal flips.
   data::AugmentOptions augment{.flip = true};
   /// IAST pseudo-labels (eq. 5): α, γ, momentum of the thresholds, their initial value and upper clip.
@@ -109,6 +112,8 @@ inline void validate(const SelectorStageOptions& o, const char* stage) {
   LABOR_CHECK(o.iterations > 0, "{}: iterations: expected > 0, got {}", stage, o.iterations);
   LABOR_CHECK(o.batch_size > 0, "{}: batch_size: expected > 0, got {}", stage, o.batch_size);
   LABOR_CHECK(o.lambda_dis >= 0, "{}: lambda_dis: expected >= 0, got {}", stage, o.lambda_dis);
+  LABOR_CHECK(o.lambda_weight >= 0, "{}: lambda_weight: expected >= 0, got {}", stage, o.lambda_weight);
+  data::check_augment_options(o.augment);
   validate(o.sgd, stage);
 }
 

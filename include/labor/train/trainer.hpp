@@ -27,6 +27,7 @@
 #include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/discrepancy.hpp"
 #include "labor/loss/pseudo_label.hpp"
+#include "labor/loss/weight_cosine.hpp"
 #include "labor/metrics/confusion_matrix.hpp"
 #include "labor/models/discriminator.hpp"
 #include "labor/models/segmenter.hpp"
@@ -313,8 +314,13 @@ class LaborTrainer {
       const data::Batch b = batches.next();
       const auto& x = b.images;
       const auto& y = b.labels;
+      // The weight-space term reads the weights before the step, like the output terms.
+      const double cw = o.lambda_weight > 0 ? loss::weight_cosine(sel.head1, sel.head2, o.lambda_weight) : 0.0;
       selector_step(sel, x, y, o.lambda_dis, ce, [&](double l1, double l2, double dis) {
-        if (monitor_) monitor_({"selector", it + 1, o.iterations, lr, {{"pl", l1 + l2}, {"dis", dis}}});
+        if (!monitor_) return;
+        StepInfo info{"selector", it + 1, o.iterations, lr, {{"pl", l1 + l2}, {"dis", dis}}};
+        if (o.lambda_weight > 0) info.losses.emplace_back("cos", cw);
+        monitor_(info);
       });
       sgd.step();
     }
