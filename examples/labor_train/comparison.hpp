@@ -89,13 +89,13 @@ class Comparison {
   std::vector<MethodResult> run() {
     using namespace labor;
     check_output();
+    Trainer src = make_trainer();  // loads --weights: a bad file stops the run before anything is written
     fs::create_directories(out_ / "checkpoints");
     fs::create_directories(out_ / "labels");
     fs::create_directories(out_ / "visuals");
     progress_.note(fmt::format("[data] {}", data_.description));
     for (std::int64_t i = 0; i < std::min(visuals_, data_.test.size()); ++i) vis_idx_.push_back(i);
 
-    Trainer src = make_trainer();
     model_stage(
         "source_only", src,
         [&](Trainer& t) {

@@ -67,6 +67,8 @@ with tempfile.TemporaryDirectory() as tmp:
     missing = os.path.join(tmp, "nope.safetensors")
     expect_error("missing weights", ["--preset", "quick", "--weights", missing, "--out", os.path.join(tmp, "w"),
                                      "--quiet"], 1, ["nope.safetensors"])
+    if os.path.exists(os.path.join(tmp, "w")):
+        failures.append("missing weights: the output folder was created")
     if os.path.exists(os.path.join(tmp, "x")):
         failures.append("a rejected command line created its output folder")
     afile = os.path.join(tmp, "a_file")
