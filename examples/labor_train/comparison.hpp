@@ -10,6 +10,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -79,7 +81,7 @@ class Comparison {
         const auto it = f.metadata.find("labor");
         LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: no labor metadata (not written by labor_train)",
                     e.path().string());
-        check_fingerprint(e.path(), e.path().stem().string(), parse(e.path(), it->second));
+        check_fingerprint(e.path(), stage_of(e.path()), parse(e.path(), it->second));
       } else if (ext == ".json") {
         check_fingerprint(e.path(), e.path().stem().string(), read_json(e.path()));
       }
@@ -98,17 +100,17 @@ class Comparison {
 
     model_stage(
         "source_only", src,
-        [&](Trainer& t) {
+        [&](Trainer& t, const train::StageState* resume) {
           t.train_segmenter("source_only", data_.source, data_.pool, nullptr, cfg_.source,
-                            train::stage_seed(cfg_.labor.seed, "source_only"));
+                            train::stage_seed(cfg_.labor.seed, "source_only"), resume);
         },
         0, 0);
     Trainer uda = src;
     model_stage(
         "uda", uda,
-        [&](Trainer& t) {
+        [&](Trainer& t, const train::StageState* resume) {
           t.train_segmenter("uda", data_.source, data_.pool, nullptr, cfg_.labor.uda,
-                            train::stage_seed(cfg_.labor.seed, "uda"));
+                            train::stage_seed(cfg_.labor.seed, "uda"), resume);
         },
         0, 0);
     auto selector = selector_stage(uda);
@@ -125,9 +127,9 @@ class Comparison {
       Trainer t = uda;
       model_stage(
           name, t,
-          [&](Trainer& tr) {
+          [&](Trainer& tr, const train::StageState* resume) {
             tr.train_segmenter(name, data_.source, data_.pool, &labels, cfg_.labor.adapt,
-                               train::stage_seed(cfg_.labor.seed, "adapt"));
+                               train::stage_seed(cfg_.labor.seed, "adapt"), resume);
           },
           frac, frac * static_cast<double>(h * w));
     }
@@ -167,7 +169,14 @@ class Comparison {
     } else {
       progress_.begin(name);
       const auto t0 = std::chrono::steady_clock::now();
-      train_fn(t);
+      const fs::path partial = partial_path(name);
+      const auto resume = load_partial(partial, name, state);
+      if (cfg_.checkpoint_every > 0)
+        t.set_checkpoint_hook([&](std::string_view, const train::StageState& st,
+                                  typename Trainer::Selector*) { save_partial(partial, name, state, st); },
+                              cfg_.checkpoint_every);
+      train_fn(t, resume ? &*resume : nullptr);
+      t.set_checkpoint_hook({}, 0);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto cm = t.evaluate(data_.test);
       r.name = name;
@@ -189,6 +198,7 @@ class Comparison {
                       {"config", fingerprints_.at(name)},
                       {"result", r.to_json()},
                       {"timing", timing_[name]}});
+      fs::remove(partial);
       progress_.end(fmt::format("mIoU {:.1f}", r.miou));
     }
     rows_[name] = r;
@@ -228,8 +238,29 @@ class Comparison {
                     100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
     progress_.begin("selector");
     const auto t0 = std::chrono::steady_clock::now();
-    auto sel = uda.train_selector(data_.pool, pseudo, cfg_.labor.selector,
-                                  train::stage_seed(cfg_.labor.seed, "selector"));
+    const fs::path partial = partial_path("selector");
+    if (cfg_.checkpoint_every > 0)
+      uda.set_checkpoint_hook(
+          [&](std::string_view, const train::StageState& st, typename Trainer::Selector* s) {
+            train::StateDict weights;
+            weights.add(*s, "selector.");
+            save_partial(partial, "selector", weights, st);
+          },
+          cfg_.checkpoint_every);
+    const std::uint64_t seed = train::stage_seed(cfg_.labor.seed, "selector");
+    typename Trainer::Selector sel = [&] {
+      Rng rng(0);
+      typename Trainer::Selector s(uda.model().backbone, uda.model().head,
+                                   head_factory(uda.model().backbone.out_channels())(rng));
+      train::StateDict weights;
+      weights.add(s, "selector.");
+      if (const auto resume = load_partial(partial, "selector", weights)) {
+        uda.train_selector_steps(s, data_.pool, pseudo, cfg_.labor.selector, seed, &*resume);
+        return s;
+      }
+      return uda.train_selector(data_.pool, pseudo, cfg_.labor.selector, seed);
+    }();
+    uda.set_checkpoint_hook({}, 0);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     timing_["selector"] = {{"seconds", secs},
                            {"iterations", cfg_.labor.selector.iterations},
@@ -241,6 +272,7 @@ class Comparison {
                     {"rng", {{"seed", cfg_.labor.seed}, {"stream", "selector"}}},
                     {"config", fingerprints_.at("selector")},
                     {"timing", timing_["selector"]}});
+    fs::remove(partial);
     progress_.end("");
     return sel;
   }
@@ -335,6 +367,47 @@ class Comparison {
     for (const auto& m : order())
       if (rows_.count(m) != 0) out.push_back(rows_.at(m));
     return out;
+  }
+
+  [[nodiscard]] fs::path partial_path(const std::string& stage) const {
+    return out_ / "checkpoints" / (stage + ".partial.safetensors");
+  }
+  /// The stage a checkpoint file belongs to: its stem, without ".partial" for a mid-stage one.
+  static std::string stage_of(const fs::path& file) {
+    std::string stem = file.stem().string();
+    constexpr std::string_view suffix = ".partial";
+    if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
+      stem.resize(stem.size() - suffix.size());
+    return stem;
+  }
+
+  /// Saves the weights in `weights` and the optimiser state `st` of a stage part-way (atomically).
+  void save_partial(const fs::path& file, const std::string& stage, labor::train::StateDict weights,
+                    labor::train::StageState st) const {
+    weights.add(st, "optim.");
+    weights.save(file, {{"stage", stage},
+                        {"iteration", st.iteration},
+                        {"optimizer", st.describe()},
+                        {"rng", {{"seed", cfg_.labor.seed}, {"stream", stage}}},
+                        {"config", fingerprints_.at(stage)}});
+  }
+
+  /// Loads a mid-stage checkpoint into `weights` and returns its optimiser state (none without a file).
+  std::optional<labor::train::StageState> load_partial(const fs::path& file, const std::string& stage,
+                                                       labor::train::StateDict weights) {
+    using namespace labor;
+    if (!fs::exists(file)) return std::nullopt;
+    const auto f = io::read_safetensors(file);
+    const auto it = f.metadata.find("labor");
+    LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: no labor metadata (not written by labor_train)", file.string());
+    const auto meta = parse(file, it->second);
+    check_fingerprint(file, stage, meta);
+    LABOR_CHECK(meta.contains("optimizer"), "checkpoint {}: metadata: expected an 'optimizer' entry", file.string());
+    auto st = train::StageState::shaped_like(meta["optimizer"], f, "optim.", file.string());
+    weights.add(st, "optim.");
+    (void)weights.load(file);
+    progress_.note(fmt::format("[{}] resuming at iteration {} from {}", stage, st.iteration, file.string()));
+    return st;
   }
 
   static nlohmann::json parse(const fs::path& file, const std::string& text) {

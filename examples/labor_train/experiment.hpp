@@ -70,6 +70,9 @@ struct Config {
   std::int64_t ppl_points = 40;
   std::int64_t ppl_min_distance = 0;
   double spl_cap = 0.04;
+  /// Save a stage's state every this many iterations (0: only when a stage ends), so an
+  /// interrupted stage resumes where it was. Not part of the settings that decide the numbers.
+  std::int64_t checkpoint_every = 0;
 };
 
 /// The settings of a preset: "default" (the README's comparison, ≈ 5 minutes on 2 cores) or

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   std::optional<double> spl_cap;
   std::string export_dir, resize, source_resize, class_names, weights, crop, scale;
   std::optional<int> workers;
+  std::int64_t checkpoint_every = 0;
   std::optional<std::string> model;
   labor_train::FileData files;
   Overrides ov;
@@ -144,6 +145,10 @@ int main(int argc, char** argv) {
   data_group->add_option("--source-resize", source_resize, "resize every source image and label map to HxW (default: --resize)");
   app.add_option("--crop", crop, "train on random HxW crops (padded where an image is smaller)");
   app.add_option("--scale", scale, "random rescaling of training images by a factor in MIN,MAX (e.g. 0.5,1.5)");
+  app.add_option("--checkpoint-every", checkpoint_every,
+                 "also save a stage's weights and optimiser state every N iterations, so an interrupted stage "
+                 "resumes where it was (0: only when a stage ends)")
+      ->capture_default_str();
   app.add_option("--workers", workers, "loader threads decoding and augmenting ahead of training (default 2)");
   app.add_option("--model", model,
                  "network: small (CPU preset), deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101 (the paper's)");
@@ -185,6 +190,8 @@ int main(int argc, char** argv) {
     set_if(min_distance, cfg.ppl_min_distance);
     set_if(spl_cap, cfg.spl_cap);
     if (model) set_model(cfg, *model);
+    LABOR_CHECK(checkpoint_every >= 0, "--checkpoint-every: expected >= 0, got {}", checkpoint_every);
+    cfg.checkpoint_every = checkpoint_every;
     if (workers) {
       LABOR_CHECK(*workers >= 0, "--workers: expected >= 0, got {}", *workers);
       cfg.labor.loader_workers = *workers;

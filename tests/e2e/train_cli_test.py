@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""labor_train's command line on bad input, and resuming from checkpoints.
+"""labor_train's command line on bad input, and resuming from checkpoints (also inside a stage).
 
 usage: train_cli_test.py LABOR_TRAIN QUICK_OUT
 
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN, QUICK = sys.argv[1], sys.argv[2]
 failures = []
@@ -109,6 +110,33 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append("resume: results.json methods differ from the uninterrupted run")
         if "| labor_spl |" not in out:
             failures.append("resume: no table printed")
+
+    # Interrupted inside a stage: with --checkpoint-every, the run killed after UDA's first
+    # mid-stage checkpoint resumes at that iteration (weights, SGD momentum, Adam moments, batches)
+    # and gives the same table as the uninterrupted run.
+    ck = os.path.join(tmp, "interrupted")
+    args = ["--preset", "quick", "--out", ck, "--quiet", "--checkpoint-every", "30"]
+    partial = os.path.join(ck, "checkpoints", "uda.partial.safetensors")
+    proc = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not os.path.exists(partial) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    if not os.path.exists(partial):
+        failures.append("interrupted: no uda.partial.safetensors was written before the run ended")
+    else:
+        rc, out, err = run(*args)
+        if rc != 0:
+            failures.append(f"interrupted: rerun exit {rc}: {err.strip()[-400:]}")
+        else:
+            if "[uda] resuming at iteration" not in err + out:
+                failures.append(f"interrupted: the rerun did not resume inside the UDA stage:\n{err}")
+            if methods(ck) != methods(QUICK):
+                failures.append("interrupted: results.json methods differ from the uninterrupted run")
+            left = [f for f in os.listdir(os.path.join(ck, "checkpoints")) if ".partial" in f]
+            if left:
+                failures.append(f"interrupted: mid-stage checkpoints left after the run: {left}")
 
 if failures:
     print("\n".join(failures))

@@ -69,6 +69,12 @@ TEST(Loader, SameBatchesForAnyWorkerCount) {
     }
     EXPECT_EQ(loader.batches_returned(), 8);
     EXPECT_TRUE(same_bytes(loader.batch(5), reference[5]));
+    // Resuming: a loader that starts at batch 5 (spanning an epoch boundary) continues the sequence.
+    o.first_batch = 5;
+    data::Loader resumed(ds, o);
+    for (int k = 5; k < 8; ++k)
+      EXPECT_TRUE(same_bytes(resumed.next(), reference[static_cast<std::size_t>(k)])) << "resumed batch " << k;
+    EXPECT_EQ(resumed.batches_returned(), 3);
   }
   // Another seed gives other batches.
   auto o = kAugmented;

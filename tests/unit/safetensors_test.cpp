@@ -162,3 +162,50 @@ TEST(Checkpoint, MismatchNamesEveryKeyAndLoadsNothing) {
 }
 
 }  // namespace
+
+TEST(Checkpoint, StageStateRoundTrip) {
+  TempDir dir;
+  labor::Rng rng(3);
+  labor::train::StageState st;
+  st.iteration = 17;
+  st.sgd.resize(3);
+  st.sgd[0].momentum_buffer = Tensor<float>(Shape{2, 3});
+  st.sgd[2].momentum_buffer = Tensor<float>(Shape{4});  // index 1 has no buffer yet
+  st.adam.resize(2);
+  st.adam[0] = {.step = 5, .exp_avg = Tensor<float>(Shape{3}), .exp_avg_sq = Tensor<float>(Shape{3})};
+  st.adam[1] = {.step = 0, .exp_avg = {}, .exp_avg_sq = {}};
+  for (auto* t : {&st.sgd[0].momentum_buffer, &st.sgd[2].momentum_buffer, &st.adam[0].exp_avg, &st.adam[0].exp_avg_sq})
+    fill_uniform(t->view(), rng);
+  labor::train::StateDict out;
+  out.add(st, "optim.");
+  const auto file = dir.path() / "s.safetensors";
+  out.save(file, {{"optimizer", st.describe()}});
+
+  const auto f = io::read_safetensors(file);
+  const auto meta = nlohmann::json::parse(f.metadata.at("labor"));
+  auto back = labor::train::StageState::shaped_like(meta.at("optimizer"), f, "optim.", file.string());
+  labor::train::StateDict in;
+  in.add(back, "optim.");
+  (void)in.load(file);
+  EXPECT_EQ(back.iteration, 17);
+  ASSERT_EQ(back.sgd.size(), 3u);
+  EXPECT_TRUE(back.sgd[1].momentum_buffer.empty());
+  ASSERT_EQ(back.adam.size(), 2u);
+  EXPECT_EQ(back.adam[0].step, 5);
+  EXPECT_EQ(back.adam[1].step, 0);
+  EXPECT_TRUE(back.adam[1].exp_avg.empty());
+  const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+    if (a.shape() != b.shape()) return false;
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  };
+  EXPECT_TRUE(same(back.sgd[0].momentum_buffer, st.sgd[0].momentum_buffer));
+  EXPECT_TRUE(same(back.sgd[2].momentum_buffer, st.sgd[2].momentum_buffer));
+  EXPECT_TRUE(same(back.adam[0].exp_avg, st.adam[0].exp_avg));
+  EXPECT_TRUE(same(back.adam[0].exp_avg_sq, st.adam[0].exp_avg_sq));
+  // A malformed description is an error naming the file.
+  labor::testing::expect_error(
+      [&] { (void)labor::train::StageState::shaped_like(nlohmann::json{{"sgd", 1}}, f, "optim.", file.string()); },
+      {file.string(), "iteration"});
+}

@@ -42,6 +42,9 @@ struct LoaderOptions {
   AugmentOptions augment{};
   /// Normalisation of the batch images.
   Normalization normalization{};
+  /// Index of the first batch next() returns (> 0 resumes a sequence: batch k is the same whatever
+  /// the batch it starts from).
+  std::int64_t first_batch = 0;
   /// false: no label is read (neither the dataset's nor a LabelSource's) and every label is 255,
   /// as for an unlabeled domain.
   bool labels = true;
@@ -124,6 +127,8 @@ class Loader {
     LABOR_CHECK(options_.batch_size >= 1, "Loader: batch_size: expected >= 1, got {}", options_.batch_size);
     LABOR_CHECK(options_.workers >= 0, "Loader: workers: expected >= 0, got {}", options_.workers);
     LABOR_CHECK(options_.prefetch >= 1, "Loader: prefetch: expected >= 1, got {}", options_.prefetch);
+    LABOR_CHECK(options_.first_batch >= 0, "Loader: first_batch: expected >= 0, got {}", options_.first_batch);
+    claimed_ = consumed_ = options_.first_batch;
     for (int c = 0; c < 3; ++c)
       LABOR_CHECK(options_.normalization.std[c] != 0.0f, "Loader: normalization std[{}]: expected non-zero, got 0", c);
     check_augment_options(options_.augment);
@@ -168,7 +173,7 @@ class Loader {
   /// Number of batches next() has returned.
   [[nodiscard]] std::int64_t batches_returned() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return consumed_;
+    return consumed_ - options_.first_batch;
   }
 
   /// Batch `k` made directly on the calling thread (the batch next() returns as its k-th, from 0).

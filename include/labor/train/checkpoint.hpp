@@ -1,7 +1,7 @@
 #pragma once
 /// @file checkpoint.hpp
-/// Saving and restoring the state of layers (parameters and buffers) as safetensors files with a
-/// JSON metadata string, written atomically.
+/// Saving and restoring the state of layers (parameters and buffers) and of a stage's optimisers
+/// as safetensors files with a JSON metadata string, written atomically.
 
 #include <filesystem>
 #include <map>
@@ -17,15 +17,77 @@
 #include "labor/io/safetensors.hpp"
 #include "labor/io/weights.hpp"
 #include "labor/nn/layer.hpp"
+#include "labor/optim/adam.hpp"
+#include "labor/optim/sgd.hpp"
 
 namespace labor::train {
 
 /// The state tensors of a layer by full name (io::state_tensors).
 using io::state_tensors;
 
+/// A training stage part-way: the iterations done and the optimisers' states. With the weights at
+/// that point it continues the stage exactly (LaborTrainer's `resume` arguments), since the batches
+/// depend only on the seed and the iteration (data::Loader) and nothing else in a stage draws
+/// random numbers.
+struct StageState {
+  std::int64_t iteration = 0;
+  /// SGD of the segmenter (or of the selector), one entry per parameter.
+  std::vector<optim::SgdState<float>> sgd;
+  /// Adam of the discriminator (empty in the selector stage).
+  std::vector<optim::AdamState<float>> adam;
+
+  /// The parts that are not tensors, for a checkpoint's metadata: {"iteration", "sgd": count,
+  /// "adam_steps": [...]}.
+  [[nodiscard]] nlohmann::json describe() const {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& a : adam) steps.push_back(a.step);
+    return {{"iteration", iteration}, {"sgd", sgd.size()}, {"adam_steps", steps}};
+  }
+
+  /// An empty state shaped as the one `describe()` and the tensors "<prefix>sgd.<i>.momentum_buffer",
+  /// "<prefix>adam.<i>.exp_avg" / "exp_avg_sq" of `file` describe, ready for StateDict::load.
+  /// @throws labor::Error naming `origin` when the description is malformed.
+  static StageState shaped_like(const nlohmann::json& description, const io::SafetensorsFile& file,
+                                const std::string& prefix, const std::string& origin) {
+    StageState st;
+    try {
+      st.iteration = description.at("iteration").get<std::int64_t>();
+      st.sgd.resize(description.at("sgd").get<std::size_t>());
+      for (const auto& step : description.at("adam_steps")) st.adam.push_back({.step = step.get<std::int64_t>()});
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: optimiser state: expected iteration, sgd and adam_steps, got {} ({})", origin, description.dump(),
+           e.what());
+    }
+    const auto shaped = [&](const std::string& name) {
+      const auto it = file.tensors.find(prefix + name);
+      return it == file.tensors.end() ? Tensor<float, cpu>()
+                                      : Tensor<float, cpu>(io::detail::entry_shape(origin, prefix + name, it->second));
+    };
+    for (std::size_t i = 0; i < st.sgd.size(); ++i)
+      st.sgd[i].momentum_buffer = shaped(fmt::format("sgd.{}.momentum_buffer", i));
+    for (std::size_t i = 0; i < st.adam.size(); ++i) {
+      st.adam[i].exp_avg = shaped(fmt::format("adam.{}.exp_avg", i));
+      st.adam[i].exp_avg_sq = shaped(fmt::format("adam.{}.exp_avg_sq", i));
+    }
+    return st;
+  }
+};
+
 /// Named float state gathered from several layers (each under its own prefix) for one file.
 class StateDict {
  public:
+  /// Adds the non-empty optimiser tensors of `state` as "<prefix>sgd.<i>.momentum_buffer",
+  /// "<prefix>adam.<i>.exp_avg" and "<prefix>adam.<i>.exp_avg_sq" (the rest is in describe()).
+  StateDict& add(StageState& state, const std::string& prefix) {
+    for (std::size_t i = 0; i < state.sgd.size(); ++i)
+      add_tensor(fmt::format("{}sgd.{}.momentum_buffer", prefix, i), state.sgd[i].momentum_buffer);
+    for (std::size_t i = 0; i < state.adam.size(); ++i) {
+      add_tensor(fmt::format("{}adam.{}.exp_avg", prefix, i), state.adam[i].exp_avg);
+      add_tensor(fmt::format("{}adam.{}.exp_avg_sq", prefix, i), state.adam[i].exp_avg_sq);
+    }
+    return *this;
+  }
+
   /// Adds every state tensor of `layer` (a Layer, or any model with value_type, device_type and
   /// visit()) under `prefix` (e.g. "model.", "discriminator.").
   template <class L>
@@ -66,6 +128,10 @@ class StateDict {
   }
 
  private:
+  void add_tensor(std::string name, Tensor<float, cpu>& t) {
+    if (!t.empty()) entries_.emplace_back(std::move(name), &t);
+  }
+
   std::vector<std::pair<std::string, Tensor<float, cpu>*>> entries_;
 };
 

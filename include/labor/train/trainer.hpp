@@ -40,6 +40,7 @@
 #include "labor/optim/sgd.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
+#include "labor/train/checkpoint.hpp"
 #include "labor/train/options.hpp"
 
 namespace labor::train {
@@ -151,6 +152,17 @@ class LaborTrainer {
   [[nodiscard]] const LaborOptions& options() const { return options_; }
   void set_monitor(Monitor m) { monitor_ = std::move(m); }
 
+  /// Called inside a stage every `every` iterations (not after its last): the stage's name, its
+  /// state, and the selector being trained (nullptr in the segmenter stages, whose weights are
+  /// model() and discriminator()). A program saves them to resume an interrupted stage.
+  using CheckpointHook = std::function<void(std::string_view stage, const StageState&, Selector* selector)>;
+  /// Sets the checkpoint hook (`every` ≥ 1; an empty hook turns it off).
+  void set_checkpoint_hook(CheckpointHook hook, std::int64_t every) {
+    LABOR_CHECK(!hook || every >= 1, "set_checkpoint_hook: every: expected >= 1, got {}", every);
+    checkpoint_hook_ = std::move(hook);
+    checkpoint_every_ = every;
+  }
+
   /// Logits of `images` (N×3×H×W, normalised) upsampled to h×w.
   template <class M>
   Tensor<float, cpu> logits(M& net, const Tensor<float, cpu>& images, std::int64_t h, std::int64_t w) {
@@ -161,9 +173,11 @@ class LaborTrainer {
   /// L_src + λ_tgt·L_tgt + λ_adv·L_adv for o.iterations, and D on its domain loss when λ_adv > 0.
   /// `target_labels` (dense maps per target image, 255 = unlabeled) enables L_tgt; without it and
   /// with λ_adv = 0 the target set is not read. Fresh optimisers each stage; the weights continue.
+  /// `resume` continues the stage from a StageState the checkpoint hook reported (with model() and
+  /// discriminator() restored to that point); the result equals an uninterrupted run's.
   template <data::Dataset S, data::Dataset T>
   void train_segmenter(std::string_view stage, const S& source, const T& target, const TargetLabels* target_labels,
-                       const SegmenterStageOptions& o, std::uint64_t seed) {
+                       const SegmenterStageOptions& o, std::uint64_t seed, const StageState* resume = nullptr) {
     validate(o, "train_segmenter");
     if (target_labels != nullptr)
       LABOR_CHECK(static_cast<std::int64_t>(target_labels->size()) == target.size(),
@@ -174,17 +188,19 @@ class LaborTrainer {
     auto sgd = detail::make_sgd(model_.backbone, heads, o.sgd);
     optim::Adam<float> adam({{nn::trainable_parameters(disc_), 1.0}},
                             {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2});
-    data::Loader<S> src_batches(source, loader_options(o.batch_size, seed, o.augment, true));
+    const std::int64_t first = restore(resume, stage, o.iterations, sgd, &adam);
+    data::Loader<S> src_batches(source, loader_options(o.batch_size, seed, o.augment, true, first));
     // The target is read only when it is used; without target labels, its labels are not read.
     std::optional<data::Loader<T>> tgt_batches;
     if (use_target)
       tgt_batches.emplace(target,
-                          loader_options(o.batch_size, seed ^ 0x5851F42D4C957F2Dull, o.augment, target_labels != nullptr),
+                          loader_options(o.batch_size, seed ^ 0x5851F42D4C957F2Dull, o.augment, target_labels != nullptr,
+                                         first),
                           target_labels != nullptr ? label_source(*target_labels) : data::LabelSource{});
     model_.set_training(true);
     disc_.set_training(true);
     const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
-    for (std::int64_t it = 0; it < o.iterations; ++it) {
+    for (std::int64_t it = first; it < o.iterations; ++it) {
       const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
       sgd.set_lr(lr);
       sgd.zero_grad();
@@ -239,6 +255,7 @@ class LaborTrainer {
         info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
       }
       if (monitor_) monitor_(info);
+      report_checkpoint(stage, it + 1, o.iterations, sgd, &adam, nullptr);
     }
     model_.set_training(false);
   }
@@ -298,16 +315,19 @@ class LaborTrainer {
   }
 
   /// The iterations of stage 3 on an existing selector (exposed for tests and custom schedules).
+  /// `resume` continues from a StageState the checkpoint hook reported for "selector" (with `sel`
+  /// restored to that point).
   template <data::Dataset T>
   void train_selector_steps(Selector& sel, const T& target, const TargetLabels& pseudo, const SelectorStageOptions& o,
-                            std::uint64_t seed) {
+                            std::uint64_t seed, const StageState* resume = nullptr) {
     auto sgd = detail::make_sgd(sel.backbone, std::vector<H*>{&sel.head1, &sel.head2}, o.sgd);
     LABOR_CHECK(static_cast<std::int64_t>(pseudo.size()) == target.size(),
                 "train_selector: pseudo: expected one map per target image ({}), got {}", target.size(), pseudo.size());
-    data::Loader<T> batches(target, loader_options(o.batch_size, seed, o.augment, true), label_source(pseudo));
+    const std::int64_t first = restore(resume, "selector", o.iterations, sgd, nullptr);
+    data::Loader<T> batches(target, loader_options(o.batch_size, seed, o.augment, true, first), label_source(pseudo));
     sel.set_training(true);
     const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
-    for (std::int64_t it = 0; it < o.iterations; ++it) {
+    for (std::int64_t it = first; it < o.iterations; ++it) {
       const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
       sgd.set_lr(lr);
       sgd.zero_grad();
@@ -323,6 +343,7 @@ class LaborTrainer {
         monitor_(info);
       });
       sgd.step();
+      report_checkpoint("selector", it + 1, o.iterations, sgd, nullptr, &sel);
     }
     sel.set_training(false);
   }
@@ -422,13 +443,40 @@ class LaborTrainer {
   /// Options of a training loader: shuffled batches of `batch` items drawn from `seed`, augmented,
   /// normalised with the schedule's normalisation; `labels` false reads no label.
   [[nodiscard]] data::LoaderOptions loader_options(std::int64_t batch, std::uint64_t seed,
-                                                   const data::AugmentOptions& augment, bool labels) const {
+                                                   const data::AugmentOptions& augment, bool labels,
+                                                   std::int64_t first_batch) const {
     return {.batch_size = batch,
             .seed = seed,
             .workers = options_.loader_workers,
             .augment = augment,
             .normalization = options_.normalization,
+            .first_batch = first_batch,
             .labels = labels};
+  }
+
+  /// Restores the optimisers from `resume` (if any) and returns the first iteration to run.
+  static std::int64_t restore(const StageState* resume, std::string_view stage, std::int64_t iterations,
+                              optim::Sgd<float>& sgd, optim::Adam<float>* adam) {
+    if (resume == nullptr) return 0;
+    LABOR_CHECK(resume->iteration >= 0 && resume->iteration < iterations,
+                "{}: resume: iteration: expected in [0, {}), got {}", stage, iterations, resume->iteration);
+    LABOR_CHECK(resume->sgd.size() == sgd.state().size(),
+                "{}: resume: SGD state: expected {} parameters, got {}", stage, sgd.state().size(), resume->sgd.size());
+    const std::size_t n_adam = adam != nullptr ? adam->state().size() : 0;
+    LABOR_CHECK(resume->adam.empty() || resume->adam.size() == n_adam,
+                "{}: resume: Adam state: expected {} parameters, got {}", stage, n_adam, resume->adam.size());
+    sgd.state() = resume->sgd;
+    if (adam != nullptr && !resume->adam.empty()) adam->state() = resume->adam;
+    return resume->iteration;
+  }
+
+  /// Calls the checkpoint hook after iteration `done` when it is due (not after the last).
+  void report_checkpoint(std::string_view stage, std::int64_t done, std::int64_t iterations,
+                         const optim::Sgd<float>& sgd, const optim::Adam<float>* adam, Selector* sel) const {
+    if (!checkpoint_hook_ || done >= iterations || done % checkpoint_every_ != 0) return;
+    StageState st{.iteration = done, .sgd = sgd.state(), .adam = {}};
+    if (adam != nullptr) st.adam = adam->state();
+    checkpoint_hook_(stage, st, sel);
   }
   /// Dense per-image label maps as a loader's label source (read-only: safe from worker threads).
   static data::LabelSource label_source(const TargetLabels& maps) {
@@ -462,6 +510,8 @@ class LaborTrainer {
   HeadFactory make_head_;
   LaborOptions options_;
   Monitor monitor_;
+  CheckpointHook checkpoint_hook_;
+  std::int64_t checkpoint_every_ = 0;
   std::vector<double> thresholds_;
 };
 
