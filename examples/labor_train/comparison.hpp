@@ -405,7 +405,7 @@ class Comparison {
     LABOR_CHECK(meta.contains("optimizer"), "checkpoint {}: metadata: expected an 'optimizer' entry", file.string());
     auto st = train::StageState::shaped_like(meta["optimizer"], f, "optim.", file.string());
     weights.add(st, "optim.");
-    (void)weights.load(file);
+    (void)weights.load(f, file);  // the file read once: its shapes sized `st`, its data fills it
     progress_.note(fmt::format("[{}] resuming at iteration {} from {}", stage, st.iteration, file.string()));
     return st;
   }

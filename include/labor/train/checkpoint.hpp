@@ -110,8 +110,10 @@ class StateDict {
   /// Everything is checked before anything is copied, so a bad file leaves the layers untouched.
   /// @return the metadata JSON stored by save().
   /// @throws labor::Error naming the file and every missing, unexpected or mis-shaped key.
-  nlohmann::json load(const std::filesystem::path& file) const {
-    const io::SafetensorsFile f = io::read_safetensors(file);
+  nlohmann::json load(const std::filesystem::path& file) const { return load(io::read_safetensors(file), file); }
+
+  /// load() from a file already read (`f`, read from `file`), e.g. to size a StageState first.
+  nlohmann::json load(const io::SafetensorsFile& f, const std::filesystem::path& file) const {
     // A checkpoint holds exactly the model's names, as saved: no mapping, nothing ignored, F32 only.
     const io::WeightsMapping exact{.ignore = {}, .dtypes = {"F32"}};
     const auto keys = io::match_weights(f, entries_, exact, "checkpoint");

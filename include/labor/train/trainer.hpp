@@ -434,7 +434,8 @@ class LaborTrainer {
       const auto pseudo = pseudo_labels(pool, options_.selector);
       Selector sel = train_selector(pool, pseudo, options_.selector, stage_seed(options_.seed, "selector", r));
       (void)select(sel, pool, sampler, oracle, store);
-      const auto labels = dense_labels(store, pool.size(), pool.image(0).size(1), pool.image(0).size(2));
+      const Shape size = pool.image(0).shape();  // one decode for a file dataset
+      const auto labels = dense_labels(store, pool.size(), size[1], size[2]);
       train_segmenter("adapt", source, pool, &labels, options_.adapt, stage_seed(options_.seed, "adapt", r));
     }
   }
