@@ -2,6 +2,7 @@
 /// @file memory.hpp
 /// Host memory management: DeviceMemory<cpu>.
 
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <map>
@@ -147,28 +148,48 @@ struct DeviceMemory<cpu> {
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes) std::memcpy(dst, src, bytes);
   }
-  static void zero(void* dst, std::size_t bytes) {
-    if (bytes) std::memset(dst, 0, bytes);
+  static void zero(void* dst, std::size_t bytes) { fill_bytes(dst, 0, bytes); }
+  static void fill_bytes(void* dst, unsigned char value, std::size_t bytes) {
+    if (bytes) std::memset(dst, value, bytes);
   }
+  static void set_cache_limit(std::size_t bytes) { Cache::instance().set_limit(bytes); }
+  static void release_cache() { Cache::instance().release(); }
+  static std::size_t cached_bytes() { return Cache::instance().cached_bytes(); }
 };
 
-/// Sets how many bytes of freed blocks device D keeps for reuse (0: none).
+/// Sets how many bytes of freed blocks device D keeps for reuse (0: none). On cuda this is the
+/// release threshold of the device's memory pool.
 template <Device D>
 void set_memory_cache_limit(std::size_t bytes) {
-  DeviceMemory<D>::Cache::instance().set_limit(bytes);
+  DeviceMemory<D>::set_cache_limit(bytes);
 }
 
 /// Frees the blocks device D keeps for reuse.
 template <Device D>
 void release_memory_cache() {
-  DeviceMemory<D>::Cache::instance().release();
+  DeviceMemory<D>::release_cache();
 }
 
 /// Bytes of freed blocks device D currently keeps for reuse.
 template <Device D>
 std::size_t cached_memory_bytes() {
-  return DeviceMemory<D>::Cache::instance().cached_bytes();
+  return DeviceMemory<D>::cached_bytes();
 }
+
+namespace detail {
+inline std::atomic<bool>& poison_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+}  // namespace detail
+
+/// Testing aid: while on, every Tensor::uninitialized on any device is filled with 0xFF bytes (NaN
+/// for floating point, −1 for signed integers), so a kernel that leaves an output element unwritten
+/// is caught by the comparison that follows. Off by default (it costs a fill per allocation).
+inline void set_poison_uninitialized(bool on) { detail::poison_flag().store(on, std::memory_order_relaxed); }
+
+/// Whether set_poison_uninitialized is on.
+inline bool poison_uninitialized() { return detail::poison_flag().load(std::memory_order_relaxed); }
 
 /// Copies between devices. Same-device copies use DeviceMemory<D>::copy; host<->GPU copies are
 /// specialised in backend/cuda/memory.cuh.
@@ -181,3 +202,7 @@ struct CrossDeviceCopy<D, D> {
 };
 
 }  // namespace labor
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/memory.cuh"
+#endif

@@ -8,6 +8,7 @@
 
 #include "labor/core/config.hpp"
 #include "labor/core/device.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 
@@ -140,20 +141,26 @@ class Rng {
   std::uint64_t offset_ = 0;
 };
 
-/// Fills a host tensor with uniform values in [lo, hi), element i from counter offset + i.
-template <class T>
-void fill_uniform(TensorView<T, cpu> t, Rng& rng, T lo = T(0), T hi = T(1)) {
+/// Fills a tensor with uniform values in [lo, hi), element i from counter offset + i: the same
+/// values on every device and thread count.
+template <class T, Device D>
+void fill_uniform(TensorView<T, D> t, Rng& rng, T lo = T(0), T hi = T(1)) {
   const PhiloxStream s = rng.take(static_cast<std::uint64_t>(t.numel()));
   T* p = t.data();
-  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = s.uniform<T>(static_cast<std::uint64_t>(i), lo, hi); });
+  for_each_index<D>(t.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    p[i] = s.uniform<T>(static_cast<std::uint64_t>(i), lo, hi);
+  });
 }
 
-/// Fills a host tensor with normal values N(mean, stddev²), element i from counter offset + i.
-template <class T>
-void fill_normal(TensorView<T, cpu> t, Rng& rng, T mean = T(0), T stddev = T(1)) {
+/// Fills a tensor with normal values N(mean, stddev²), element i from counter offset + i (on the
+/// GPU equal to the host's values up to the last bits of the device's log/cos).
+template <class T, Device D>
+void fill_normal(TensorView<T, D> t, Rng& rng, T mean = T(0), T stddev = T(1)) {
   const PhiloxStream s = rng.take(static_cast<std::uint64_t>(t.numel()));
   T* p = t.data();
-  parallel_for(0, t.numel(), [&](std::int64_t i) { p[i] = s.normal<T>(static_cast<std::uint64_t>(i), mean, stddev); });
+  for_each_index<D>(t.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    p[i] = s.normal<T>(static_cast<std::uint64_t>(i), mean, stddev);
+  });
 }
 
 }  // namespace labor

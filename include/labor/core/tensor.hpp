@@ -15,6 +15,7 @@
 
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/memory.hpp"
 #include "labor/core/shape.hpp"
 
@@ -112,8 +113,13 @@ class Tensor {
   /// Zero-filled tensor of `shape`.
   explicit Tensor(Shape shape) : Tensor(shape, Uninit{}) { DeviceMemory<D>::zero(data_.get(), bytes()); }
 
-  /// Tensor of `shape` whose elements are unspecified until written.
-  static Tensor uninitialized(Shape shape) { return Tensor(shape, Uninit{}); }
+  /// Tensor of `shape` whose elements are unspecified until written (0xFF bytes while
+  /// set_poison_uninitialized is on).
+  static Tensor uninitialized(Shape shape) {
+    Tensor t(shape, Uninit{});
+    if (poison_uninitialized()) DeviceMemory<D>::fill_bytes(t.data(), 0xFF, t.bytes());
+    return t;
+  }
 
   /// Host tensor of `shape` filled with `value`.
   static Tensor full(Shape shape, T value) requires std::same_as<D, cpu> {
@@ -186,8 +192,11 @@ class Tensor {
   /// Sets every element to zero.
   void zero() { DeviceMemory<D>::zero(data(), bytes()); }
 
-  /// Host tensors: sets every element to `value`.
-  void fill(T value) requires std::same_as<D, cpu> { std::fill_n(data(), numel(), value); }
+  /// Sets every element to `value` (on cuda: queued on labor's stream).
+  void fill(T value) {
+    T* p = data();
+    for_each_index<D>(numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { p[i] = value; }, std::int64_t{1} << 16);
+  }
 
   /// Host tensors: the elements as a span.
   [[nodiscard]] std::span<T> span() requires std::same_as<D, cpu> { return view().span(); }

@@ -8,7 +8,7 @@
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
-#include "labor/core/parallel.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
 #include "labor/nn/detail/checks.hpp"
@@ -37,36 +37,25 @@ struct LeakyReluOp {
   LABOR_HOST_DEVICE T grad(T x, T g) const { return x > T(0) ? g : g * slope; }
 };
 
-/// y = op(x) element-wise on the host.
-template <class T, class Op>
-Tensor<T, cpu> map_elementwise(const Tensor<T, cpu>& x, Op op) {
-  auto y = Tensor<T, cpu>::uninitialized(x.shape());
+/// y = op(x) element-wise on device D.
+template <class T, Device D, class Op>
+Tensor<T, D> map_elementwise(const Tensor<T, D>& x, Op op) {
+  auto y = Tensor<T, D>::uninitialized(x.shape());
   const T* LABOR_RESTRICT px = x.data();
   T* LABOR_RESTRICT py = y.data();
-  const std::int64_t n = x.numel();
-  parallel_chunks(
-      0, n,
-      [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i) py[i] = op(px[i]);
-      },
-      elementwise_grain);
+  for_each_index<D>(x.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { py[i] = op(px[i]); }, elementwise_grain);
   return y;
 }
 
-/// dx = op.grad(x, g) element-wise on the host.
-template <class T, class Op>
-Tensor<T, cpu> map_elementwise_grad(const Tensor<T, cpu>& x, const Tensor<T, cpu>& g, Op op) {
-  auto dx = Tensor<T, cpu>::uninitialized(x.shape());
+/// dx = op.grad(x, g) element-wise on device D.
+template <class T, Device D, class Op>
+Tensor<T, D> map_elementwise_grad(const Tensor<T, D>& x, const Tensor<T, D>& g, Op op) {
+  auto dx = Tensor<T, D>::uninitialized(x.shape());
   const T* LABOR_RESTRICT px = x.data();
   const T* LABOR_RESTRICT pg = g.data();
   T* LABOR_RESTRICT pd = dx.data();
-  const std::int64_t n = x.numel();
-  parallel_chunks(
-      0, n,
-      [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i) pd[i] = op.grad(px[i], pg[i]);
-      },
-      elementwise_grain);
+  for_each_index<D>(
+      x.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { pd[i] = op.grad(px[i], pg[i]); }, elementwise_grain);
   return dx;
 }
 

@@ -53,7 +53,10 @@ struct StageState {
     try {
       st.iteration = description.at("iteration").get<std::int64_t>();
       st.sgd.resize(description.at("sgd").get<std::size_t>());
-      for (const auto& step : description.at("adam_steps")) st.adam.push_back({.step = step.get<std::int64_t>()});
+      for (const auto& step : description.at("adam_steps")) {
+        st.adam.emplace_back();
+        st.adam.back().step = step.get<std::int64_t>();
+      }
     } catch (const nlohmann::json::exception& e) {
       fail("{}: optimiser state: expected iteration, sgd and adam_steps, got {} ({})", origin, description.dump(),
            e.what());

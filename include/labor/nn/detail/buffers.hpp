@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
@@ -14,20 +15,24 @@ namespace labor::nn::detail {
 
 /// Makes `t` a tensor of `shape` with unspecified contents, reusing its storage when the element
 /// count is unchanged.
-template <class T>
-void ensure_shape(Tensor<T, cpu>& t, const Shape& shape) {
+template <class T, Device D>
+void ensure_shape(Tensor<T, D>& t, const Shape& shape) {
   if (t.numel() == shape.numel() && !t.empty()) {
     t.reshape(shape);
   } else {
-    t = Tensor<T, cpu>::uninitialized(shape);
+    t = Tensor<T, D>::uninitialized(shape);
   }
 }
 
 /// dst = src (shape and elements), reusing dst's storage when it has the same element count;
-/// copies in parallel.
-template <class T>
-void copy_into(Tensor<T, cpu>& dst, const Tensor<T, cpu>& src) {
+/// copies in parallel on the host, as one queued copy on the GPU.
+template <class T, Device D>
+void copy_into(Tensor<T, D>& dst, const Tensor<T, D>& src) {
   ensure_shape(dst, src.shape());
+  if constexpr (!std::is_same_v<D, cpu>) {
+    DeviceMemory<D>::copy(dst.data(), src.data(), src.bytes());
+    return;
+  }
   const T* s = src.data();
   T* d = dst.data();
   parallel_chunks(
