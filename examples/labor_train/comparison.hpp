@@ -13,6 +13,7 @@
 #include <optional>
 #include <string_view>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -38,6 +39,9 @@ namespace labor_train {
 template <labor::models::Backbone B>
 class Comparison {
  public:
+  using D = typename B::device_type;
+  using Head = HeadOn<D>;
+  using Disc = DiscOn<D>;
   using Trainer = labor::train::LaborTrainer<B, Head, Disc>;
   using MakeBackbone = std::function<B(labor::Rng&)>;
 
@@ -202,7 +206,9 @@ class Comparison {
       progress_.end(fmt::format("mIoU {:.1f}", r.miou));
     }
     rows_[name] = r;
-    predictions_[name] = t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization));
+    predictions_[name] =
+        t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>())
+            .template to<cpu>();
   }
 
   typename Trainer::Selector selector_stage(Trainer& uda) {
@@ -285,8 +291,9 @@ class Comparison {
     const auto store_path = [&](const std::string& m) { return out_ / "labels" / (m + ".lstore"); };
     // The selector's view of the visualised test images: its mask and the points PPL would pick.
     {
-      const auto x = data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization);
-      auto [p1, p2] = uda.selector_probabilities(sel, x);
+      const auto x = data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>();
+      const auto [d1, d2] = uda.selector_probabilities(sel, x);
+      const auto p1 = d1.template to<cpu>(), p2 = d2.template to<cpu>();
       const auto a1 = train::argmax_channels(p1), a2 = train::argmax_channels(p2);
       vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
       for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
@@ -462,7 +469,7 @@ class Comparison {
 };
 
 /// Runs the comparison of `cfg` on `data` with backbones made by `make_backbone` (the weights of
-/// cfg.weights loaded into each, when set).
+/// cfg.weights loaded into each, when set), on the backbone's device.
 template <labor::models::Backbone B, class Make>
 RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, const fs::path& out, Progress& progress,
                          std::int64_t visuals) {
@@ -479,6 +486,35 @@ RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, con
   r.config = c.config_json();
   r.timing = c.timing();
   return r;
+}
+
+/// The comparison with the SmallBackbone presets on device D.
+template <labor::Device D>
+RunOutput run_small_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
+                       std::int64_t visuals) {
+  using Backbone = labor::models::SmallBackbone<float, D>;
+  return run_comparison<Backbone>(
+      cfg, std::move(data), [o = cfg.backbone](labor::Rng& rng) { return Backbone(o, rng); }, out, progress,
+      visuals);
+}
+
+/// The comparison with a DeepLab-v2 ResNet preset (cfg.model) on device D.
+template <labor::Device D>
+RunOutput run_resnet_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
+                        std::int64_t visuals) {
+  auto options = labor::models::deeplabv2_options(resnet_depth(cfg.model));
+  // DeepLab-v2 freezes batch norm at the statistics of its pretrained weights; a network trained
+  // from scratch has no statistics to freeze, so there it is trained.
+  options.frozen_bn = !cfg.weights.empty();
+  const auto make = [options]<class B>(std::type_identity<B>) {
+    return [options](labor::Rng& rng) { return B(options, rng); };
+  };
+  using Basic = labor::models::BasicResNet<float, D>;
+  using Bottleneck = labor::models::BottleneckResNet<float, D>;
+  if (labor::models::resnet_uses_bottleneck(options.depth))
+    return run_comparison<Bottleneck>(cfg, std::move(data), make(std::type_identity<Bottleneck>{}), out, progress,
+                                      visuals);
+  return run_comparison<Basic>(cfg, std::move(data), make(std::type_identity<Basic>{}), out, progress, visuals);
 }
 
 }  // namespace labor_train

@@ -31,8 +31,11 @@
 namespace labor_train {
 
 namespace fs = std::filesystem;
-using Head = labor::models::AsppHead<float>;
-using Disc = labor::models::FcDiscriminator<float>;
+/// The classifier head and the discriminator of every comparison, on device D.
+template <labor::Device D>
+using HeadOn = labor::models::AsppHead<float, D>;
+template <labor::Device D>
+using DiscOn = labor::models::FcDiscriminator<float, D>;
 
 /// Data read from files instead of the embedded benchmark (an empty `source` means the benchmark).
 struct FileData {
@@ -57,6 +60,8 @@ struct Config {
   FileData files;
   /// Network preset: "small" (SmallBackbone) or "deeplabv2-r18" / "-r50" / "-r101".
   std::string model = "small";
+  /// "cpu", or "cuda" (needs a labor_train built with nvcc and a visible GPU).
+  std::string device = "cpu";
   /// Safetensors weights for the backbone (e.g. ImageNet weights exported by tools/export_safetensors.py).
   std::string weights;
   labor::models::SmallBackboneOptions backbone;
@@ -182,6 +187,7 @@ inline nlohmann::json to_json(const Config& c) {
                                                       {"target_test", d.target_test},
                                                       {"seed", d.seed},
                                                       {"palette_shift", d.palette_shift}}},
+          {"device", c.device},
           {"model",
            {{"name", c.model},
             {"weights", c.weights},
@@ -216,9 +222,14 @@ struct RunOutput {
   nlohmann::json config, timing;
 };
 
-/// Runs the comparison with the SmallBackbone presets (comparison_small.cpp).
+/// Runs the comparison with the SmallBackbone presets on the CPU (comparison_small.cpp).
 RunOutput run_small(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);
-/// Runs the comparison with the DeepLab-v2 ResNet presets (comparison_resnet.cpp).
+/// Runs the comparison with the DeepLab-v2 ResNet presets on the CPU (comparison_resnet.cpp).
 RunOutput run_resnet(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);
+/// Runs the comparison on the GPU, any model (comparison_cuda.cu; only in builds with CUDA).
+RunOutput run_cuda(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);
+/// Throws labor::Error unless this labor_train can run on `device` ("cpu", or "cuda" in a build with
+/// CUDA on a machine with a GPU); returns the GPU's name for "cuda", "" for "cpu".
+std::string check_device(const std::string& device);
 
 }  // namespace labor_train

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   std::int64_t visuals = 4;
   std::optional<std::int64_t> points, min_distance;
   std::optional<double> spl_cap;
-  std::string export_dir, resize, source_resize, class_names, weights, crop, scale;
+  std::string export_dir, resize, source_resize, class_names, weights, crop, scale, device = "cpu";
   std::optional<int> workers;
   std::int64_t checkpoint_every = 0;
   std::optional<std::string> model;
@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "loader threads decoding and augmenting ahead of training (default 2)");
   app.add_option("--model", model,
                  "network: small (CPU preset), deeplabv2-r18, deeplabv2-r50 or deeplabv2-r101 (the paper's)");
+  app.add_option("--device", device,
+                 "where the networks train: cpu, or cuda (a build with nvcc, on a machine with an NVIDIA GPU)")
+      ->capture_default_str();
   app.add_option("--weights", weights,
                  "backbone weights (safetensors, e.g. from tools/export_safetensors.py); with a deeplabv2 model "
                  "its batch norm is then frozen, as DeepLab-v2 does");
@@ -190,6 +193,8 @@ int main(int argc, char** argv) {
     set_if(min_distance, cfg.ppl_min_distance);
     set_if(spl_cap, cfg.spl_cap);
     if (model) set_model(cfg, *model);
+    const std::string gpu = check_device(device);  // before anything is read or written
+    cfg.device = device;
     LABOR_CHECK(checkpoint_every >= 0, "--checkpoint-every: expected >= 0, got {}", checkpoint_every);
     cfg.checkpoint_every = checkpoint_every;
     if (workers) {
@@ -267,9 +272,10 @@ int main(int argc, char** argv) {
       std::filesystem::remove_all(dir / "checkpoints");
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const RunOutput result = cfg.model == "small"
-                                 ? run_small(cfg, std::move(splits), dir, progress, visuals)
-                                 : run_resnet(cfg, std::move(splits), dir, progress, visuals);
+    if (!gpu.empty()) progress.note(fmt::format("[device] cuda: {}", gpu));
+    const RunOutput result = cfg.device == "cuda"  ? run_cuda(cfg, std::move(splits), dir, progress, visuals)
+                             : cfg.model == "small" ? run_small(cfg, std::move(splits), dir, progress, visuals)
+                                                    : run_resnet(cfg, std::move(splits), dir, progress, visuals);
     const auto& rows = result.rows;
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -27,7 +27,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -170,6 +172,52 @@ inline void assign_weights(const SafetensorsFile& file, const WeightTargets& tar
   for (std::size_t i = 0; i < targets.size(); ++i) *targets[i].second = file.to_float(keys[i]);
 }
 
+/// Host tensors standing for the state tensors of a model on any device, so that reading and
+/// writing files is one host-side code path: a host tensor is its own mirror; a device tensor gets
+/// a host copy of its shape, filled from the device by pull() (before writing a file) and copied to
+/// the device by push() (after reading one). Copies of a HostMirror share the host copies.
+class HostMirror {
+ public:
+  /// Adds `tensor` (which must outlive the mirror) under `name`.
+  template <Device D>
+  void add(std::string name, Tensor<float, D>* tensor) {
+    if constexpr (std::is_same_v<D, cpu>) {
+      targets_.emplace_back(std::move(name), tensor);
+    } else {
+      auto host = std::make_shared<Tensor<float, cpu>>(tensor->shape());
+      targets_.emplace_back(std::move(name), host.get());
+      pull_.emplace_back([tensor, host] { CrossDeviceCopy<D, cpu>::copy(host->data(), tensor->data(), host->bytes()); });
+      push_.emplace_back([tensor, host] {
+        check_shape("HostMirror::push", host->shape(), tensor->shape());
+        CrossDeviceCopy<cpu, D>::copy(tensor->data(), host->data(), host->bytes());
+      });
+      hosts_.push_back(std::move(host));
+    }
+  }
+  /// Adds every state tensor of `model` (io::state_tensors) under `prefix`.
+  template <class L>
+  void add_model(L& model, const std::string& prefix = {}) {
+    static_assert(std::is_same_v<typename L::value_type, float>, "HostMirror: float models only");
+    for (auto& [name, t] : state_tensors(model, prefix)) add(name, t);
+  }
+
+  /// (name, host tensor) for every added tensor, in order.
+  [[nodiscard]] const WeightTargets& targets() const { return targets_; }
+  /// Copies the device tensors into their host mirrors.
+  void pull() const {
+    for (const auto& f : pull_) f();
+  }
+  /// Copies the host mirrors back into the device tensors.
+  void push() const {
+    for (const auto& f : push_) f();
+  }
+
+ private:
+  WeightTargets targets_;
+  std::vector<std::shared_ptr<Tensor<float, cpu>>> hosts_;
+  std::vector<std::function<void()>> pull_, push_;
+};
+
 /// Options of load_weights: the name mapping (WeightsMapping's fields).
 using LoadWeightsOptions = WeightsMapping;
 
@@ -179,11 +227,11 @@ using LoadWeightsOptions = WeightsMapping;
 ///         every missing, unexpected, mis-typed or mis-shaped key in one message (see match_weights).
 template <class L>
 void load_weights(L& model, const std::filesystem::path& file, const LoadWeightsOptions& options = {}) {
-  static_assert(std::is_same_v<typename L::value_type, float> && std::is_same_v<typename L::device_type, cpu>,
-                "load_weights: float host models only");
+  HostMirror mirror;
+  mirror.add_model(model);
   const SafetensorsFile f = read_safetensors(file);
-  const WeightTargets targets = state_tensors(model);
-  assign_weights(f, targets, match_weights(f, targets, options, "load_weights"));
+  assign_weights(f, mirror.targets(), match_weights(f, mirror.targets(), options, "load_weights"));
+  mirror.push();
 }
 
 /// Writes every parameter and buffer of `model` (float, host) to `file` as F32 under its visit()
@@ -192,10 +240,11 @@ void load_weights(L& model, const std::filesystem::path& file, const LoadWeights
 template <class L>
 void save_weights(L& model, const std::filesystem::path& file, const std::map<std::string, std::string>& metadata = {},
                   const std::string& prefix = {}) {
-  static_assert(std::is_same_v<typename L::value_type, float> && std::is_same_v<typename L::device_type, cpu>,
-                "save_weights: float host models only");
+  HostMirror mirror;
+  mirror.add_model(model, prefix);
+  mirror.pull();
   std::vector<SafetensorsWrite> w;
-  for (auto& [name, t] : state_tensors(model, prefix)) w.emplace_back(name, t->view());
+  for (const auto& [name, t] : mirror.targets()) w.emplace_back(name, t->view());
   write_safetensors(file, w, metadata);
 }
 

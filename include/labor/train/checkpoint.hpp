@@ -95,17 +95,16 @@ class StateDict {
   /// visit()) under `prefix` (e.g. "model.", "discriminator.").
   template <class L>
   StateDict& add(L& layer, const std::string& prefix) {
-    static_assert(std::is_same_v<typename L::value_type, float> && std::is_same_v<typename L::device_type, cpu>,
-                  "StateDict: float host layers only");
-    for (auto& [name, t] : state_tensors(layer, prefix)) entries_.emplace_back(name, t);
+    entries_.add_model(layer, prefix);
     return *this;
   }
 
   /// Writes the state and `metadata` (any JSON, stored as the "labor" metadata string) to `file`
   /// atomically. @throws labor::Error on an I/O failure or duplicate names; the file is unchanged then.
   void save(const std::filesystem::path& file, const nlohmann::json& metadata) const {
+    entries_.pull();
     std::vector<io::SafetensorsWrite> w;
-    for (const auto& [name, t] : entries_) w.emplace_back(name, t->view());
+    for (const auto& [name, t] : entries_.targets()) w.emplace_back(name, t->view());
     io::write_safetensors(file, w, {{"labor", metadata.dump()}});
   }
 
@@ -119,7 +118,7 @@ class StateDict {
   nlohmann::json load(const io::SafetensorsFile& f, const std::filesystem::path& file) const {
     // A checkpoint holds exactly the model's names, as saved: no mapping, nothing ignored, F32 only.
     const io::WeightsMapping exact{.ignore = {}, .dtypes = {"F32"}};
-    const auto keys = io::match_weights(f, entries_, exact, "checkpoint");
+    const auto keys = io::match_weights(f, entries_.targets(), exact, "checkpoint");
     nlohmann::json meta;
     const auto it = f.metadata.find("labor");
     LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: metadata: expected a 'labor' entry, not found", file.string());
@@ -128,16 +127,17 @@ class StateDict {
     } catch (const nlohmann::json::exception& ex) {
       fail("checkpoint {}: metadata: expected JSON, got a parse error ({})", file.string(), ex.what());
     }
-    io::assign_weights(f, entries_, keys);
+    io::assign_weights(f, entries_.targets(), keys);
+    entries_.push();
     return meta;
   }
 
  private:
   void add_tensor(std::string name, Tensor<float, cpu>& t) {
-    if (!t.empty()) entries_.emplace_back(std::move(name), &t);
+    if (!t.empty()) entries_.add(std::move(name), &t);
   }
 
-  std::vector<std::pair<std::string, Tensor<float, cpu>*>> entries_;
+  io::HostMirror entries_;  ///< host tensors (device layers through host copies)
 };
 
 }  // namespace labor::train

@@ -96,34 +96,81 @@ inline std::uint64_t stage_seed(std::uint64_t seed, std::string_view stage, std:
 }
 
 /// Per-pixel argmax over the channels of N×C×H×W scores (lowest index on ties, as the losses'
-/// loss::detail::channel_argmax) as N×H×W.
-inline Tensor<std::int32_t, cpu> argmax_channels(const Tensor<float, cpu>& scores) {
-  const std::int64_t n = scores.size(0), c = scores.size(1), hw = scores.size(2) * scores.size(3);
-  auto out = Tensor<std::int32_t, cpu>::uninitialized(Shape{n, scores.size(2), scores.size(3)});
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t p = 0; p < hw; ++p) {
-      bool finite = true;
-      out.data()[i * hw + p] = loss::detail::channel_argmax(scores.data() + i * c * hw + p, c, hw, finite).index;
-    }
+/// loss::detail::channel_argmax) as N×H×W, on the scores' device.
+template <Device D>
+Tensor<std::int32_t, D> argmax_channels(const Tensor<float, D>& scores) {
+  const std::int64_t c = scores.size(1), hw = scores.size(2) * scores.size(3);
+  auto out = Tensor<std::int32_t, D>::uninitialized(Shape{scores.size(0), scores.size(2), scores.size(3)});
+  const float* x = scores.data();
+  std::int32_t* y = out.data();
+  for_each_index<D>(out.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    bool finite = true;
+    y[i] = loss::detail::channel_argmax(x + (i / hw) * c * hw + i % hw, c, hw, finite).index;
+  });
   return out;
 }
 
 namespace detail {
 
-/// SGD over a backbone (lr) and a head (head_lr_mult × lr).
+/// SGD over a backbone (lr) and a head (head_lr_mult × lr), on the backbone's device.
 template <class Bk, class Hd>
-optim::Sgd<float> make_sgd(Bk& backbone, std::vector<Hd*> heads, const SgdSchedule& s) {
-  std::vector<optim::ParamGroup<float>> groups{{nn::trainable_parameters(backbone), 1.0}};
-  std::vector<nn::Parameter<float>*> head_params;
+auto make_sgd(Bk& backbone, std::vector<Hd*> heads, const SgdSchedule& s) {
+  using D = typename Bk::device_type;
+  std::vector<optim::ParamGroup<float, D>> groups{{nn::trainable_parameters(backbone), 1.0}};
+  std::vector<nn::Parameter<float, D>*> head_params;
   for (Hd* h : heads)
     for (auto* p : nn::trainable_parameters(*h)) head_params.push_back(p);
   groups.push_back({head_params, s.head_lr_mult});
-  return optim::Sgd<float>(groups, {.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
+  return optim::Sgd<float, D>(groups, {.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
+}
+
+/// t ← a·t on t's device.
+template <Device D>
+void scale(Tensor<float, D>& t, float a) {
+  float* p = t.data();
+  for_each_index<D>(t.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { p[i] *= a; });
+}
+
+/// y ← y + a·x on their device. @throws labor::Error for different shapes.
+template <Device D>
+void axpy(Tensor<float, D>& y, float a, const Tensor<float, D>& x) {
+  check_shape("axpy", x.shape(), y.shape());
+  float* py = y.data();
+  const float* px = x.data();
+  for_each_index<D>(y.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { py[i] += a * px[i]; });
+}
+
+/// `t` on device To: a copy when it lives elsewhere, `t` itself (a reference) when it is there.
+template <Device To, class T, Device From>
+decltype(auto) moved_to(const Tensor<T, From>& t) {
+  if constexpr (std::is_same_v<To, From>)
+    return (t);
+  else
+    return t.template to<To>();
+}
+
+/// Optimiser states as host tensors (a StageState) and back on device D.
+template <Device To, Device From>
+std::vector<optim::SgdState<float, To>> convert(const std::vector<optim::SgdState<float, From>>& in) {
+  std::vector<optim::SgdState<float, To>> out(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) out[i].momentum_buffer = moved_to<To>(in[i].momentum_buffer);
+  return out;
+}
+template <Device To, Device From>
+std::vector<optim::AdamState<float, To>> convert(const std::vector<optim::AdamState<float, From>>& in) {
+  std::vector<optim::AdamState<float, To>> out(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    out[i].step = in[i].step;
+    out[i].exp_avg = moved_to<To>(in[i].exp_avg);
+    out[i].exp_avg_sq = moved_to<To>(in[i].exp_avg_sq);
+  }
+  return out;
 }
 
 }  // namespace detail
 
-/// The LabOR trainer over a backbone B, a head H and a discriminator Dis (float, host). It owns
+/// The LabOR trainer over a backbone B, a head H and a discriminator Dis (float, on the device
+/// `B::device_type`: cpu, or cuda in a .cu file; data is loaded on the host and copied over). It owns
 /// the segmenter A (G_A + F_A) and the discriminator D; every stage is a member function, so a
 /// program can run, time and checkpoint them one by one, and copies of a trainer share nothing
 /// (value semantics: copying one copies every weight). `run` chains the stages for R rounds.
@@ -134,8 +181,14 @@ class LaborTrainer {
   using Selector = models::PixelSelector<B, H>;
   /// Makes a freshly initialised head (the selector's second head F_B2) from a generator.
   using HeadFactory = std::function<H(Rng&)>;
-  static_assert(std::is_same_v<typename B::value_type, float> && std::is_same_v<typename B::device_type, cpu>,
-                "LaborTrainer: float models on the cpu device");
+  /// The device the models, losses and optimisers run on.
+  using device_type = typename B::device_type;
+  using TensorF = Tensor<float, device_type>;
+  using TensorI = Tensor<std::int32_t, device_type>;
+  static_assert(std::is_same_v<typename B::value_type, float>, "LaborTrainer: float models");
+  static_assert(std::is_same_v<typename H::device_type, device_type> &&
+                    std::is_same_v<typename Dis::device_type, device_type>,
+                "LaborTrainer: backbone, head and discriminator on one device");
 
   /// @throws labor::Error for options outside their ranges.
   LaborTrainer(Model model, Dis discriminator, HeadFactory make_head, LaborOptions options)
@@ -165,7 +218,7 @@ class LaborTrainer {
 
   /// Logits of `images` (N×3×H×W, normalised) upsampled to h×w.
   template <class M>
-  Tensor<float, cpu> logits(M& net, const Tensor<float, cpu>& images, std::int64_t h, std::int64_t w) {
+  TensorF logits(M& net, const TensorF& images, std::int64_t h, std::int64_t w) {
     return nn::upsample_bilinear(net.forward(images), h, w, options_.align_corners);
   }
 
@@ -186,7 +239,7 @@ class LaborTrainer {
     const bool adversarial = o.lambda_adv > 0, use_target = adversarial || target_labels != nullptr;
     std::vector<H*> heads{&model_.head};
     auto sgd = detail::make_sgd(model_.backbone, heads, o.sgd);
-    optim::Adam<float> adam({{nn::trainable_parameters(disc_), 1.0}},
+    optim::Adam<float, device_type> adam({{nn::trainable_parameters(disc_), 1.0}},
                             {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2});
     const std::int64_t first = restore(resume, stage, o.iterations, sgd, &adam);
     data::Loader<S> src_batches(source, loader_options(o.batch_size, seed, o.augment, true, first));
@@ -207,35 +260,35 @@ class LaborTrainer {
       StepInfo info{stage, it + 1, o.iterations, lr, {}};
       // Source: L_src.
       const data::Batch sb = src_batches.next();
-      const auto& xs = sb.images;
-      const auto& ys = sb.labels;
+      const auto& xs = detail::moved_to<device_type>(sb.images);
+      const auto& ys = detail::moved_to<device_type>(sb.labels);
       const auto ls = model_.forward(xs);
       const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
       const auto l_src = loss::cross_entropy(us, ys, ce);
       model_.backward(nn::upsample_bilinear_backward(l_src.grad, ls.size(2), ls.size(3), options_.align_corners));
       info.losses.emplace_back("src", l_src.value);
-      Tensor<float, cpu> ps, pt, dt;
+      TensorF ps, pt, dt;
       if (adversarial) ps = nn::softmax_channels(us);
       if (use_target) {
         // Target: λ_tgt·L_tgt on labeled pixels and λ_adv·L_adv (fool D into "source").
         const data::Batch tb = tgt_batches->next();
-        const auto& xt = tb.images;
-        const auto& yt = tb.labels;
+        const auto& xt = detail::moved_to<device_type>(tb.images);
+        const auto& yt = detail::moved_to<device_type>(tb.labels);
         const auto lt = model_.forward(xt);
         const auto ut = nn::upsample_bilinear(lt, xt.size(2), xt.size(3), options_.align_corners);
-        Tensor<float, cpu> g(ut.shape());
+        TensorF g(ut.shape());
         if (target_labels != nullptr) {
           const auto l_tgt = loss::cross_entropy(ut, yt, ce);
-          axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
+          detail::axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
           info.losses.emplace_back("tgt", l_tgt.value);
         }
         if (adversarial) {
           pt = nn::softmax_channels(ut);
           dt = disc_.forward(pt);
           const auto l_adv = loss::bce_with_logits(dt, 0.0f);
-          Tensor<float, cpu> gd = l_adv.grad;
-          scale(gd, static_cast<float>(o.lambda_adv));
-          axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
+          TensorF gd = l_adv.grad;
+          detail::scale(gd, static_cast<float>(o.lambda_adv));
+          detail::axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
           info.losses.emplace_back("adv", l_adv.value);
         }
         model_.backward(nn::upsample_bilinear_backward(g, lt.size(2), lt.size(3), options_.align_corners));
@@ -246,10 +299,10 @@ class LaborTrainer {
         adam.set_lr(optim::poly_lr(o.d_lr, it, o.iterations, o.sgd.poly_power));
         adam.zero_grad();
         auto l_t = loss::bce_with_logits(dt, 1.0f);
-        scale(l_t.grad, 0.5f);
+        detail::scale(l_t.grad, 0.5f);
         disc_.backward(l_t.grad);
         auto l_s = loss::bce_with_logits(disc_.forward(ps), 0.0f);
-        scale(l_s.grad, 0.5f);
+        detail::scale(l_s.grad, 0.5f);
         disc_.backward(l_s.grad);
         adam.step();
         info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
@@ -265,7 +318,7 @@ class LaborTrainer {
   /// @return one H×W map per image (255 below threshold).
   template <data::Dataset T>
   TargetLabels pseudo_labels(const T& target, const SelectorStageOptions& o) {
-    loss::PseudoLabeler<float> labeler({.num_classes = static_cast<int>(model_.num_classes()),
+    loss::PseudoLabeler<float, device_type> labeler({.num_classes = static_cast<int>(model_.num_classes()),
                                         .alpha = o.pl_alpha,
                                         .gamma = o.pl_gamma,
                                         .momentum = o.pl_momentum,
@@ -275,12 +328,12 @@ class LaborTrainer {
     for (int pass = 0; pass < 2; ++pass) {
       TargetLabels out;
       for_each_batch(target.size(), [&](std::span<const std::int64_t> idx) {
-        const auto x = data::batch_images(target, idx, options_.normalization);
+        const auto x = detail::moved_to<device_type>(data::batch_images(target, idx, options_.normalization));
         const auto p = nn::softmax_channels(logits(model_, x, x.size(2), x.size(3)));
         if (pass == 0) {
           labeler.update(p);
         } else {
-          const auto lab = labeler.label(p);
+          const Tensor<std::int32_t, cpu> lab = detail::moved_to<cpu>(labeler.label(p));
           for (std::int64_t k = 0; k < lab.size(0); ++k) out.emplace_back(lab.slice(k));
         }
       });
@@ -332,8 +385,8 @@ class LaborTrainer {
       sgd.set_lr(lr);
       sgd.zero_grad();
       const data::Batch b = batches.next();
-      const auto& x = b.images;
-      const auto& y = b.labels;
+      const auto& x = detail::moved_to<device_type>(b.images);
+      const auto& y = detail::moved_to<device_type>(b.labels);
       // The weight-space term reads the weights before the step, like the output terms.
       const double cw = o.lambda_weight > 0 ? loss::weight_cosine(sel.head1, sel.head2, o.lambda_weight) : 0.0;
       selector_step(sel, x, y, o.lambda_dis, ce, [&](double l1, double l2, double dis) {
@@ -351,7 +404,7 @@ class LaborTrainer {
   /// One forward/backward of the selector on a batch (gradients accumulate into its parameters):
   /// heads get d(L_pl − λ_dis·L_dis), the backbone d(L_pl) only. `report(pl1, pl2, dis)`.
   template <class Report>
-  void selector_step(Selector& sel, const Tensor<float, cpu>& x, const Tensor<std::int32_t, cpu>& y, double lambda_dis,
+  void selector_step(Selector& sel, const TensorF& x, const TensorI& y, double lambda_dis,
                      const loss::CrossEntropyOptions& ce, Report&& report) {
     const std::int64_t h = x.size(2), w = x.size(3);
     const auto f = sel.backbone.forward(x);
@@ -362,7 +415,7 @@ class LaborTrainer {
     const auto c1 = loss::cross_entropy(u1, y, ce);
     const auto c2 = loss::cross_entropy(u2, y, ce);
     const auto dis = loss::discrepancy(u1, u2);
-    const auto down = [&](const Tensor<float, cpu>& g) {
+    const auto down = [&](const TensorF& g) {
       return nn::upsample_bilinear_backward(g, l1.size(2), l1.size(3), options_.align_corners);
     };
     // L_pl through both heads into the backbone.
@@ -371,9 +424,9 @@ class LaborTrainer {
     sel.backbone.backward(df);
     // −λ_dis·L_dis into the heads' parameters only: their input gradients are dropped.
     if (lambda_dis > 0) {
-      Tensor<float, cpu> g1 = dis.grad_a, g2 = dis.grad_b;
-      scale(g1, static_cast<float>(-lambda_dis));
-      scale(g2, static_cast<float>(-lambda_dis));
+      TensorF g1 = dis.grad_a, g2 = dis.grad_b;
+      detail::scale(g1, static_cast<float>(-lambda_dis));
+      detail::scale(g2, static_cast<float>(-lambda_dis));
       (void)sel.head1.backward(down(g1));
       (void)sel.head2.backward(down(g2));
     }
@@ -381,8 +434,7 @@ class LaborTrainer {
   }
 
   /// The two heads' class probabilities of `images` (normalised N×3×H×W) at H×W.
-  std::pair<Tensor<float, cpu>, Tensor<float, cpu>> selector_probabilities(Selector& sel,
-                                                                           const Tensor<float, cpu>& images) {
+  std::pair<TensorF, TensorF> selector_probabilities(Selector& sel, const TensorF& images) {
     sel.set_training(false);
     const auto f = sel.backbone.forward(images);
     const std::int64_t h = images.size(2), w = images.size(3);
@@ -399,8 +451,13 @@ class LaborTrainer {
     all.num_classes = static_cast<std::int32_t>(model_.num_classes());
     annotate::Answers answers;
     for_each_batch(pool.size(), [&](std::span<const std::int64_t> idx) {
-      const auto [p1, p2] = selector_probabilities(sel, data::batch_images(pool, idx, options_.normalization));
-      samplers::Query q = sampler.select(p1, p2);
+      const auto [p1, p2] = selector_probabilities(
+          sel, detail::moved_to<device_type>(data::batch_images(pool, idx, options_.normalization)));
+      samplers::Query q;
+      if constexpr (std::is_same_v<device_type, cpu>)
+        q = sampler.select(p1, p2);
+      else  // samplers written over Thrust take the device's execution policy
+        q = sampler.select(samplers::detail::device_policy<device_type>(), p1.view(), p2.view());
       auto a = oracle.answer(q, idx);
       for (auto& im : a.images) answers.images.push_back(std::move(im));
       for (auto& im : q.images) all.images.push_back(std::move(im));
@@ -410,7 +467,7 @@ class LaborTrainer {
   }
 
   /// Predicted classes of `images` (normalised N×3×H×W) at H×W, A in evaluation mode.
-  Tensor<std::int32_t, cpu> predict(const Tensor<float, cpu>& images) {
+  TensorI predict(const TensorF& images) {
     model_.set_training(false);
     return argmax_channels(logits(model_, images, images.size(2), images.size(3)));
   }
@@ -420,7 +477,8 @@ class LaborTrainer {
   metrics::ConfusionMatrix evaluate(const S& test) {
     metrics::ConfusionMatrix cm(static_cast<int>(model_.num_classes()), annotate::ignore_label);
     for_each_batch(test.size(), [&](std::span<const std::int64_t> idx) {
-      cm.update(predict(data::batch_images(test, idx, options_.normalization)), data::batch_labels(test, idx));
+      cm.update(predict(detail::moved_to<device_type>(data::batch_images(test, idx, options_.normalization))),
+                detail::moved_to<device_type>(data::batch_labels(test, idx)));
     });
     return cm;
   }
@@ -457,7 +515,7 @@ class LaborTrainer {
 
   /// Restores the optimisers from `resume` (if any) and returns the first iteration to run.
   static std::int64_t restore(const StageState* resume, std::string_view stage, std::int64_t iterations,
-                              optim::Sgd<float>& sgd, optim::Adam<float>* adam) {
+                              optim::Sgd<float, device_type>& sgd, optim::Adam<float, device_type>* adam) {
     if (resume == nullptr) return 0;
     LABOR_CHECK(resume->iteration >= 0 && resume->iteration < iterations,
                 "{}: resume: iteration: expected in [0, {}), got {}", stage, iterations, resume->iteration);
@@ -466,17 +524,18 @@ class LaborTrainer {
     const std::size_t n_adam = adam != nullptr ? adam->state().size() : 0;
     LABOR_CHECK(resume->adam.empty() || resume->adam.size() == n_adam,
                 "{}: resume: Adam state: expected {} parameters, got {}", stage, n_adam, resume->adam.size());
-    sgd.state() = resume->sgd;
-    if (adam != nullptr && !resume->adam.empty()) adam->state() = resume->adam;
+    sgd.state() = detail::convert<device_type>(resume->sgd);
+    if (adam != nullptr && !resume->adam.empty()) adam->state() = detail::convert<device_type>(resume->adam);
     return resume->iteration;
   }
 
   /// Calls the checkpoint hook after iteration `done` when it is due (not after the last).
   void report_checkpoint(std::string_view stage, std::int64_t done, std::int64_t iterations,
-                         const optim::Sgd<float>& sgd, const optim::Adam<float>* adam, Selector* sel) const {
+                         const optim::Sgd<float, device_type>& sgd, const optim::Adam<float, device_type>* adam,
+                         Selector* sel) const {
     if (!checkpoint_hook_ || done >= iterations || done % checkpoint_every_ != 0) return;
-    StageState st{.iteration = done, .sgd = sgd.state(), .adam = {}};
-    if (adam != nullptr) st.adam = adam->state();
+    StageState st{.iteration = done, .sgd = detail::convert<cpu>(sgd.state()), .adam = {}};
+    if (adam != nullptr) st.adam = detail::convert<cpu>(adam->state());
     checkpoint_hook_(stage, st, sel);
   }
   /// Dense per-image label maps as a loader's label source (read-only: safe from worker threads).
@@ -486,14 +545,6 @@ class LaborTrainer {
                   "training: target labels: expected a map for image {}, got {} maps", i, maps.size());
       return maps[static_cast<std::size_t>(i)];
     };
-  }
-
-  static void scale(Tensor<float, cpu>& t, float a) {
-    for (std::int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= a;
-  }
-  static void axpy(Tensor<float, cpu>& y, float a, const Tensor<float, cpu>& x) {
-    check_shape("axpy", x.shape(), y.shape());
-    for (std::int64_t i = 0; i < y.numel(); ++i) y.data()[i] += a * x.data()[i];
   }
 
   template <class F>

@@ -22,6 +22,7 @@
 #if defined(__CUDACC__)
 #include <thrust/system/cuda/execution_policy.h>
 
+#include "labor/backend/cuda/context.cuh"
 #include "labor/backend/cuda/error.cuh"
 #include "labor/backend/cuda/memory.cuh"
 #endif
@@ -101,6 +102,19 @@ inline auto host_policy() {
 #else
   return thrust::cpp::par;
 #endif
+}
+
+/// The Thrust policy for maps in the memory of device D: host_policy() on cpu; on cuda Thrust's
+/// CUDA system on labor's stream, without synchronising after each algorithm.
+template <Device D>
+auto device_policy() {
+  if constexpr (std::is_same_v<D, cpu>) {
+    return host_policy();
+  } else {
+#if defined(__CUDACC__)
+    return thrust::cuda::par_nosync.on(cuda_stream());
+#endif
+  }
 }
 
 /// Counting iterator over [0, n) work items.
