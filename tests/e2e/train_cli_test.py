@@ -49,6 +49,14 @@ def expect_error(name, args, code, needles, folder=None):
         failures.append(f"{name}: exit {rc} (expected {code}), stderr: {err.strip()[-400:]}")
 
 
+def gpu_present():
+    """Whether an NVIDIA GPU is visible (then --device cuda may legitimately run)."""
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def methods(folder):
     with open(os.path.join(folder, "results.json")) as fh:
         return json.load(fh)["methods"]
@@ -59,6 +67,13 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("unknown preset", ["--preset", "fast", "--out", os.path.join(tmp, "x")], 1, ["--preset", "fast"])
     expect_error("zero budget", ["--points", "0", "--out", os.path.join(tmp, "x")], 1, ["--points", "> 0"])
     expect_error("negative cap", ["--spl-cap", "-0.5", "--out", os.path.join(tmp, "x")], 1, ["--spl-cap"])
+    expect_error("unknown device", ["--device", "tpu", "--out", os.path.join(tmp, "x")], 1, ["--device", "tpu"])
+    # --device cuda where it cannot run (a build without nvcc, or no GPU): one clear error, nothing written.
+    if not gpu_present():
+        expect_error("cuda without a GPU", ["--device", "cuda", "--out", os.path.join(tmp, "gpu")], 1,
+                     ["--device cuda"])
+        if os.path.exists(os.path.join(tmp, "gpu")):
+            failures.append("cuda without a GPU: the output folder was created")
     expect_error("zero iterations", ["--adapt-iters", "0", "--out", os.path.join(tmp, "x")], 1, ["iterations"])
     expect_error("no source images", ["--source-images", "0", "--out", os.path.join(tmp, "x")], 1, ["image counts"])
     expect_error("palette shift", ["--palette-shift", "2", "--out", os.path.join(tmp, "x")], 1, ["palette_shift"])

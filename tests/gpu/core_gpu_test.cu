@@ -2,6 +2,9 @@
 // Label `gpu`; each test skips when no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <type_traits>
+
 #include <labor/labor.hpp>
 
 #include "support/gpu.hpp"
@@ -56,6 +59,52 @@ TEST(CudaRng, NormalStreamMatchesHostStream) {
 TEST(CudaMemory, OutOfMemoryIsALaborError) {
   LABOR_REQUIRE_GPU();
   EXPECT_THROW((Tensor<float, labor::cuda>(Shape{1ll << 20, 1ll << 20, 1024})), labor::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// Runs where there is no GPU (CI): the first device allocation says so in a labor::Error.
+TEST(CudaNoDevice, AllocationIsALaborError) {
+  if (labor::cuda_detail::device_count() != 0) GTEST_SKIP() << "a CUDA device is present";
+  try {
+    Tensor<float, labor::cuda> t(Shape{16});
+    FAIL() << "expected labor::Error";
+  } catch (const labor::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no CUDA device"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)labor::cuda_stream(), labor::Error);
+}
+
+// Devices are types: a GPU layer does not accept a host tensor (and the reverse), at compile time.
+static_assert(!std::is_invocable_v<decltype(&labor::nn::ReLU<float, labor::cuda>::forward),
+                                   labor::nn::ReLU<float, labor::cuda>&, const Tensor<float, labor::cpu>&>);
+static_assert(!std::is_invocable_v<decltype(&labor::nn::ReLU<float, labor::cpu>::forward),
+                                   labor::nn::ReLU<float, labor::cpu>&, const Tensor<float, labor::cuda>&>);
+static_assert(std::is_invocable_v<decltype(&labor::nn::ReLU<float, labor::cuda>::forward),
+                                  labor::nn::ReLU<float, labor::cuda>&, const Tensor<float, labor::cuda>&>);
+
+TEST(CudaMemory, PoolReusesFreedMemoryAndReportsIt) {
+  LABOR_REQUIRE_GPU();
+  labor::release_memory_cache<labor::cuda>();
+  { Tensor<float, labor::cuda> big(Shape{1 << 24}); }  // 64 MiB back to the pool
+  labor::cuda_synchronize();
+  EXPECT_GE(labor::cached_memory_bytes<labor::cuda>(), std::size_t{64} << 20);
+  labor::release_memory_cache<labor::cuda>();
+  EXPECT_LT(labor::cached_memory_bytes<labor::cuda>(), std::size_t{64} << 20);
+}
+
+TEST(CudaTensor, FillAndPoison) {
+  LABOR_REQUIRE_GPU();
+  Tensor<float, labor::cuda> t(Shape{1000003});
+  t.fill(2.5f);
+  const auto h = t.to<labor::cpu>();
+  for (std::int64_t i = 0; i < h.numel(); ++i) ASSERT_EQ(h[i], 2.5f) << i;
+  labor::set_poison_uninitialized(true);
+  const auto p = Tensor<std::int32_t, labor::cuda>::uninitialized(Shape{77}).to<labor::cpu>();
+  labor::set_poison_uninitialized(false);
+  for (std::int64_t i = 0; i < p.numel(); ++i) ASSERT_EQ(p[i], -1) << i;
 }
 
 }  // namespace

@@ -222,6 +222,21 @@ class LaborTrainer {
     return nn::upsample_bilinear(net.forward(images), h, w, options_.align_corners);
   }
 
+  /// The optimisers of a segmenter stage: SGD over A (backbone at lr, head at head_lr_mult × lr)
+  /// and Adam over D.
+  struct SegmenterOptimizers {
+    optim::Sgd<float, device_type> sgd;
+    optim::Adam<float, device_type> adam;
+  };
+
+  /// Fresh optimisers for a segmenter stage with options `o`.
+  SegmenterOptimizers segmenter_optimizers(const SegmenterStageOptions& o) {
+    std::vector<H*> heads{&model_.head};
+    return {detail::make_sgd(model_.backbone, heads, o.sgd),
+            optim::Adam<float, device_type>({{nn::trainable_parameters(disc_), 1.0}},
+                                            {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2})};
+  }
+
   /// Stage 1 (UDA, or source-only with lambda_adv = 0) and stage 5 (adaptation): trains A on
   /// L_src + λ_tgt·L_tgt + λ_adv·L_adv for o.iterations, and D on its domain loss when λ_adv > 0.
   /// `target_labels` (dense maps per target image, 255 = unlabeled) enables L_tgt; without it and
@@ -236,12 +251,9 @@ class LaborTrainer {
       LABOR_CHECK(static_cast<std::int64_t>(target_labels->size()) == target.size(),
                   "train_segmenter: target_labels: expected one map per target image ({}), got {}", target.size(),
                   target_labels->size());
-    const bool adversarial = o.lambda_adv > 0, use_target = adversarial || target_labels != nullptr;
-    std::vector<H*> heads{&model_.head};
-    auto sgd = detail::make_sgd(model_.backbone, heads, o.sgd);
-    optim::Adam<float, device_type> adam({{nn::trainable_parameters(disc_), 1.0}},
-                            {.lr = o.d_lr, .beta1 = o.d_beta1, .beta2 = o.d_beta2});
-    const std::int64_t first = restore(resume, stage, o.iterations, sgd, &adam);
+    const bool use_target = o.lambda_adv > 0 || target_labels != nullptr;
+    auto opt = segmenter_optimizers(o);
+    const std::int64_t first = restore(resume, stage, o.iterations, opt.sgd, &opt.adam);
     data::Loader<S> src_batches(source, loader_options(o.batch_size, seed, o.augment, true, first));
     // The target is read only when it is used; without target labels, its labels are not read.
     std::optional<data::Loader<T>> tgt_batches;
@@ -252,65 +264,88 @@ class LaborTrainer {
                           target_labels != nullptr ? label_source(*target_labels) : data::LabelSource{});
     model_.set_training(true);
     disc_.set_training(true);
-    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
     for (std::int64_t it = first; it < o.iterations; ++it) {
-      const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
-      sgd.set_lr(lr);
-      sgd.zero_grad();
-      StepInfo info{stage, it + 1, o.iterations, lr, {}};
-      // Source: L_src.
       const data::Batch sb = src_batches.next();
+      std::optional<data::Batch> tb;
+      if (use_target) tb = tgt_batches->next();
       const auto& xs = detail::moved_to<device_type>(sb.images);
       const auto& ys = detail::moved_to<device_type>(sb.labels);
-      const auto ls = model_.forward(xs);
-      const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
-      const auto l_src = loss::cross_entropy(us, ys, ce);
-      model_.backward(nn::upsample_bilinear_backward(l_src.grad, ls.size(2), ls.size(3), options_.align_corners));
-      info.losses.emplace_back("src", l_src.value);
-      TensorF ps, pt, dt;
-      if (adversarial) ps = nn::softmax_channels(us);
-      if (use_target) {
-        // Target: λ_tgt·L_tgt on labeled pixels and λ_adv·L_adv (fool D into "source").
-        const data::Batch tb = tgt_batches->next();
-        const auto& xt = detail::moved_to<device_type>(tb.images);
-        const auto& yt = detail::moved_to<device_type>(tb.labels);
-        const auto lt = model_.forward(xt);
-        const auto ut = nn::upsample_bilinear(lt, xt.size(2), xt.size(3), options_.align_corners);
-        TensorF g(ut.shape());
+      StepInfo info{stage, it + 1, o.iterations, 0.0, {}};
+      if (tb) {
+        const auto& xt = detail::moved_to<device_type>(tb->images);
         if (target_labels != nullptr) {
-          const auto l_tgt = loss::cross_entropy(ut, yt, ce);
-          detail::axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
-          info.losses.emplace_back("tgt", l_tgt.value);
+          const auto& yt = detail::moved_to<device_type>(tb->labels);
+          segmenter_step(opt, o, it, xs, ys, &xt, &yt, info);
+        } else {
+          segmenter_step(opt, o, it, xs, ys, &xt, nullptr, info);
         }
-        if (adversarial) {
-          pt = nn::softmax_channels(ut);
-          dt = disc_.forward(pt);
-          const auto l_adv = loss::bce_with_logits(dt, 0.0f);
-          TensorF gd = l_adv.grad;
-          detail::scale(gd, static_cast<float>(o.lambda_adv));
-          detail::axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
-          info.losses.emplace_back("adv", l_adv.value);
-        }
-        model_.backward(nn::upsample_bilinear_backward(g, lt.size(2), lt.size(3), options_.align_corners));
-      }
-      sgd.step();
-      if (adversarial) {
-        // D: ½·BCE(D(p_t), 1) + ½·BCE(D(p_s), 0); D's last forward was on p_t.
-        adam.set_lr(optim::poly_lr(o.d_lr, it, o.iterations, o.sgd.poly_power));
-        adam.zero_grad();
-        auto l_t = loss::bce_with_logits(dt, 1.0f);
-        detail::scale(l_t.grad, 0.5f);
-        disc_.backward(l_t.grad);
-        auto l_s = loss::bce_with_logits(disc_.forward(ps), 0.0f);
-        detail::scale(l_s.grad, 0.5f);
-        disc_.backward(l_s.grad);
-        adam.step();
-        info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
+      } else {
+        segmenter_step(opt, o, it, xs, ys, nullptr, nullptr, info);
       }
       if (monitor_) monitor_(info);
-      report_checkpoint(stage, it + 1, o.iterations, sgd, &adam, nullptr);
+      report_checkpoint(stage, it + 1, o.iterations, opt.sgd, &opt.adam, nullptr);
     }
     model_.set_training(false);
+  }
+
+  /// Iteration `it` of a segmenter stage with options `o` on given batches (what train_segmenter runs
+  /// each iteration; public for benchmarks and custom loops): L_src on (xs, ys); with a target batch
+  /// `xt`, λ_tgt·L_tgt when `yt` is given and λ_adv·L_adv when λ_adv > 0; an SGD step of A at the
+  /// poly rate of `it`, then D's Adam step on its domain loss. Loss values and the rate go to `info`.
+  /// Models must be in training mode.
+  void segmenter_step(SegmenterOptimizers& opt, const SegmenterStageOptions& o, std::int64_t it, const TensorF& xs,
+                      const TensorI& ys, const TensorF* xt, const TensorI* yt, StepInfo& info) {
+    const bool adversarial = o.lambda_adv > 0 && xt != nullptr;
+    const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
+    auto& sgd = opt.sgd;
+    auto& adam = opt.adam;
+    sgd.set_lr(lr);
+    sgd.zero_grad();
+    info.lr = lr;
+    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
+    // Source: L_src.
+    const auto ls = model_.forward(xs);
+    const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
+    const auto l_src = loss::cross_entropy(us, ys, ce);
+    model_.backward(nn::upsample_bilinear_backward(l_src.grad, ls.size(2), ls.size(3), options_.align_corners));
+    info.losses.emplace_back("src", l_src.value);
+    TensorF ps, pt, dt;
+    if (adversarial) ps = nn::softmax_channels(us);
+    if (xt != nullptr && (adversarial || yt != nullptr)) {
+      // Target: λ_tgt·L_tgt on labeled pixels and λ_adv·L_adv (fool D into "source").
+      const auto lt = model_.forward(*xt);
+      const auto ut = nn::upsample_bilinear(lt, xt->size(2), xt->size(3), options_.align_corners);
+      TensorF g(ut.shape());
+      if (yt != nullptr) {
+        const auto l_tgt = loss::cross_entropy(ut, *yt, ce);
+        detail::axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
+        info.losses.emplace_back("tgt", l_tgt.value);
+      }
+      if (adversarial) {
+        pt = nn::softmax_channels(ut);
+        dt = disc_.forward(pt);
+        const auto l_adv = loss::bce_with_logits(dt, 0.0f);
+        TensorF gd = l_adv.grad;
+        detail::scale(gd, static_cast<float>(o.lambda_adv));
+        detail::axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
+        info.losses.emplace_back("adv", l_adv.value);
+      }
+      model_.backward(nn::upsample_bilinear_backward(g, lt.size(2), lt.size(3), options_.align_corners));
+    }
+    sgd.step();
+    if (adversarial) {
+      // D: ½·BCE(D(p_t), 1) + ½·BCE(D(p_s), 0); D's last forward was on p_t.
+      adam.set_lr(optim::poly_lr(o.d_lr, it, o.iterations, o.sgd.poly_power));
+      adam.zero_grad();
+      auto l_t = loss::bce_with_logits(dt, 1.0f);
+      detail::scale(l_t.grad, 0.5f);
+      disc_.backward(l_t.grad);
+      auto l_s = loss::bce_with_logits(disc_.forward(ps), 0.0f);
+      detail::scale(l_s.grad, 0.5f);
+      disc_.backward(l_s.grad);
+      adam.step();
+      info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
+    }
   }
 
   /// Stage 2: IAST pseudo-labels of every target image from A (eq. 5). One pass updates the
