@@ -1,12 +1,14 @@
 #pragma once
 /// @file confusion_matrix.hpp
 /// A confusion matrix accumulated over an evaluation set, with per-class IoU, mIoU and pixel accuracy.
+/// Batches on the GPU are counted there (backend/cuda/confusion_matrix.cuh); the counts stay on the host.
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -14,12 +16,48 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "labor/core/config.hpp"
+#include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 
 namespace labor::metrics {
+
+namespace detail {
+
+/// The cell of one pixel in a row-major C×C confusion matrix: gt·C + pred; −1 for a pixel whose
+/// target is `ignore` (skipped whatever its prediction); C² for a bad pixel (target outside [0, C)
+/// and not ignored, or prediction outside [0, C)).
+LABOR_HOST_DEVICE inline std::int64_t confusion_cell(std::int32_t gt, std::int32_t pred, std::int32_t classes,
+                                                     std::int32_t ignore) {
+  if (gt == ignore) return -1;
+  if (gt < 0 || gt >= classes || pred < 0 || pred >= classes) return std::int64_t{classes} * classes;
+  return std::int64_t{gt} * classes + pred;
+}
+
+/// A pixel that failed the label check: its flat index in the batch and its two labels.
+struct BadPixel {
+  std::int64_t index = 0;
+  std::int32_t target = 0;
+  std::int32_t pred = 0;
+};
+
+/// One batch counted on a device: the C² cell counts (row-major, ground truth × prediction), or
+/// the batch's first bad pixel (in flat order) when it has one (`cells` is empty then).
+struct BatchCounts {
+  std::vector<std::int64_t> cells;
+  std::optional<BadPixel> bad;
+};
+
+/// Counting a batch on device D other than cpu: `static BatchCounts count(pred, target, n, classes,
+/// ignore)` over the n labels at the device pointers. The cuda specialisation is in
+/// backend/cuda/confusion_matrix.cuh.
+template <Device D>
+struct ConfusionKernels;
+
+}  // namespace detail
 
 /// Counts of (ground truth, prediction) pairs over C classes; rows are ground truth, columns
 /// predictions. Pixels whose target is `ignore_index` are skipped. Counts are exact 64-bit integers
@@ -39,46 +77,23 @@ class ConfusionMatrix {
   [[nodiscard]] std::int32_t ignore_index() const { return ignore_; }
 
   /// Adds the pixels of one batch. `pred` and `target` have the same shape (normally N×H×W).
-  /// Pixels with target == ignore_index are skipped whatever their prediction.
+  /// Pixels with target == ignore_index are skipped whatever their prediction. On cuda the batch is
+  /// counted on the GPU and the call waits for the counts.
   /// @throws labor::Error for a shape mismatch, or a target (not ignored) or prediction outside
-  ///         [0, C); the matrix is unchanged then.
+  ///         [0, C), naming the first such pixel and its value; the matrix is unchanged then.
   template <Device D>
   void update(const Tensor<std::int32_t, D>& pred, const Tensor<std::int32_t, D>& target) {
-    static_assert(std::is_same_v<D, cpu>, "ConfusionMatrix::update: only the cpu device is implemented");
     LABOR_CHECK(pred.shape() == target.shape(),
                 "ConfusionMatrix::update: pred shape: expected {} (the target's shape), got {}", target.shape(),
                 pred.shape());
-    const std::int64_t n = target.numel();
-    const std::int32_t* p = pred.data();
-    const std::int32_t* t = target.data();
-    const std::int32_t c = classes_, ignore = ignore_;
-    const auto cells = static_cast<std::size_t>(c) * static_cast<std::size_t>(c);
-    // Each part counts into its own matrix; the integer sums are exact in any order.
-    const std::int64_t parts = std::clamp<std::int64_t>(n / 65536, 1, std::max(1, num_threads()));
-    std::vector<std::int64_t> local(static_cast<std::size_t>(parts) * cells, 0);
-    std::atomic<bool> bad{false};
-    parallel_for(
-        0, parts,
-        [&](std::int64_t part) {
-          std::int64_t* m = local.data() + static_cast<std::size_t>(part) * cells;
-          bool ok = true;
-          for (std::int64_t i = n * part / parts; i < n * (part + 1) / parts; ++i) {
-            const std::int32_t gt = t[i];
-            if (gt == ignore) continue;
-            const std::int32_t pr = p[i];
-            if (gt < 0 || gt >= c || pr < 0 || pr >= c) {
-              ok = false;
-              continue;
-            }
-            ++m[static_cast<std::size_t>(gt) * static_cast<std::size_t>(c) + static_cast<std::size_t>(pr)];
-          }
-          if (!ok) bad.store(true, std::memory_order_relaxed);
-        },
-        1);
-    if (bad.load()) report_bad(pred, target);
-    std::int64_t* out = counts_.data();
-    for (std::int64_t part = 0; part < parts; ++part)
-      for (std::size_t k = 0; k < cells; ++k) out[k] += local[static_cast<std::size_t>(part) * cells + k];
+    if constexpr (std::is_same_v<D, cpu>) {
+      update_host(pred, target);
+    } else {
+      const auto batch =
+          detail::ConfusionKernels<D>::count(pred.data(), target.data(), target.numel(), classes_, ignore_);
+      if (batch.bad) report_bad(target.shape(), *batch.bad);
+      add_counts(batch.cells.data());
+    }
   }
 
   /// The C×C counts, `matrix()(gt, pred)`.
@@ -161,28 +176,74 @@ class ConfusionMatrix {
   }
 
  private:
+  /// update() on the host: each thread counts its part of the pixels into its own matrix.
+  void update_host(const Tensor<std::int32_t>& pred, const Tensor<std::int32_t>& target) {
+    const std::int64_t n = target.numel();
+    const std::int32_t* p = pred.data();
+    const std::int32_t* t = target.data();
+    const std::int32_t c = classes_, ignore = ignore_;
+    const auto cells = static_cast<std::size_t>(c) * static_cast<std::size_t>(c);
+    // Each part counts into its own matrix; the integer sums are exact in any order.
+    const std::int64_t parts = std::clamp<std::int64_t>(n / 65536, 1, std::max(1, num_threads()));
+    std::vector<std::int64_t> local(static_cast<std::size_t>(parts) * cells, 0);
+    std::atomic<bool> bad{false};
+    parallel_for(
+        0, parts,
+        [&](std::int64_t part) {
+          std::int64_t* m = local.data() + static_cast<std::size_t>(part) * cells;
+          bool ok = true;
+          for (std::int64_t i = n * part / parts; i < n * (part + 1) / parts; ++i) {
+            const std::int32_t gt = t[i];
+            if (gt == ignore) continue;
+            const std::int32_t pr = p[i];
+            if (gt < 0 || gt >= c || pr < 0 || pr >= c) {
+              ok = false;
+              continue;
+            }
+            ++m[static_cast<std::size_t>(gt) * static_cast<std::size_t>(c) + static_cast<std::size_t>(pr)];
+          }
+          if (!ok) bad.store(true, std::memory_order_relaxed);
+        },
+        1);
+    if (bad.load()) report_bad(pred, target);
+    for (std::int64_t part = 0; part < parts; ++part) add_counts(local.data() + static_cast<std::size_t>(part) * cells);
+  }
+
+  /// Adds C² row-major counts to the matrix.
+  void add_counts(const std::int64_t* cells) {
+    std::int64_t* out = counts_.data();
+    for (std::int64_t k = 0; k < counts_.numel(); ++k) out[k] += cells[k];
+  }
+
+  /// Throws for the first bad pixel of a host batch (one was seen).
   [[noreturn]] void report_bad(const Tensor<std::int32_t>& pred, const Tensor<std::int32_t>& target) const {
-    const auto where = [&](std::int64_t i) {
-      std::string s;
-      std::int64_t rest = i;
-      std::vector<std::int64_t> idx(static_cast<std::size_t>(target.rank()));
-      for (int k = target.rank() - 1; k >= 0; --k) {
-        idx[static_cast<std::size_t>(k)] = rest % target.size(k);
-        rest /= target.size(k);
-      }
-      if (target.rank() == 3) return fmt::format("(n={}, y={}, x={})", idx[0], idx[1], idx[2]);
-      return fmt::format("[{}]", fmt::join(idx, ", "));
-    };
-    for (std::int64_t i = 0; i < target.numel(); ++i) {
-      const std::int32_t gt = target[i], pr = pred[i];
-      if (gt == ignore_) continue;
-      LABOR_CHECK(gt >= 0 && gt < classes_,
-                  "ConfusionMatrix::update: target at {}: expected in [0, {}) or ignore_index {}, got {}", where(i),
-                  classes_, ignore_, gt);
-      LABOR_CHECK(pr >= 0 && pr < classes_, "ConfusionMatrix::update: pred at {}: expected in [0, {}), got {}",
-                  where(i), classes_, pr);
-    }
+    const std::int64_t bad_cell = std::int64_t{classes_} * classes_;
+    for (std::int64_t i = 0; i < target.numel(); ++i)
+      if (detail::confusion_cell(target[i], pred[i], classes_, ignore_) == bad_cell)
+        report_bad(target.shape(), detail::BadPixel{i, target[i], pred[i]});
     fail("ConfusionMatrix::update: invalid labels");
+  }
+
+  /// Throws labor::Error naming the bad label of `bad`, a pixel of a batch of `shape`: its target
+  /// when that is out of range, else its prediction.
+  [[noreturn]] void report_bad(const Shape& shape, const detail::BadPixel& bad) const {
+    const std::string at = position(shape, bad.index);
+    LABOR_CHECK(bad.target >= 0 && bad.target < classes_,
+                "ConfusionMatrix::update: target at {}: expected in [0, {}) or ignore_index {}, got {}", at, classes_,
+                ignore_, bad.target);
+    fail("ConfusionMatrix::update: pred at {}: expected in [0, {}), got {}", at, classes_, bad.pred);
+  }
+
+  /// The position of flat index `i` in `shape`: "(n=…, y=…, x=…)" for N×H×W, "[i0, i1, …]" otherwise.
+  static std::string position(const Shape& shape, std::int64_t i) {
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(shape.rank()));
+    std::int64_t rest = i;
+    for (int k = shape.rank() - 1; k >= 0; --k) {
+      idx[static_cast<std::size_t>(k)] = rest % shape[k];
+      rest /= shape[k];
+    }
+    if (shape.rank() == 3) return fmt::format("(n={}, y={}, x={})", idx[0], idx[1], idx[2]);
+    return fmt::format("[{}]", fmt::join(idx, ", "));
   }
 
   int classes_;
@@ -191,3 +252,7 @@ class ConfusionMatrix {
 };
 
 }  // namespace labor::metrics
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/confusion_matrix.cuh"
+#endif

@@ -11,6 +11,7 @@
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/parameter.hpp"
 #include "labor/optim/param_group.hpp"
@@ -60,10 +61,24 @@ struct AdamUpdate {
   }
 };
 
+/// The fused update of one parameter tensor: element i of the value, its gradient and both
+/// moments, on either device (for_each_index).
+template <class T>
+struct AdamStep {
+  AdamUpdate<T> update;
+  T* value;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+
+  LABOR_HOST_DEVICE void operator()(std::int64_t i) const { update(value[i], grad[i], exp_avg[i], exp_avg_sq[i]); }
+};
+
 }  // namespace detail
 
 /// Adam over parameter groups with torch.optim.Adam semantics (amsgrad off, L2 decay added to the
-/// gradient). Parameters with `trainable == false` are skipped and keep their step count.
+/// gradient), on device D (one fused element-wise pass per parameter; on cuda the step is queued on
+/// labor's stream). Parameters with `trainable == false` are skipped and keep their step count.
 template <class T, Device D = cpu>
 class Adam : public GroupedOptimizer<T, D> {
   using Base = GroupedOptimizer<T, D>;
@@ -107,11 +122,8 @@ class Adam : public GroupedOptimizer<T, D> {
           static_cast<T>(options_.beta2),           static_cast<T>(1.0 - options_.beta2),
           static_cast<T>(options_.weight_decay),    static_cast<T>(options_.eps),
           static_cast<T>(-(lr / bias_correction1)), static_cast<T>(std::sqrt(bias_correction2))};
-      T* value = p.value.data();
-      const T* grad = p.grad.data();
-      T* m = st.exp_avg.data();
-      T* v = st.exp_avg_sq.data();
-      detail::for_each_element<D>(p.value.numel(), [=](std::int64_t i) { update(value[i], grad[i], m[i], v[i]); });
+      for_each_index<D>(p.value.numel(), detail::AdamStep<T>{update, p.value.data(), p.grad.data(), st.exp_avg.data(),
+                                                             st.exp_avg_sq.data()});
     });
   }
 

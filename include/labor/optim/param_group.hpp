@@ -1,18 +1,17 @@
 #pragma once
 /// @file param_group.hpp
 /// Parameter groups with learning-rate multipliers, and the base class the optimizers share:
-/// groups, base learning rate, zero_grad and the walk over the trainable parameters.
+/// groups, base learning rate, zero_grad and the walk over the trainable parameters. The optimizers
+/// run on either device: each parameter's update is one fused element-wise pass
+/// (labor::for_each_index<D>) over a LABOR_HOST_DEVICE functor shared by the CPU and the GPU.
 
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/parameter.hpp"
 
@@ -28,17 +27,6 @@ struct ParamGroup {
   /// Multiplier of the base learning rate, ≥ 0.
   double lr_mult = 1.0;
 };
-
-namespace detail {
-
-/// Applies `f(i)` for i in [0, n) on device D (cpu: an OpenMP loop).
-template <Device D, class F>
-void for_each_element(std::int64_t n, F&& f) {
-  static_assert(std::is_same_v<D, cpu>, "optim: only the cpu device is implemented");
-  parallel_for(0, n, std::forward<F>(f), 4096);
-}
-
-}  // namespace detail
 
 /// The state every optimizer shares: its parameter groups and base learning rate. Parameters are
 /// numbered in group order (group 0's parameters first); per-parameter optimizer state uses that index.
@@ -60,7 +48,7 @@ class GroupedOptimizer {
   /// Number of parameters over all groups.
   [[nodiscard]] std::size_t num_parameters() const { return count_; }
 
-  /// Sets the gradient of every parameter of every group to zero.
+  /// Sets the gradient of every parameter of every group to zero (on cuda: queued on labor's stream).
   void zero_grad() {
     for (auto& g : groups_)
       for (auto* p : g.params) p->zero_grad();

@@ -11,6 +11,7 @@
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/parameter.hpp"
 #include "labor/optim/param_group.hpp"
@@ -59,10 +60,23 @@ struct SgdUpdate {
   }
 };
 
+/// The fused update of one parameter tensor: element i of the value, its gradient and (with
+/// momentum) its buffer, on either device (for_each_index). `buffer` is null without momentum.
+template <class T>
+struct SgdStep {
+  SgdUpdate<T> update;
+  T* value;
+  const T* grad;
+  T* buffer;
+
+  LABOR_HOST_DEVICE void operator()(std::int64_t i) const { update(value[i], grad[i], buffer ? buffer + i : nullptr); }
+};
+
 }  // namespace detail
 
-/// SGD over parameter groups with torch.optim.SGD semantics. Parameters with `trainable == false`
-/// are skipped (no update, no state change).
+/// SGD over parameter groups with torch.optim.SGD semantics, on device D (one fused element-wise
+/// pass per parameter; on cuda the step is queued on labor's stream). Parameters with
+/// `trainable == false` are skipped (no update, no state change).
 ///
 ///     optim::Sgd<float> sgd({{backbone_params, 1.0}, {head_params, 10.0}},
 ///                           {.lr = 2.5e-4, .momentum = 0.9, .weight_decay = 5e-4});
@@ -115,11 +129,8 @@ class Sgd : public GroupedOptimizer<T, D> {
                                         use_momentum,
                                         options_.nesterov,
                                         first};
-      T* value = p.value.data();
-      const T* grad = p.grad.data();
       T* b = use_momentum ? buffer.data() : nullptr;
-      detail::for_each_element<D>(p.value.numel(),
-                                  [=](std::int64_t i) { update(value[i], grad[i], b ? b + i : nullptr); });
+      for_each_index<D>(p.value.numel(), detail::SgdStep<T>{update, p.value.data(), p.grad.data(), b});
     });
   }
 
