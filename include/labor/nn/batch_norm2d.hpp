@@ -1,16 +1,20 @@
 #pragma once
 /// @file batch_norm2d.hpp
 /// labor::nn::BatchNorm2d: batch normalisation over the channels of N×C×H×W tensors, as
-/// torch.nn.BatchNorm2d, plus DeepLab's frozen variant (running statistics, no learning).
+/// torch.nn.BatchNorm2d, plus DeepLab's frozen variant (running statistics, no learning), on the
+/// host and the GPU. The per-channel formulas are shared LABOR_HOST_DEVICE functions; the GPU's
+/// per-channel sums are in backend/cuda/batch_norm2d.cuh.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
@@ -49,6 +53,38 @@ struct BatchNormChannel {
   LABOR_HOST_DEVICE T affine(T xhat) const { return xhat * weight + bias; }
 };
 
+/// The normalisation of channel k from its mean and invstd (in double) and the affine parameters
+/// (`weight`, `bias` null without affine: weight 1, bias 0).
+template <class T>
+LABOR_HOST_DEVICE inline BatchNormChannel<T> batch_norm_channel(double mean, double invstd, const T* weight,
+                                                                const T* bias, std::int64_t k) {
+  return {static_cast<T>(mean), static_cast<T>(invstd), weight ? weight[k] : T(1), bias ? bias[k] : T(0)};
+}
+
+/// Batch statistics of one channel from the sums of (x − shift) and (x − shift)² over its `count`
+/// values: the mean and invstd = 1/√(var + eps) with the biased variance, and the running averages
+/// updated with weight `momentum` and the unbiased variance (PyTorch's convention).
+template <class T>
+LABOR_HOST_DEVICE inline void batch_norm_batch_channel(double shift, double sum, double sum_sq, double count,
+                                                       double eps, double momentum, T& running_mean, T& running_var,
+                                                       double& mean, double& invstd) {
+  const double m = momentum;
+  const double shifted_mean = sum / count;
+  const double var = std::max(0.0, sum_sq / count - shifted_mean * shifted_mean);
+  mean = shift + shifted_mean;
+  invstd = 1.0 / std::sqrt(var + eps);
+  running_mean = static_cast<T>((1 - m) * static_cast<double>(running_mean) + m * mean);
+  running_var = static_cast<T>((1 - m) * static_cast<double>(running_var) + m * var * count / (count - 1));
+}
+
+/// Mean and invstd of one channel from its running statistics (evaluation mode, frozen).
+template <class T>
+LABOR_HOST_DEVICE inline void batch_norm_running_channel(T running_mean, T running_var, double eps, double& mean,
+                                                         double& invstd) {
+  mean = static_cast<double>(running_mean);
+  invstd = 1.0 / std::sqrt(static_cast<double>(running_var) + eps);
+}
+
 /// dLoss/dx of batch normalisation with batch statistics for one element:
 /// dx = weight·invstd·(g − Σg/m − x̂·Σ(g·x̂)/m), with m the number of values per channel.
 template <class T>
@@ -58,6 +94,93 @@ struct BatchNormBatchGrad {
   T mean_g_xhat;  ///< Σ(g·x̂)/m
   LABOR_HOST_DEVICE T operator()(T g, T xhat) const { return scale * (g - mean_g - xhat * mean_g_xhat); }
 };
+
+/// The BatchNormBatchGrad of a channel from its weight, invstd, Σg and Σg·x̂ over `count` values.
+template <class T>
+LABOR_HOST_DEVICE inline BatchNormBatchGrad<T> batch_norm_batch_grad(double weight, double invstd, double sum_g,
+                                                                     double sum_g_xhat, double count) {
+  return {static_cast<T>(weight * invstd), static_cast<T>(sum_g / count), static_cast<T>(sum_g_xhat / count)};
+}
+
+/// Per-channel reductions of BatchNorm2d on device D over the N·H·W values of each channel:
+///   batch_statistics(x, n, c, hw, eps, momentum, running_mean, running_var, mean, invstd) —
+///     batch_norm_batch_channel for every channel, from sums accumulated in double;
+///   grad_sums(g, xhat, n, c, hw, sum_g, sum_g_xhat) — Σg and Σg·x̂ per channel in double
+///     (Σg·x̂ = 0 when xhat is null).
+/// The cuda specialisation is in backend/cuda/batch_norm2d.cuh; the host keeps its own loops.
+template <Device D>
+struct BatchNormKernels;
+
+/// BatchNorm2d's running-statistics mean and invstd of every channel on device D.
+template <class T, Device D>
+void batch_norm_running_statistics(const T* running_mean, const T* running_var, double eps, double* mean,
+                                   double* invstd, std::int64_t c) {
+  for_each_index<D>(
+      c,
+      [=] LABOR_HOST_DEVICE(std::int64_t k) {
+        batch_norm_running_channel(running_mean[k], running_var[k], eps, mean[k], invstd[k]);
+      },
+      1);
+}
+
+/// BatchNorm2d's forward element-wise pass on device D (the GPU path): y = affine(x̂) with
+/// x̂ = normalize(x) for the `n_values` elements of x, x̂ kept when `xhat` is not null.
+template <class T, Device D>
+void batch_norm_normalize(const T* x, T* y, T* xhat, const double* mean, const double* invstd, const T* weight,
+                          const T* bias, std::int64_t c, std::int64_t hw, std::int64_t n_values) {
+  auto table = Tensor<BatchNormChannel<T>, D>::uninitialized(Shape{c});
+  BatchNormChannel<T>* ops = table.data();
+  for_each_index<D>(
+      c, [=] LABOR_HOST_DEVICE(std::int64_t k) { ops[k] = batch_norm_channel(mean[k], invstd[k], weight, bias, k); },
+      1);
+  for_each_index<D>(n_values, [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    const BatchNormChannel<T> op = ops[(i / hw) % c];
+    const T h = op.normalize(x[i]);
+    if (xhat) xhat[i] = h;
+    y[i] = op.affine(h);
+  });
+}
+
+/// What BatchNorm2d's backward reads and writes on the device, per channel of `c` (pointers to
+/// device memory; the parameter pointers null when absent or not trainable).
+template <class T>
+struct BatchNormGradPass {
+  const T* grad_out;
+  const T* xhat;         ///< null when not kept
+  const double* invstd;  ///< the last forward's
+  const double* sum_g;   ///< Σg per channel (read with batch statistics or a trainable bias)
+  const double* sum_gx;  ///< Σg·x̂ per channel (read with batch statistics or a trainable weight)
+  const T* weight;       ///< null without affine
+  T* weight_grad;        ///< null unless the weight is trainable
+  T* bias_grad;          ///< null unless the bias is trainable
+  T* dx;
+  std::int64_t c, hw, n_values;
+  double count;      ///< values per channel
+  bool batch_stats;  ///< whether the forward used batch statistics
+};
+
+/// BatchNorm2d's backward after the per-channel sums on device D (the GPU path): adds the
+/// parameter gradients, then dx element-wise with the host's formulas.
+template <class T, Device D>
+void batch_norm_backward_elements(const BatchNormGradPass<T>& pass) {
+  const BatchNormGradPass<T> a = pass;
+  auto table = Tensor<BatchNormBatchGrad<T>, D>::uninitialized(Shape{a.c});
+  BatchNormBatchGrad<T>* ops = table.data();
+  for_each_index<D>(
+      a.c,
+      [=] LABOR_HOST_DEVICE(std::int64_t k) {
+        const double w = a.weight ? static_cast<double>(a.weight[k]) : 1.0;
+        ops[k] = a.batch_stats ? batch_norm_batch_grad<T>(w, a.invstd[k], a.sum_g[k], a.sum_gx[k], a.count)
+                               : BatchNormBatchGrad<T>{static_cast<T>(w * a.invstd[k]), T(0), T(0)};
+        if (a.weight_grad) a.weight_grad[k] += static_cast<T>(a.sum_gx[k]);
+        if (a.bias_grad) a.bias_grad[k] += static_cast<T>(a.sum_g[k]);
+      },
+      1);
+  for_each_index<D>(a.n_values, [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    const BatchNormBatchGrad<T> op = ops[(i / a.hw) % a.c];
+    a.dx[i] = a.batch_stats ? op(a.grad_out[i], a.xhat[i]) : a.grad_out[i] * op.scale;
+  });
+}
 
 /// Σ_{i<n} f(i) and Σ_{i<n} h(i) in double with eight independent accumulators (vectorisable,
 /// and the result does not depend on the thread count).
@@ -112,7 +235,8 @@ class BatchNorm2d {
       weight_.trainable = bias_.trainable = !o.frozen;
     }
     running_mean_ = Tensor<T, D>(c);
-    running_var_ = Tensor<T, D>::full(c, T(1));
+    running_var_ = Tensor<T, D>::uninitialized(c);
+    running_var_.fill(T(1));
   }
 
   [[nodiscard]] const BatchNorm2dOptions& options() const { return options_; }
@@ -146,17 +270,8 @@ class BatchNorm2d {
                 x.shape());
 
     batch_stats_ = batch_stats;
-    mean_.assign(static_cast<std::size_t>(c), 0.0);
-    invstd_.assign(static_cast<std::size_t>(c), 0.0);
-    if (batch_stats_) {
-      batch_statistics(x);
-    } else {
-      for (std::int64_t k = 0; k < c; ++k) {
-        mean_[static_cast<std::size_t>(k)] = static_cast<double>(running_mean_[k]);
-        invstd_[static_cast<std::size_t>(k)] = 1.0 / std::sqrt(static_cast<double>(running_var_[k]) + options_.eps);
-      }
-    }
-
+    detail::ensure_shape(mean_, Shape{c});
+    detail::ensure_shape(invstd_, Shape{c});
     const bool keep_xhat = batch_stats_ || (options_.affine && weight_.trainable);
     if (keep_xhat) {
       detail::ensure_shape(xhat_, x.shape());
@@ -165,27 +280,46 @@ class BatchNorm2d {
     }
     input_shape_ = x.shape();
     auto y = Tensor<T, D>::uninitialized(x.shape());
-    const T* px = x.data();
-    T* py = y.data();
     T* pxh = keep_xhat ? xhat_.data() : nullptr;
-    parallel_for(
-        0, n * c,
-        [&](std::int64_t plane) {
-          const auto op = channel_op(plane % c);
-          const T* LABOR_RESTRICT xs = px + plane * hw;
-          T* LABOR_RESTRICT ys = py + plane * hw;
-          if (pxh) {
-            T* LABOR_RESTRICT hs = pxh + plane * hw;
-            for (std::int64_t i = 0; i < hw; ++i) {
-              const T h = op.normalize(xs[i]);
-              hs[i] = h;
-              ys[i] = op.affine(h);
+    if constexpr (std::is_same_v<D, cpu>) {
+      if (batch_stats_) {
+        batch_statistics(x);
+      } else {
+        for (std::int64_t k = 0; k < c; ++k)
+          detail::batch_norm_running_channel(running_mean_[k], running_var_[k], options_.eps, mean_[k], invstd_[k]);
+      }
+      const T* px = x.data();
+      T* py = y.data();
+      parallel_for(
+          0, n * c,
+          [&](std::int64_t plane) {
+            const auto op = channel_op(plane % c);
+            const T* LABOR_RESTRICT xs = px + plane * hw;
+            T* LABOR_RESTRICT ys = py + plane * hw;
+            if (pxh) {
+              T* LABOR_RESTRICT hs = pxh + plane * hw;
+              for (std::int64_t i = 0; i < hw; ++i) {
+                const T h = op.normalize(xs[i]);
+                hs[i] = h;
+                ys[i] = op.affine(h);
+              }
+            } else {
+              for (std::int64_t i = 0; i < hw; ++i) ys[i] = op.affine(op.normalize(xs[i]));
             }
-          } else {
-            for (std::int64_t i = 0; i < hw; ++i) ys[i] = op.affine(op.normalize(xs[i]));
-          }
-        },
-        1);
+          },
+          1);
+    } else {
+      if (batch_stats_) {
+        detail::BatchNormKernels<D>::batch_statistics(x.data(), n, c, hw, options_.eps, options_.momentum,
+                                                      running_mean_.data(), running_var_.data(), mean_.data(),
+                                                      invstd_.data());
+      } else {
+        detail::batch_norm_running_statistics<T, D>(running_mean_.data(), running_var_.data(), options_.eps,
+                                                    mean_.data(), invstd_.data(), c);
+      }
+      detail::batch_norm_normalize<T, D>(x.data(), y.data(), pxh, mean_.data(), invstd_.data(), affine_data(weight_),
+                                         affine_data(bias_), c, hw, x.numel());
+    }
     return y;
   }
 
@@ -193,12 +327,54 @@ class BatchNorm2d {
   /// dLoss/dbias = Σ g to the trainable parameters' gradients.
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
     detail::check_backward("BatchNorm2d", !mean_.empty(), grad_out.shape(), input_shape_);
-    const std::int64_t n = input_shape_[0], c = input_shape_[1], hw = input_shape_[2] * input_shape_[3];
-    const std::int64_t count = n * hw;
     const bool want_w = options_.affine && weight_.trainable;
     const bool want_b = options_.affine && bias_.trainable;
     LABOR_CHECK(!want_w || !xhat_.empty(),
                 "BatchNorm2d: backward: weight became trainable after forward; run forward again");
+    if constexpr (std::is_same_v<D, cpu>) {
+      return backward_host(grad_out, want_w, want_b);
+    } else {
+      // Σg and Σg·x̂ per channel (BatchNormKernels), then the parameter gradients and dx.
+      const std::int64_t n = input_shape_[0], c = input_shape_[1], hw = input_shape_[2] * input_shape_[3];
+      auto sums = Tensor<double, D>::uninitialized(Shape{2, c});
+      const T* pxh = xhat_.empty() ? nullptr : xhat_.data();
+      if (batch_stats_ || want_w || want_b)
+        detail::BatchNormKernels<D>::grad_sums(grad_out.data(), pxh, n, c, hw, sums.data(), sums.data() + c);
+      auto dx = Tensor<T, D>::uninitialized(input_shape_);
+      detail::batch_norm_backward_elements<T, D>({.grad_out = grad_out.data(),
+                                                  .xhat = pxh,
+                                                  .invstd = invstd_.data(),
+                                                  .sum_g = sums.data(),
+                                                  .sum_gx = sums.data() + c,
+                                                  .weight = affine_data(weight_),
+                                                  .weight_grad = want_w ? weight_.grad.data() : nullptr,
+                                                  .bias_grad = want_b ? bias_.grad.data() : nullptr,
+                                                  .dx = dx.data(),
+                                                  .c = c,
+                                                  .hw = hw,
+                                                  .n_values = dx.numel(),
+                                                  .count = static_cast<double>(n * hw),
+                                                  .batch_stats = batch_stats_});
+      return dx;
+    }
+  }
+
+  /// Visits "weight" and "bias" (when affine), then the buffers "running_mean" and "running_var".
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    if (options_.affine) {
+      v.parameter(prefix + "weight", weight_);
+      v.parameter(prefix + "bias", bias_);
+    }
+    v.buffer(prefix + "running_mean", running_mean_);
+    v.buffer(prefix + "running_var", running_var_);
+  }
+
+ private:
+  /// backward on the host; want_w / want_b: whether the weight / bias take gradients.
+  Tensor<T, D> backward_host(const Tensor<T, D>& grad_out, bool want_w, bool want_b) {
+    const std::int64_t n = input_shape_[0], c = input_shape_[1], hw = input_shape_[2] * input_shape_[3];
+    const std::int64_t count = n * hw;
 
     // Per-channel Σg and Σg·x̂, from per-plane partial sums reduced in a fixed order.
     std::vector<double> sum_g, sum_gx;
@@ -252,13 +428,12 @@ class BatchNorm2d {
           const T* LABOR_RESTRICT gs = pg + plane * hw;
           T* LABOR_RESTRICT ds = pdx + plane * hw;
           if (batch_stats_) {
-            const detail::BatchNormBatchGrad<T> op{static_cast<T>(w * invstd_[kk]),
-                                                   static_cast<T>(sum_g[kk] / static_cast<double>(count)),
-                                                   static_cast<T>(sum_gx[kk] / static_cast<double>(count))};
+            const auto op =
+                detail::batch_norm_batch_grad<T>(w, invstd_[k], sum_g[kk], sum_gx[kk], static_cast<double>(count));
             const T* LABOR_RESTRICT hs = pxh + plane * hw;
             for (std::int64_t i = 0; i < hw; ++i) ds[i] = op(gs[i], hs[i]);
           } else {
-            const T scale = static_cast<T>(w * invstd_[kk]);
+            const T scale = static_cast<T>(w * invstd_[k]);
             for (std::int64_t i = 0; i < hw; ++i) ds[i] = gs[i] * scale;
           }
         },
@@ -266,18 +441,11 @@ class BatchNorm2d {
     return dx;
   }
 
-  /// Visits "weight" and "bias" (when affine), then the buffers "running_mean" and "running_var".
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    if (options_.affine) {
-      v.parameter(prefix + "weight", weight_);
-      v.parameter(prefix + "bias", bias_);
-    }
-    v.buffer(prefix + "running_mean", running_mean_);
-    v.buffer(prefix + "running_var", running_var_);
+  /// The value of an affine parameter on the device, null without affine.
+  [[nodiscard]] const T* affine_data(const Parameter<T, D>& p) const {
+    return options_.affine ? p.value.data() : nullptr;
   }
 
- private:
   /// Batch mean and invstd per channel into mean_/invstd_, and the running-statistics update.
   /// Per-plane sums of (x − shift) and (x − shift)² in double, shift = the channel's first value,
   /// so the one-pass variance does not cancel catastrophically.
@@ -301,27 +469,19 @@ class BatchNorm2d {
               s1[p], s2[p]);
         },
         1);
-    const double m = options_.momentum;
     for (std::int64_t k = 0; k < c; ++k) {
       double a = 0, b = 0;
       for (std::int64_t i = 0; i < n; ++i) {
         a += s1[static_cast<std::size_t>(i * c + k)];
         b += s2[static_cast<std::size_t>(i * c + k)];
       }
-      const double shifted_mean = a / count;
-      const double var = std::max(0.0, b / count - shifted_mean * shifted_mean);
-      const double mean = static_cast<double>(px[k * hw]) + shifted_mean;
-      mean_[static_cast<std::size_t>(k)] = mean;
-      invstd_[static_cast<std::size_t>(k)] = 1.0 / std::sqrt(var + options_.eps);
-      running_mean_[k] = static_cast<T>((1 - m) * static_cast<double>(running_mean_[k]) + m * mean);
-      running_var_[k] = static_cast<T>((1 - m) * static_cast<double>(running_var_[k]) + m * var * count / (count - 1));
+      detail::batch_norm_batch_channel(static_cast<double>(px[k * hw]), a, b, count, options_.eps, options_.momentum,
+                                       running_mean_[k], running_var_[k], mean_[k], invstd_[k]);
     }
   }
 
   [[nodiscard]] detail::BatchNormChannel<T> channel_op(std::int64_t k) const {
-    const auto kk = static_cast<std::size_t>(k);
-    return {static_cast<T>(mean_[kk]), static_cast<T>(invstd_[kk]), options_.affine ? weight_.value[k] : T(1),
-            options_.affine ? bias_.value[k] : T(0)};
+    return detail::batch_norm_channel(mean_[k], invstd_[k], affine_data(weight_), affine_data(bias_), k);
   }
 
   BatchNorm2dOptions options_;
@@ -334,9 +494,13 @@ class BatchNorm2d {
   // State of the last forward, for backward.
   bool batch_stats_ = false;
   Shape input_shape_{0};
-  std::vector<double> mean_;    // per channel; empty before the first forward
-  std::vector<double> invstd_;  // per channel
-  Tensor<T, D> xhat_;           // (x − mean)·invstd, when backward needs it
+  Tensor<double, D> mean_;    // per channel; empty before the first forward
+  Tensor<double, D> invstd_;  // per channel
+  Tensor<T, D> xhat_;         // (x − mean)·invstd, when backward needs it
 };
 
 }  // namespace labor::nn
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/batch_norm2d.cuh"
+#endif

@@ -1,16 +1,21 @@
 #pragma once
 /// @file max_pool2d.hpp
 /// labor::nn::MaxPool2d: 2-D max pooling with stride, padding and ceil_mode, as
-/// torch.nn.MaxPool2d (dilation 1).
+/// torch.nn.MaxPool2d (dilation 1), on the host and the GPU. The GPU evaluates every window with
+/// max_pool_window (the host's border path; its interior path visits the same elements in the same
+/// order), and its backward gathers, for each input element, the gradients of the windows whose
+/// argmax it is, in output order (deterministic, and equal to the host's scatter).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
@@ -110,6 +115,106 @@ inline void max_pool_row_inner(const T* x, const MaxPoolGeometry& g, std::int64_
   }
 }
 
+/// MaxPool2d's forward on the host, one task per output row: y and the argmax of every window of
+/// the `planes` planes of x.
+template <class T>
+void max_pool_forward_rows(const T* px, T* py, std::int32_t* pa, const MaxPoolGeometry& g, std::int64_t planes) {
+  const std::int64_t in_plane = g.height * g.width;
+  // Columns whose window lies inside the input take a vectorisable path over a whole output row.
+  const std::int64_t inner_lo = std::min(g.out_width, (g.padding + g.stride - 1) / g.stride);
+  const std::int64_t inner_hi =
+      std::max(inner_lo, std::min(g.out_width, (g.width + g.padding - g.kernel) / g.stride + 1));
+  parallel_for(
+      0, planes * g.out_height,
+      [&](std::int64_t job) {
+        const std::int64_t p = job / g.out_height, oh = job % g.out_height;
+        const T* xs = px + p * in_plane;
+        T* ys = py + job * g.out_width;
+        std::int32_t* as = pa + job * g.out_width;
+        for (std::int64_t ow = 0; ow < inner_lo; ++ow) max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
+        for (std::int64_t ow = inner_hi; ow < g.out_width; ++ow) max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
+        max_pool_row_inner(xs, g, oh, inner_lo, inner_hi, ys, as);
+      },
+      8);
+}
+
+/// MaxPool2d's backward on the host: each plane's output gradients scattered to their argmax in
+/// output order, into the zeroed dx.
+template <class T>
+void max_pool_backward_scatter(const T* pg, const std::int32_t* pa, T* pd, const MaxPoolGeometry& g,
+                               std::int64_t planes) {
+  const std::int64_t in_plane = g.height * g.width;
+  const std::int64_t out_plane = g.out_height * g.out_width;
+  parallel_for(
+      0, planes,
+      [&](std::int64_t p) {
+        const T* gs = pg + p * out_plane;
+        const std::int32_t* as = pa + p * out_plane;
+        T* ds = pd + p * in_plane;
+        for (std::int64_t o = 0; o < out_plane; ++o) ds[as[o]] += gs[o];
+      },
+      1);
+}
+
+/// The outputs [begin, end) along one axis whose windows contain input index `i` (empty when the
+/// stride skips it): oh·stride − padding <= i < oh·stride − padding + kernel, 0 <= oh < out.
+struct WindowRange {
+  std::int64_t begin, end;
+};
+
+/// WindowRange of input index `i` along an axis with `out` windows.
+LABOR_HOST_DEVICE inline WindowRange max_pool_windows_containing(std::int64_t i, std::int64_t out, std::int64_t kernel,
+                                                                 std::int64_t stride, std::int64_t padding) {
+  const std::int64_t after_first = i + padding - kernel + 1;  // windows oh with oh·stride >= this
+  const std::int64_t begin = after_first > 0 ? (after_first + stride - 1) / stride : 0;
+  const std::int64_t last = (i + padding) / stride;  // i + padding >= 0
+  return {begin, last + 1 < out ? last + 1 : out};
+}
+
+/// dLoss/dx at input (h, w) of one plane: the sum of the output gradients `g` whose window's
+/// argmax (`arg`, flat in-plane indices) is (h, w), added in output order, as the backward
+/// scatter adds them (so ties between overlapping windows give the same sums).
+template <class T>
+LABOR_HOST_DEVICE inline T max_pool_gather(const T* g, const std::int32_t* arg, const MaxPoolGeometry& geo,
+                                           std::int64_t h, std::int64_t w) {
+  const WindowRange rows = max_pool_windows_containing(h, geo.out_height, geo.kernel, geo.stride, geo.padding);
+  const WindowRange cols = max_pool_windows_containing(w, geo.out_width, geo.kernel, geo.stride, geo.padding);
+  const auto self = static_cast<std::int32_t>(h * geo.width + w);
+  T acc = T(0);
+  for (std::int64_t oh = rows.begin; oh < rows.end; ++oh)
+    for (std::int64_t ow = cols.begin; ow < cols.end; ++ow) {
+      const std::int64_t o = oh * geo.out_width + ow;
+      if (arg[o] == self) acc += g[o];
+    }
+  return acc;
+}
+
+/// MaxPool2d's forward on any device, one work item per output element (the GPU path): y and
+/// the argmax of every window of the `planes` planes of x.
+template <class T, Device D>
+void max_pool_forward_elements(const T* x, T* y, std::int32_t* arg, const MaxPoolGeometry& geo, std::int64_t planes) {
+  const MaxPoolGeometry g = geo;
+  for_each_index<D>(planes * g.out_height * g.out_width, [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    const std::int64_t ow = i % g.out_width, row = i / g.out_width;
+    const std::int64_t oh = row % g.out_height, p = row / g.out_height;
+    max_pool_window(x + p * g.height * g.width, g, oh, ow, y[i], arg[i]);
+  });
+}
+
+/// MaxPool2d's backward on any device as a gather, one work item per input element (the GPU path:
+/// deterministic, no atomics): dx of the `planes` planes from the output gradients and argmax.
+template <class T, Device D>
+void max_pool_backward_elements(const T* grad_out, const std::int32_t* arg, T* dx, const MaxPoolGeometry& geo,
+                                std::int64_t planes) {
+  const MaxPoolGeometry g = geo;
+  for_each_index<D>(planes * g.height * g.width, [=] LABOR_HOST_DEVICE(std::int64_t i) {
+    const std::int64_t w = i % g.width, row = i / g.width;
+    const std::int64_t h = row % g.height, p = row / g.height;
+    const std::int64_t out_plane = g.out_height * g.out_width;
+    dx[i] = max_pool_gather(grad_out + p * out_plane, arg + p * out_plane, g, h, w);
+  });
+}
+
 }  // namespace detail
 
 /// Max pooling of N×C×H×W inputs to N×C×OH×OW, OH = max_pool_output_size(H, k, s, p, ceil_mode)
@@ -144,27 +249,11 @@ class MaxPool2d : public Stateless {
     auto y = Tensor<T, D>::uninitialized(out_shape);
     detail::ensure_shape(argmax_, out_shape);
     input_shape_ = x.shape();
-    const std::int64_t in_plane = g.height * g.width;
-    const T* px = x.data();
-    T* py = y.data();
-    std::int32_t* pa = argmax_.data();
-    // Columns whose window lies inside the input take a vectorisable path over a whole output row.
-    const std::int64_t inner_lo = std::min(g.out_width, (g.padding + g.stride - 1) / g.stride);
-    const std::int64_t inner_hi =
-        std::max(inner_lo, std::min(g.out_width, (g.width + g.padding - g.kernel) / g.stride + 1));
-    parallel_for(
-        0, planes * g.out_height,
-        [&](std::int64_t job) {
-          const std::int64_t p = job / g.out_height, oh = job % g.out_height;
-          const T* xs = px + p * in_plane;
-          T* ys = py + job * g.out_width;
-          std::int32_t* as = pa + job * g.out_width;
-          for (std::int64_t ow = 0; ow < inner_lo; ++ow) detail::max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
-          for (std::int64_t ow = inner_hi; ow < g.out_width; ++ow)
-            detail::max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
-          detail::max_pool_row_inner(xs, g, oh, inner_lo, inner_hi, ys, as);
-        },
-        8);
+    if constexpr (std::is_same_v<D, cpu>) {
+      detail::max_pool_forward_rows(x.data(), y.data(), argmax_.data(), g, planes);
+    } else {
+      detail::max_pool_forward_elements<T, D>(x.data(), y.data(), argmax_.data(), g, planes);
+    }
     return y;
   }
 
@@ -172,23 +261,17 @@ class MaxPool2d : public Stateless {
   /// added at its window's argmax, zero elsewhere.
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
     detail::check_backward("MaxPool2d", !argmax_.empty(), grad_out.shape(), argmax_.shape());
-    Tensor<T, D> dx(input_shape_);
     const std::int64_t planes = input_shape_[0] * input_shape_[1];
-    const std::int64_t in_plane = input_shape_[2] * input_shape_[3];
-    const std::int64_t out_plane = argmax_.size(2) * argmax_.size(3);
-    const T* pg = grad_out.data();
-    const std::int32_t* pa = argmax_.data();
-    T* pd = dx.data();
-    parallel_for(
-        0, planes,
-        [&](std::int64_t p) {
-          const T* gs = pg + p * out_plane;
-          const std::int32_t* as = pa + p * out_plane;
-          T* ds = pd + p * in_plane;
-          for (std::int64_t o = 0; o < out_plane; ++o) ds[as[o]] += gs[o];
-        },
-        1);
-    return dx;
+    if constexpr (std::is_same_v<D, cpu>) {
+      Tensor<T, D> dx(input_shape_);
+      detail::max_pool_backward_scatter(grad_out.data(), argmax_.data(), dx.data(), geometry(input_shape_), planes);
+      return dx;
+    } else {
+      auto dx = Tensor<T, D>::uninitialized(input_shape_);
+      detail::max_pool_backward_elements<T, D>(grad_out.data(), argmax_.data(), dx.data(), geometry(input_shape_),
+                                               planes);
+      return dx;
+    }
   }
 
  private:

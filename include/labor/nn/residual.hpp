@@ -15,7 +15,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/checks.hpp"
@@ -23,34 +25,42 @@
 
 namespace labor::nn {
 
-/// a += b element-wise. Throws labor::Error unless the shapes are equal.
-template <class T>
-void add_inplace(Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+/// a += b element-wise on device D (any rank). Throws labor::Error unless the shapes are equal.
+template <class T, Device D>
+void add_inplace(Tensor<T, D>& a, const Tensor<T, D>& b) {
   LABOR_CHECK(a.shape() == b.shape(), "add: shapes: expected equal, got {} and {}", a.shape(), b.shape());
   T* LABOR_RESTRICT pa = a.data();
   const T* LABOR_RESTRICT pb = b.data();
-  parallel_chunks(
-      0, a.numel(),
-      [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i) pa[i] += pb[i];
-      },
-      std::int64_t{1} << 15);
+  if constexpr (std::is_same_v<D, cpu>) {
+    parallel_chunks(
+        0, a.numel(),
+        [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i) pa[i] += pb[i];
+        },
+        std::int64_t{1} << 15);
+  } else {
+    for_each_index<D>(a.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { pa[i] += pb[i]; });
+  }
 }
 
-/// a + b element-wise (any rank). Throws labor::Error unless the shapes are equal.
-template <class T>
-Tensor<T, cpu> add(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+/// a + b element-wise on device D (any rank). Throws labor::Error unless the shapes are equal.
+template <class T, Device D>
+Tensor<T, D> add(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   LABOR_CHECK(a.shape() == b.shape(), "add: shapes: expected equal, got {} and {}", a.shape(), b.shape());
-  auto y = Tensor<T, cpu>::uninitialized(a.shape());
+  auto y = Tensor<T, D>::uninitialized(a.shape());
   const T* LABOR_RESTRICT pa = a.data();
   const T* LABOR_RESTRICT pb = b.data();
   T* LABOR_RESTRICT py = y.data();
-  parallel_chunks(
-      0, a.numel(),
-      [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i) py[i] = pa[i] + pb[i];
-      },
-      std::int64_t{1} << 15);
+  if constexpr (std::is_same_v<D, cpu>) {
+    parallel_chunks(
+        0, a.numel(),
+        [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i) py[i] = pa[i] + pb[i];
+        },
+        std::int64_t{1} << 15);
+  } else {
+    for_each_index<D>(a.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { py[i] = pa[i] + pb[i]; });
+  }
   return y;
 }
 

@@ -1,15 +1,18 @@
 #pragma once
 /// @file softmax.hpp
 /// Softmax over the channel dimension of N×C×H×W tensors: the free functions softmax_channels /
-/// softmax_channels_backward and the layer labor::nn::Softmax (torch.softmax(x, dim=1)).
+/// softmax_channels_backward and the layer labor::nn::Softmax (torch.softmax(x, dim=1)), on the host
+/// (blocks of pixels, vectorised over the pixels) and the GPU (one pixel per work item).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/for_each.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
@@ -42,13 +45,61 @@ void for_each_pixel_block(std::int64_t n, std::int64_t hw, F&& f) {
       4);
 }
 
-}  // namespace detail
-
-/// y[n, c, h, w] = exp(x[n, c, h, w] − m) / Σ_k exp(x[n, k, h, w] − m), m the maximum over the
-/// channels (numerically stable). Input and output N×C×H×W, non-empty; throws labor::Error otherwise.
+/// Channel softmax of one pixel on any device: the `c` values x[k·stride], k < c, to y[k·stride]
+/// (max subtracted, exponentials recomputed rather than stored and reread).
 template <class T>
-Tensor<T, cpu> softmax_channels(TensorView<const T, cpu> x) {
-  detail::check_nchw("softmax_channels", "input", x.shape());
+LABOR_HOST_DEVICE inline void softmax_pixel(const T* x, T* y, std::int64_t c, std::int64_t stride) {
+  T m = x[0];
+  for (std::int64_t k = 1; k < c; ++k) m = std::max(m, x[k * stride]);
+  T s = T(0);
+  for (std::int64_t k = 0; k < c; ++k) s += std::exp(x[k * stride] - m);
+  const T inv = T(1) / s;
+  for (std::int64_t k = 0; k < c; ++k) y[k * stride] = std::exp(x[k * stride] - m) * inv;
+}
+
+/// softmax_channels_backward of one pixel on any device: dx = y·(g − Σ_c g·y) over the `c`
+/// values at k·stride, the dot product summed in channel order.
+template <class T>
+LABOR_HOST_DEVICE inline void softmax_pixel_backward(const T* y, const T* g, T* dx, std::int64_t c,
+                                                     std::int64_t stride) {
+  T dot = T(0);
+  for (std::int64_t k = 0; k < c; ++k) dot += y[k * stride] * g[k * stride];
+  for (std::int64_t k = 0; k < c; ++k) dx[k * stride] = softmax_grad(y[k * stride], g[k * stride], dot);
+}
+
+/// softmax_channels on any device, one work item per pixel (the GPU path).
+template <class T, Device D>
+Tensor<T, D> softmax_channels_pixels(TensorView<const T, D> x) {
+  const std::int64_t c = x.size(1), hw = x.size(2) * x.size(3);
+  auto y = Tensor<T, D>::uninitialized(x.shape());
+  const T* px = x.data();
+  T* py = y.data();
+  for_each_index<D>(x.size(0) * hw, [=] LABOR_HOST_DEVICE(std::int64_t pixel) {
+    const std::int64_t off = (pixel / hw) * c * hw + pixel % hw;
+    softmax_pixel(px + off, py + off, c, hw);
+  });
+  return y;
+}
+
+/// softmax_channels_backward on any device, one work item per pixel (the GPU path).
+template <class T, Device D>
+Tensor<T, D> softmax_channels_backward_pixels(TensorView<const T, D> y, TensorView<const T, D> grad_out) {
+  const std::int64_t c = y.size(1), hw = y.size(2) * y.size(3);
+  auto dx = Tensor<T, D>::uninitialized(y.shape());
+  const T* py = y.data();
+  const T* pg = grad_out.data();
+  T* pd = dx.data();
+  for_each_index<D>(y.size(0) * hw, [=] LABOR_HOST_DEVICE(std::int64_t pixel) {
+    const std::int64_t off = (pixel / hw) * c * hw + pixel % hw;
+    softmax_pixel_backward(py + off, pg + off, pd + off, c, hw);
+  });
+  return dx;
+}
+
+/// softmax_channels on the host: blocks of softmax_block pixels with the channel loops outside,
+/// so that the pixel loops vectorise.
+template <class T>
+Tensor<T, cpu> softmax_channels_blocks(TensorView<const T, cpu> x) {
   const std::int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
   auto y = Tensor<T, cpu>::uninitialized(x.shape());
   const T* px = x.data();
@@ -75,19 +126,9 @@ Tensor<T, cpu> softmax_channels(TensorView<const T, cpu> x) {
   return y;
 }
 
-/// softmax_channels of a tensor.
+/// softmax_channels_backward on the host, in blocks of softmax_block pixels.
 template <class T>
-Tensor<T, cpu> softmax_channels(const Tensor<T, cpu>& x) {
-  return softmax_channels<T>(x.view());
-}
-
-/// Gradient of softmax_channels from its output `y` and dLoss/dy `grad_out` (both N×C×H×W, same
-/// shape): dx = y·(g − Σ_c g·y). Throws labor::Error for mismatched or empty shapes.
-template <class T>
-Tensor<T, cpu> softmax_channels_backward(TensorView<const T, cpu> y, TensorView<const T, cpu> grad_out) {
-  detail::check_nchw("softmax_channels_backward", "output", y.shape());
-  LABOR_CHECK(grad_out.shape() == y.shape(), "softmax_channels_backward: grad_out shape: expected {}, got {}",
-              y.shape(), grad_out.shape());
+Tensor<T, cpu> softmax_channels_backward_blocks(TensorView<const T, cpu> y, TensorView<const T, cpu> grad_out) {
   const std::int64_t n = y.size(0), c = y.size(1), hw = y.size(2) * y.size(3);
   auto dx = Tensor<T, cpu>::uninitialized(y.shape());
   const T* py = y.data();
@@ -107,10 +148,45 @@ Tensor<T, cpu> softmax_channels_backward(TensorView<const T, cpu> y, TensorView<
   return dx;
 }
 
+}  // namespace detail
+
+/// y[n, c, h, w] = exp(x[n, c, h, w] − m) / Σ_k exp(x[n, k, h, w] − m), m the maximum over the
+/// channels (numerically stable). Input and output N×C×H×W, non-empty, on device D; throws
+/// labor::Error otherwise.
+template <class T, Device D>
+Tensor<T, D> softmax_channels(TensorView<const T, D> x) {
+  detail::check_nchw("softmax_channels", "input", x.shape());
+  if constexpr (std::is_same_v<D, cpu>) {
+    return detail::softmax_channels_blocks<T>(x);
+  } else {
+    return detail::softmax_channels_pixels<T, D>(x);
+  }
+}
+
+/// softmax_channels of a tensor.
+template <class T, Device D>
+Tensor<T, D> softmax_channels(const Tensor<T, D>& x) {
+  return softmax_channels<T, D>(x.view());
+}
+
+/// Gradient of softmax_channels from its output `y` and dLoss/dy `grad_out` (both N×C×H×W, same
+/// shape, on device D): dx = y·(g − Σ_c g·y). Throws labor::Error for mismatched or empty shapes.
+template <class T, Device D>
+Tensor<T, D> softmax_channels_backward(TensorView<const T, D> y, TensorView<const T, D> grad_out) {
+  detail::check_nchw("softmax_channels_backward", "output", y.shape());
+  LABOR_CHECK(grad_out.shape() == y.shape(), "softmax_channels_backward: grad_out shape: expected {}, got {}",
+              y.shape(), grad_out.shape());
+  if constexpr (std::is_same_v<D, cpu>) {
+    return detail::softmax_channels_backward_blocks<T>(y, grad_out);
+  } else {
+    return detail::softmax_channels_backward_pixels<T, D>(y, grad_out);
+  }
+}
+
 /// softmax_channels_backward of tensors.
-template <class T>
-Tensor<T, cpu> softmax_channels_backward(const Tensor<T, cpu>& y, const Tensor<T, cpu>& grad_out) {
-  return softmax_channels_backward<T>(y.view(), grad_out.view());
+template <class T, Device D>
+Tensor<T, D> softmax_channels_backward(const Tensor<T, D>& y, const Tensor<T, D>& grad_out) {
+  return softmax_channels_backward<T, D>(y.view(), grad_out.view());
 }
 
 /// Layer form of softmax_channels: N×C×H×W → N×C×H×W, softmax over C. Keeps its output for backward.
@@ -123,7 +199,7 @@ class Softmax : public Stateless {
   /// Softmax over the channels of `x`.
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     detail::check_nchw("Softmax", "input", x.shape());
-    auto y = softmax_channels<T>(x.view());
+    auto y = softmax_channels<T, D>(x.view());
     detail::copy_into(output_, y);
     return y;
   }
@@ -131,7 +207,7 @@ class Softmax : public Stateless {
   /// dLoss/dy (shape of the last output) → dLoss/dx.
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
     detail::check_backward("Softmax", !output_.empty(), grad_out.shape(), output_.shape());
-    return softmax_channels_backward<T>(output_.view(), grad_out.view());
+    return softmax_channels_backward<T, D>(output_.view(), grad_out.view());
   }
 
  private:
