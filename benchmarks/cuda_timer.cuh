@@ -5,10 +5,11 @@
 
 namespace labor::bench {
 
-/// Times GPU work on the default stream between start() and stop_seconds() with CUDA events.
+/// Times GPU work between start() and stop_seconds() with CUDA events recorded on `stream` (default:
+/// the legacy default stream, which is ordered with labor's blocking stream).
 class CudaTimer {
  public:
-  CudaTimer() {
+  explicit CudaTimer(cudaStream_t stream = nullptr) : stream_(stream) {
     LABOR_CUDA_CHECK(cudaEventCreate(&start_));
     LABOR_CUDA_CHECK(cudaEventCreate(&stop_));
   }
@@ -16,9 +17,9 @@ class CudaTimer {
     cudaEventDestroy(start_);
     cudaEventDestroy(stop_);
   }
-  void start() { LABOR_CUDA_CHECK(cudaEventRecord(start_)); }
+  void start() { LABOR_CUDA_CHECK(cudaEventRecord(start_, stream_)); }
   double stop_seconds() {
-    LABOR_CUDA_CHECK(cudaEventRecord(stop_));
+    LABOR_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     LABOR_CUDA_CHECK(cudaEventSynchronize(stop_));
     float ms = 0;
     LABOR_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
@@ -26,6 +27,7 @@ class CudaTimer {
   }
 
  private:
+  cudaStream_t stream_ = nullptr;
   cudaEvent_t start_{}, stop_{};
 };
 

@@ -3,6 +3,7 @@
 /// labor::nn::Conv2d: 2-D convolution (cross-correlation, as torch.nn.Conv2d) with stride,
 /// padding, dilation and optional bias. CPU: float on AVX-512 hosts runs the implicit-GEMM kernel of
 /// conv_avx512.hpp (forward, and the input gradient at stride 1); otherwise im2col + GEMM.
+/// GPU (float, under nvcc): im2col / col2im kernels and cuBLAS GEMMs (backend/cuda/conv2d.cuh).
 
 #include <algorithm>
 #include <cmath>
@@ -18,9 +19,17 @@
 #include "labor/core/parallel.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
+#include "labor/nn/detail/buffers.hpp"
 #include "labor/nn/parameter.hpp"
 
 namespace labor::nn {
+
+namespace detail {
+/// Conv2d's kernels on device D other than cpu; the cuda specialisation (float) is in
+/// backend/cuda/conv2d.cuh.
+template <Device D>
+struct Conv2dKernels;
+}  // namespace detail
 
 /// Hyper-parameters of Conv2d (square kernel, same stride/padding/dilation on both axes).
 struct Conv2dOptions {
@@ -72,6 +81,55 @@ class Conv2d {
   /// N×C_in×H×W → N×C_out×OH×OW. Keeps a copy of the input for backward.
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     const auto g = geometry("forward", x.shape());
+    if constexpr (std::is_same_v<D, cpu>) {
+      return forward_cpu(x, g);
+    } else {
+      static_assert(std::is_same_v<T, float>, "Conv2d on the GPU: only float");
+      auto y = Tensor<T, D>::uninitialized(Shape{x.size(0), options_.out_channels, g.out_height(), g.out_width()});
+      detail::copy_into(input_, x);
+      detail::Conv2dKernels<D>::forward(g, x.size(0), x.data(), weight_.value.data(),
+                                        options_.bias ? bias_.value.data() : nullptr, options_.out_channels, y.data());
+      return y;
+    }
+  }
+
+  /// dLoss/dy (N×C_out×OH×OW) → dLoss/dx; adds dLoss/dweight and dLoss/dbias to the gradients
+  /// of trainable parameters.
+  Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
+    LABOR_CHECK(!input_.empty(), "Conv2d: backward called before forward");
+    const auto g = geometry("backward", input_.shape());
+    const std::int64_t n = input_.size(0), co = options_.out_channels;
+    check_shape("Conv2d backward: grad_out", grad_out.shape(), Shape{n, co, g.out_height(), g.out_width()});
+    if constexpr (std::is_same_v<D, cpu>) {
+      return backward_cpu(grad_out, g);
+    } else {
+      auto dx = Tensor<T, D>::uninitialized(input_.shape());
+      T* dw = weight_.trainable ? weight_.grad.data() : nullptr;
+      T* db = options_.bias && bias_.trainable ? bias_.grad.data() : nullptr;
+      detail::Conv2dKernels<D>::backward(g, n, input_.data(), weight_.value.data(), co, grad_out.data(), dx.data(), dw,
+                                         db);
+      return dx;
+    }
+  }
+
+  void set_training(bool) {}
+
+  /// Float on AVX-512 hosts: true (default) runs the implicit-GEMM kernel (conv_avx512.hpp) for
+  /// the forward pass and, at stride 1, for the input gradient; false the im2col + GEMM path.
+  /// No effect elsewhere (the GPU always runs im2col + GEMM).
+  void set_implicit_gemm(bool on) {
+    use_implicit_gemm_ = on;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(prefix + "weight", weight_);
+    if (options_.bias) v.parameter(prefix + "bias", bias_);
+  }
+
+ private:
+  /// The host forward pass for the geometry `g` of x.
+  Tensor<T, D> forward_cpu(const Tensor<T, D>& x, const cpu_kernels::ConvGeometry& g) {
     const std::int64_t n = x.size(0), co = options_.out_channels;
     const std::int64_t k = g.col_rows(), hw = g.col_cols();
     auto y = Tensor<T, D>::uninitialized(Shape{n, co, g.out_height(), g.out_width()});
@@ -107,14 +165,10 @@ class Conv2d {
     return y;
   }
 
-  /// dLoss/dy (N×C_out×OH×OW) → dLoss/dx; adds dLoss/dweight and dLoss/dbias to the gradients
-  /// of trainable parameters.
-  Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
-    LABOR_CHECK(!input_.empty(), "Conv2d: backward called before forward");
-    const auto g = geometry("backward", input_.shape());
+  /// The host backward pass for the geometry `g` of the kept input; grad_out's shape is checked.
+  Tensor<T, D> backward_cpu(const Tensor<T, D>& grad_out, const cpu_kernels::ConvGeometry& g) {
     const std::int64_t n = input_.size(0), co = options_.out_channels;
     const std::int64_t k = g.col_rows(), hw = g.col_cols();
-    check_shape("Conv2d backward: grad_out", grad_out.shape(), Shape{n, co, g.out_height(), g.out_width()});
     const bool dx_by_conv = input_gradient_by_conv(g);
     Tensor<T, D> dx = dx_by_conv ? Tensor<T, D>::uninitialized(input_.shape()) : Tensor<T, D>(input_.shape());
     const T* w = weight_.value.data();
@@ -189,22 +243,6 @@ class Conv2d {
     return dx;
   }
 
-  void set_training(bool) {}
-
-  /// Float on AVX-512 hosts: true (default) runs the implicit-GEMM kernel (conv_avx512.hpp) for
-  /// the forward pass and, at stride 1, for the input gradient; false the im2col + GEMM path.
-  /// No effect elsewhere.
-  void set_implicit_gemm(bool on) {
-    use_implicit_gemm_ = on;
-  }
-
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    v.parameter(prefix + "weight", weight_);
-    if (options_.bias) v.parameter(prefix + "bias", bias_);
-  }
-
- private:
   cpu_kernels::ConvGeometry geometry(const char* where, const Shape& s) const {
     LABOR_CHECK(s.rank() == 4, "Conv2d {}: input rank: expected 4 (N×C×H×W), got {} (shape {})", where, s.rank(), s);
     LABOR_CHECK(s[1] == options_.in_channels, "Conv2d {}: input channels: expected {}, got {} (shape {})", where,
@@ -277,3 +315,7 @@ class Conv2d {
 };
 
 }  // namespace labor::nn
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/conv2d.cuh"
+#endif
