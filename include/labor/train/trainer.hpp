@@ -38,6 +38,7 @@
 #include "labor/optim/adam.hpp"
 #include "labor/optim/schedule.hpp"
 #include "labor/optim/sgd.hpp"
+#include "labor/samplers/detail/system.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
 #include "labor/train/checkpoint.hpp"
