@@ -10,6 +10,7 @@
 
 #include "labor/core/error.hpp"
 #include "labor/core/parallel.hpp"
+#include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
@@ -27,11 +28,20 @@ LABOR_HOST_DEVICE inline T bce_with_logits_element(T x, T t, T scale, T& grad) {
   return bce_with_logits_term(x, t);
 }
 
-/// Shared body of both overloads; `target(i)` gives the target of element i.
+/// Throws unless the logits have at least one element.
+inline void check_bce_logits(const Shape& shape) {
+  LABOR_CHECK(shape.numel() > 0, "bce_with_logits: logits: expected a non-empty tensor, got shape {}", shape);
+}
+
+/// The device code of bce_with_logits (specialised for cuda in backend/cuda/loss_bce_with_logits.cuh).
+template <Device D>
+struct BceWithLogitsKernels;
+
+/// Shared body of both overloads on the cpu; `target(i)` gives the target of element i.
 template <class T, class Target>
 LossResult<T, cpu> bce_with_logits_impl(const Tensor<T, cpu>& logits, Target&& target) {
   constexpr const char* fn = "bce_with_logits";
-  LABOR_CHECK(logits.numel() > 0, "{}: logits: expected a non-empty tensor, got shape {}", fn, logits.shape());
+  check_bce_logits(logits.shape());
   const std::int64_t count = logits.numel();
   const T scale = static_cast<T>(1.0 / static_cast<double>(count));
   auto grad = Tensor<T, cpu>::uninitialized(logits.shape());
@@ -52,14 +62,19 @@ LossResult<T, cpu> bce_with_logits_impl(const Tensor<T, cpu>& logits, Target&& t
 /// Mean binary cross-entropy of `logits` (any shape, typically the discriminator's N×1×h×w map)
 /// against the constant `target` (0 = source, 1 = target domain, or any value in between).
 /// Numerically stable for any finite logit.
-/// @return the loss and d loss / d logits = (σ(x) − t) / numel, same shape as `logits`.
+/// @return the loss and d loss / d logits = (σ(x) − t) / numel, same shape as `logits` (on cuda the
+///         call waits once to read the value and the checks).
 /// @throws labor::Error for an empty or non-finite `logits` or a non-finite `target`.
 template <class T, Device D = cpu>
 LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, std::type_identity_t<T> target) {
-  static_assert(detail::is_cpu<D>, "bce_with_logits: only the cpu device is implemented");
   LABOR_CHECK(detail::is_finite(target), "bce_with_logits: target: expected a finite value, got {}",
               static_cast<double>(target));
-  return detail::bce_with_logits_impl(logits, [target](std::int64_t) { return target; });
+  if constexpr (std::is_same_v<D, cpu>) {
+    return detail::bce_with_logits_impl(logits, [target](std::int64_t) { return target; });
+  } else {
+    detail::check_bce_logits(logits.shape());
+    return detail::BceWithLogitsKernels<D>::run(logits, static_cast<const T*>(nullptr), target);
+  }
 }
 
 /// Mean binary cross-entropy of `logits` against a map of targets of the same shape
@@ -68,17 +83,25 @@ LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, std::type_identity_
 /// @throws labor::Error for a shape mismatch, an empty tensor, or a non-finite logit or target.
 template <class T, Device D = cpu>
 LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, const Tensor<T, D>& target) {
-  static_assert(detail::is_cpu<D>, "bce_with_logits: only the cpu device is implemented");
   LABOR_CHECK(target.shape() == logits.shape(),
               "bce_with_logits: target shape: expected {} (the logits' shape), got {}", logits.shape(), target.shape());
-  const T* t = target.data();
-  std::atomic<bool> non_finite{false};
-  auto result = detail::bce_with_logits_impl(logits, [t, &non_finite](std::int64_t i) {
-    if (!detail::is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
-    return t[i];
-  });
-  if (non_finite.load()) detail::throw_non_finite("bce_with_logits", "target", t, target.shape());
-  return result;
+  if constexpr (!std::is_same_v<D, cpu>) {
+    detail::check_bce_logits(logits.shape());
+    return detail::BceWithLogitsKernels<D>::run(logits, target.data(), T(0));
+  } else {
+    const T* t = target.data();
+    std::atomic<bool> non_finite{false};
+    auto result = detail::bce_with_logits_impl(logits, [t, &non_finite](std::int64_t i) {
+      if (!detail::is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
+      return t[i];
+    });
+    if (non_finite.load()) detail::throw_non_finite("bce_with_logits", "target", t, target.shape());
+    return result;
+  }
 }
 
 }  // namespace labor::loss
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/loss_bce_with_logits.cuh"
+#endif

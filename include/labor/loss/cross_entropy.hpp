@@ -6,11 +6,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "labor/core/error.hpp"
 #include "labor/core/parallel.hpp"
+#include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
 #include "labor/loss/detail/pixel_loop.hpp"
@@ -48,6 +50,44 @@ LABOR_HOST_DEVICE inline T cross_entropy_pixel(const T* x, T* g, std::int64_t ch
   return m + std::log(s) - x[label * stride];
 }
 
+/// One pixel of the 'mean' cross-entropy, with pixel weight `wy` and `inv_weight_sum` = 1/Σw: writes
+/// the gradient (wy·inv_weight_sum)·(softmax(x) − onehot) and returns wy·nll in double; where wy or
+/// inv_weight_sum is 0 the gradient is zero and the term 0 (the logits are still checked). `finite`
+/// as in cross_entropy_pixel.
+template <class T>
+LABOR_HOST_DEVICE inline double weighted_cross_entropy_pixel(const T* x, T* g, std::int64_t channels,
+                                                             std::int64_t stride, std::int32_t label, T wy,
+                                                             T inv_weight_sum, bool& finite) {
+  if (wy == T(0) || inv_weight_sum == T(0)) {
+    (void)channel_max(x, channels, stride, finite);
+    for (std::int64_t c = 0; c < channels; ++c) g[c * stride] = T(0);
+    return 0.0;
+  }
+  const T nll = cross_entropy_pixel(x, g, channels, stride, label, wy * inv_weight_sum, finite);
+  return static_cast<double>(wy) * static_cast<double>(nll);
+}
+
+/// The weight of a pixel with label `label` in the mean: 0 for the ignore label and for labels
+/// outside [0, C) (reported separately), else w[label] (1 without class weights, `weight` null).
+template <class T>
+LABOR_HOST_DEVICE inline T label_weight(std::int32_t label, std::int64_t channels, std::int32_t ignore,
+                                        const T* weight) {
+  if (label == ignore || label < 0 || label >= channels) return T(0);
+  return weight != nullptr ? weight[label] : T(1);
+}
+
+/// Throws labor::Error for the label `label` at flat index `i` of the N×H×W `labels_shape`, which is
+/// neither in [0, C) nor the ignore label.
+[[noreturn]] inline void fail_bad_label(const Shape& labels_shape, std::int64_t i, std::int64_t channels,
+                                        std::int32_t ignore, std::int32_t label) {
+  fail("cross_entropy: label at {}: expected in [0, {}) or ignore_index {}, got {}", format_position(labels_shape, i),
+       channels, ignore, label);
+}
+
+/// The device code of cross_entropy (specialised for cuda in backend/cuda/loss_cross_entropy.cuh).
+template <Device D>
+struct CrossEntropyKernels;
+
 }  // namespace detail
 
 /// Mean softmax cross-entropy of `logits` (N×C×H×W) against `labels` (N×H×W, values in [0, C) or
@@ -62,12 +102,13 @@ LABOR_HOST_DEVICE inline T cross_entropy_pixel(const T* x, T* g, std::int64_t ch
 /// @throws labor::Error for a shape mismatch, an empty tensor, a label outside [0, C) that is not the
 ///         ignore label (the message names the value and its position), a non-finite logit, or a
 ///         class weight count ≠ C or a negative / non-finite weight.
+/// @note On cuda the gradient is computed without waiting (Σw stays in device memory); the call then
+///       waits once to read the value and the label / logit checks.
 /// @note When every pixel is ignored (or every valid pixel has weight 0) the result is value 0 and a
 ///       zero gradient, so a batch without labels simply contributes nothing. PyTorch returns NaN there.
 template <class T, Device D = cpu>
 LossResult<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int32_t, D>& labels,
                                const CrossEntropyOptions& options = {}) {
-  static_assert(detail::is_cpu<D>, "cross_entropy: only the cpu device is implemented");
   constexpr const char* fn = "cross_entropy";
   detail::check_nchw(fn, "logits", logits.shape());
   const std::int64_t n = logits.size(0), channels = logits.size(1), h = logits.size(2), w = logits.size(3);
@@ -89,53 +130,55 @@ LossResult<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int
     }
   }
 
-  const std::int64_t plane = h * w, pixels = n * plane;
-  const std::int32_t ignore = options.ignore_index;
-  const std::int32_t* y = labels.data();
-  const T* wt = weight.data();
+  if constexpr (!std::is_same_v<D, cpu>) {
+    return detail::CrossEntropyKernels<D>::run(logits, labels, weight, options.ignore_index);
+  } else {
+    const std::int64_t plane = h * w, pixels = n * plane;
+    const std::int32_t ignore = options.ignore_index;
+    const std::int32_t* y = labels.data();
+    const T* wt = weight.data();
 
-  // Pass over the labels: validate them and sum the weights of the valid pixels.
-  std::atomic<bool> bad_label{false};
-  const double weight_sum = parallel_sum(0, pixels, [&](std::int64_t i) -> double {
-    const std::int32_t label = y[i];
-    if (label == ignore) return 0.0;
-    if (label < 0 || label >= channels) {
-      bad_label.store(true, std::memory_order_relaxed);
-      return 0.0;
+    // Pass over the labels: validate them and sum the weights of the valid pixels.
+    std::atomic<bool> bad_label{false};
+    const double weight_sum = parallel_sum(0, pixels, [&](std::int64_t i) -> double {
+      const std::int32_t label = y[i];
+      if (label == ignore) return 0.0;
+      if (label < 0 || label >= channels) {
+        bad_label.store(true, std::memory_order_relaxed);
+        return 0.0;
+      }
+      return weighted ? static_cast<double>(wt[label]) : 1.0;
+    });
+    if (bad_label.load()) {
+      for (std::int64_t i = 0; i < pixels; ++i)
+        if (y[i] != ignore && (y[i] < 0 || y[i] >= channels))
+          detail::fail_bad_label(labels.shape(), i, channels, ignore, y[i]);
     }
-    return weighted ? static_cast<double>(wt[label]) : 1.0;
-  });
-  if (bad_label.load()) {
-    for (std::int64_t i = 0; i < pixels; ++i)
-      if (y[i] != ignore && (y[i] < 0 || y[i] >= channels))
-        fail("{}: label at {}: expected in [0, {}) or ignore_index {}, got {}", fn,
-             detail::format_position(labels.shape(), i), channels, ignore, y[i]);
-  }
 
-  // One pass over the logits: loss terms and gradient together.
-  const T inv_weight_sum = weight_sum > 0 ? static_cast<T>(1.0 / weight_sum) : T(0);
-  auto grad = Tensor<T, D>::uninitialized(logits.shape());
-  const T* x = logits.data();
-  T* g = grad.data();
-  std::atomic<bool> non_finite{false};
-  const double total = detail::reduce_pixels<T, 1, 1>(
-      logits.shape(), {x}, {g}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 1>& out) {
-        const std::int32_t label = y[i];
-        const T wy = label == ignore ? T(0) : (weighted ? wt[label] : T(1));
-        bool finite = true;
-        if (wy == T(0) || inv_weight_sum == T(0)) {
-          (void)detail::channel_max(in[0], channels, 1, finite);
-          for (std::int64_t c = 0; c < channels; ++c) out[0][c] = T(0);
+    // One pass over the logits: loss terms and gradient together.
+    const T inv_weight_sum = weight_sum > 0 ? static_cast<T>(1.0 / weight_sum) : T(0);
+    auto grad = Tensor<T, D>::uninitialized(logits.shape());
+    const T* x = logits.data();
+    T* g = grad.data();
+    std::atomic<bool> non_finite{false};
+    const double total = detail::reduce_pixels<T, 1, 1>(
+        logits.shape(), {x}, {g}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 1>& out) {
+          const std::int32_t label = y[i];
+          const T wy = label == ignore ? T(0) : (weighted ? wt[label] : T(1));
+          bool finite = true;
+          const double term =
+              detail::weighted_cross_entropy_pixel(in[0], out[0], channels, 1, label, wy, inv_weight_sum, finite);
           if (!finite) non_finite.store(true, std::memory_order_relaxed);
-          return 0.0;
-        }
-        const T nll = detail::cross_entropy_pixel(in[0], out[0], channels, 1, label, wy * inv_weight_sum, finite);
-        if (!finite) non_finite.store(true, std::memory_order_relaxed);
-        return static_cast<double>(wy) * static_cast<double>(nll);
-      });
-  if (non_finite.load()) detail::throw_non_finite(fn, "logits", x, logits.shape());
-  const T value = weight_sum > 0 ? static_cast<T>(total / weight_sum) : T(0);
-  return {value, std::move(grad)};
+          return term;
+        });
+    if (non_finite.load()) detail::throw_non_finite(fn, "logits", x, logits.shape());
+    const T value = weight_sum > 0 ? static_cast<T>(total / weight_sum) : T(0);
+    return {value, std::move(grad)};
+  }
 }
 
 }  // namespace labor::loss
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/loss_cross_entropy.cuh"
+#endif

@@ -7,11 +7,15 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "labor/core/config.hpp"
+#include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/parallel.hpp"
+#include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
 #include "labor/loss/detail/pixel_loop.hpp"
@@ -39,23 +43,66 @@ struct PseudoLabelOptions {
 
 namespace detail {
 
+/// Where numpy's default (`method='linear'`) percentile at q ∈ [0, 100] of n ≥ 1 values falls in
+/// their ascending order: the lower rank `lo`, the interpolation weight `t` towards rank lo + 1, and
+/// whether rank lo + 1 takes part at all.
+struct PercentileRank {
+  std::int64_t lo;
+  double t;
+  bool interpolate;
+};
+
+/// The PercentileRank of the q-th percentile of n values.
+inline PercentileRank percentile_rank(std::int64_t n, double q) {
+  const double position = q / 100.0 * static_cast<double>(n - 1);
+  auto lo = static_cast<std::int64_t>(std::floor(position));
+  lo = std::clamp<std::int64_t>(lo, 0, n - 1);
+  const double t = position - static_cast<double>(lo);
+  return {lo, t, !(lo + 1 >= n || t <= 0.0)};
+}
+
+/// numpy's _lerp between the values `a` and `b` of ranks lo and lo + 1: a + (b − a)·t, evaluated
+/// from the upper end when t ≥ 0.5.
+inline double percentile_lerp(double a, double b, double t) {
+  const double d = b - a;
+  return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
 /// numpy's default (`method='linear'`) percentile of `values` at `q` ∈ [0, 100], computed with
 /// selection instead of a full sort (reorders `values`). `values` must be non-empty.
 template <class T>
 double percentile_linear(std::vector<T>& values, double q) {
   const auto n = static_cast<std::int64_t>(values.size());
-  const double position = q / 100.0 * static_cast<double>(n - 1);
-  auto lo = static_cast<std::int64_t>(std::floor(position));
-  lo = std::clamp<std::int64_t>(lo, 0, n - 1);
-  const double t = position - static_cast<double>(lo);
-  std::nth_element(values.begin(), values.begin() + lo, values.end());
-  const double a = static_cast<double>(values[static_cast<std::size_t>(lo)]);
-  if (lo + 1 >= n || t <= 0.0) return a;
-  const double b = static_cast<double>(*std::min_element(values.begin() + lo + 1, values.end()));
-  // numpy's _lerp: a + (b − a)·t, evaluated from the upper end when t ≥ 0.5.
-  const double d = b - a;
-  return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+  const PercentileRank rank = percentile_rank(n, q);
+  std::nth_element(values.begin(), values.begin() + rank.lo, values.end());
+  const double a = static_cast<double>(values[static_cast<std::size_t>(rank.lo)]);
+  if (!rank.interpolate) return a;
+  const double b = static_cast<double>(*std::min_element(values.begin() + rank.lo + 1, values.end()));
+  return percentile_lerp(a, b, rank.t);
 }
+
+/// The pseudo-label of a pixel with argmax class `cls` and max-probability `conf` under the
+/// thresholds `theta`: cls where conf ≥ θ_cls, else `ignore`.
+template <class T>
+LABOR_HOST_DEVICE inline std::int32_t threshold_label(std::int32_t cls, T conf, const T* theta, std::int32_t ignore) {
+  return conf >= theta[cls] ? cls : ignore;
+}
+
+/// The per-class confidences of a batch in ascending order within each class, in device memory.
+template <class T, Device D>
+struct ClassSortedConfidences {
+  /// All pixels' max-probabilities grouped by argmax class (class 0 first), ascending within a class.
+  Tensor<T, D> conf;
+  /// Host: class c occupies conf[begin[c], begin[c + 1]) (C + 1 offsets).
+  std::vector<std::int64_t> begin;
+};
+
+/// The device code of PseudoLabeler (specialised for cuda in backend/cuda/pseudo_label.cuh):
+/// `scan` (argmax class and max-probability per pixel, throwing for a non-finite value),
+/// `sort_by_class` (a ClassSortedConfidences), `gather` (host copies of chosen sorted values) and
+/// `label` (threshold_label per pixel).
+template <Device D>
+struct PseudoLabelKernels;
 
 }  // namespace detail
 
@@ -68,6 +115,11 @@ double percentile_linear(std::vector<T>& values, double q) {
 /// previous θ_c in the percentile and numpy's linear-interpolation percentile; classes without pixels
 /// keep their threshold; then θ_c ← min(θ_c, max_threshold).
 /// label: argmax where max-prob ≥ θ_argmax, else ignore_index (compared in T after rounding θ to T).
+///
+/// On cuda the thresholds stay on the host and the maps on the device: every call waits for the
+/// finite-value check of `probs`, and an update also for the class offsets of the sorted
+/// confidences and for the two values each class's percentile needs. The thresholds are the CPU's
+/// exactly (same ranks, same values, same host arithmetic), and so are the labels.
 template <class T, Device D = cpu>
 class PseudoLabeler {
  public:
@@ -125,86 +177,134 @@ class PseudoLabeler {
   }
 
  private:
-  static_assert(detail::is_cpu<D>, "PseudoLabeler: only the cpu device is implemented");
-
-  /// Per-pixel argmax class and max-probability.
-  struct Scan {
+  /// Per-pixel argmax class and max-probability, in host memory (cpu).
+  struct HostScan {
     std::vector<std::int32_t> cls;
     std::vector<T> conf;
   };
+  /// Per-pixel argmax class and max-probability, in device memory (cuda).
+  struct DeviceScan {
+    Tensor<std::int32_t, D> cls;
+    Tensor<T, D> conf;
+  };
+  using Scan = std::conditional_t<std::is_same_v<D, cpu>, HostScan, DeviceScan>;
+  using Kernels = detail::PseudoLabelKernels<D>;
 
   Scan scan(const char* fn, const Tensor<T, D>& probs) const {
     detail::check_nchw(fn, "probs", probs.shape());
     LABOR_CHECK(probs.size(1) == options_.num_classes,
                 "{}: probs channels: expected num_classes = {}, got {} (shape {})", fn, options_.num_classes,
                 probs.size(1), probs.shape());
-    const std::int64_t channels = probs.size(1), plane = probs.size(2) * probs.size(3);
-    const std::int64_t pixels = probs.size(0) * plane;
-    Scan s{std::vector<std::int32_t>(static_cast<std::size_t>(pixels)),
-           std::vector<T>(static_cast<std::size_t>(pixels))};
-    const T* p = probs.data();
-    std::atomic<bool> non_finite{false};
-    (void)detail::reduce_pixels<T, 1, 0>(
-        probs.shape(), {p}, {}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 0>&) {
-          bool finite = true;
-          const auto best = detail::channel_argmax(in[0], channels, 1, finite);
-          if (!finite) non_finite.store(true, std::memory_order_relaxed);
-          s.cls[static_cast<std::size_t>(i)] = best.index;
-          s.conf[static_cast<std::size_t>(i)] = best.value;
-          return 0.0;
-        });
-    if (non_finite.load()) detail::throw_non_finite(fn, "probs", p, probs.shape());
-    return s;
+    if constexpr (!std::is_same_v<D, cpu>) {
+      const Shape pixels{probs.size(0) * probs.size(2) * probs.size(3)};
+      Scan s{Tensor<std::int32_t, D>::uninitialized(pixels), Tensor<T, D>::uninitialized(pixels)};
+      Kernels::scan(fn, probs, s.cls.data(), s.conf.data());
+      return s;
+    } else {
+      const std::int64_t channels = probs.size(1), plane = probs.size(2) * probs.size(3);
+      const std::int64_t pixels = probs.size(0) * plane;
+      Scan s{std::vector<std::int32_t>(static_cast<std::size_t>(pixels)),
+             std::vector<T>(static_cast<std::size_t>(pixels))};
+      const T* p = probs.data();
+      std::atomic<bool> non_finite{false};
+      (void)detail::reduce_pixels<T, 1, 0>(
+          probs.shape(), {p}, {}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 0>&) {
+            bool finite = true;
+            const auto best = detail::channel_argmax(in[0], channels, 1, finite);
+            if (!finite) non_finite.store(true, std::memory_order_relaxed);
+            s.cls[static_cast<std::size_t>(i)] = best.index;
+            s.conf[static_cast<std::size_t>(i)] = best.value;
+            return 0.0;
+          });
+      if (non_finite.load()) detail::throw_non_finite(fn, "probs", p, probs.shape());
+      return s;
+    }
+  }
+
+  /// q = 100·(1 − α·θ^γ), the percentile that updates the threshold θ.
+  [[nodiscard]] double percentile_q(double theta) const {
+    return 100.0 * (1.0 - options_.alpha * std::pow(theta, options_.gamma));
+  }
+
+  /// min(m·θ + (1 − m)·percentile, max_threshold), the updated threshold.
+  [[nodiscard]] double next_threshold(double theta, double percentile) const {
+    const double updated = options_.momentum * theta + (1.0 - options_.momentum) * percentile;
+    return std::min(updated, options_.max_threshold);
   }
 
   void update_from(const Scan& s) {
-    const std::size_t classes = thresholds_.size();
-    const auto pixels = static_cast<std::int64_t>(s.cls.size());
-    // Bucket the confidences by class: per-part histograms, offsets, scatter (exact, any thread count).
-    const std::int64_t parts = std::clamp<std::int64_t>(pixels / 65536, 1, 64);
-    std::vector<std::int64_t> count(static_cast<std::size_t>(parts) * classes, 0);
-    parallel_for(
-        0, parts,
-        [&](std::int64_t part) {
-          std::int64_t* c = count.data() + part * static_cast<std::int64_t>(classes);
-          for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
-            ++c[s.cls[static_cast<std::size_t>(i)]];
-        },
-        1);
-    std::vector<std::int64_t> start(classes + 1, 0);
-    for (std::size_t c = 0; c < classes; ++c) {
-      std::int64_t total = 0;
-      for (std::int64_t part = 0; part < parts; ++part) total += count[static_cast<std::size_t>(part) * classes + c];
-      start[c + 1] = start[c] + total;
-    }
-    std::vector<std::int64_t> cursor(count.size());
-    for (std::size_t c = 0; c < classes; ++c) {
-      std::int64_t at = start[c];
-      for (std::int64_t part = 0; part < parts; ++part) {
-        cursor[static_cast<std::size_t>(part) * classes + c] = at;
-        at += count[static_cast<std::size_t>(part) * classes + c];
+    if constexpr (!std::is_same_v<D, cpu>) {
+      update_from_sorted(Kernels::sort_by_class(s.cls.data(), s.conf.data(), s.cls.numel(), options_.num_classes));
+    } else {
+      const std::size_t classes = thresholds_.size();
+      const auto pixels = static_cast<std::int64_t>(s.cls.size());
+      // Bucket the confidences by class: per-part histograms, offsets, scatter (exact, any thread count).
+      const std::int64_t parts = std::clamp<std::int64_t>(pixels / 65536, 1, 64);
+      std::vector<std::int64_t> count(static_cast<std::size_t>(parts) * classes, 0);
+      parallel_for(
+          0, parts,
+          [&](std::int64_t part) {
+            std::int64_t* c = count.data() + part * static_cast<std::int64_t>(classes);
+            for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
+              ++c[s.cls[static_cast<std::size_t>(i)]];
+          },
+          1);
+      std::vector<std::int64_t> start(classes + 1, 0);
+      for (std::size_t c = 0; c < classes; ++c) {
+        std::int64_t total = 0;
+        for (std::int64_t part = 0; part < parts; ++part) total += count[static_cast<std::size_t>(part) * classes + c];
+        start[c + 1] = start[c] + total;
+      }
+      std::vector<std::int64_t> cursor(count.size());
+      for (std::size_t c = 0; c < classes; ++c) {
+        std::int64_t at = start[c];
+        for (std::int64_t part = 0; part < parts; ++part) {
+          cursor[static_cast<std::size_t>(part) * classes + c] = at;
+          at += count[static_cast<std::size_t>(part) * classes + c];
+        }
+      }
+      std::vector<T> sorted(static_cast<std::size_t>(pixels));
+      parallel_for(
+          0, parts,
+          [&](std::int64_t part) {
+            std::int64_t* cur = cursor.data() + part * static_cast<std::int64_t>(classes);
+            for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
+              sorted[static_cast<std::size_t>(cur[s.cls[static_cast<std::size_t>(i)]]++)] =
+                  s.conf[static_cast<std::size_t>(i)];
+          },
+          1);
+
+      std::vector<T> bucket;
+      for (std::size_t c = 0; c < classes; ++c) {
+        if (start[c + 1] == start[c]) continue;
+        bucket.assign(sorted.begin() + start[c], sorted.begin() + start[c + 1]);
+        const double theta = thresholds_[c];
+        thresholds_[c] = next_threshold(theta, detail::percentile_linear(bucket, percentile_q(theta)));
       }
     }
-    std::vector<T> sorted(static_cast<std::size_t>(pixels));
-    parallel_for(
-        0, parts,
-        [&](std::int64_t part) {
-          std::int64_t* cur = cursor.data() + part * static_cast<std::int64_t>(classes);
-          for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
-            sorted[static_cast<std::size_t>(cur[s.cls[static_cast<std::size_t>(i)]]++)] =
-                s.conf[static_cast<std::size_t>(i)];
-        },
-        1);
+  }
 
-    std::vector<T> bucket;
+  /// The update from the batch's confidences sorted by class on the device: the ranks each class's
+  /// percentile needs, their values fetched in one gather, then the same interpolation and update.
+  void update_from_sorted(const detail::ClassSortedConfidences<T, D>& sorted) {
+    const std::size_t classes = thresholds_.size();
+    std::vector<detail::PercentileRank> rank(classes);
+    std::vector<std::int64_t> index;  // per class with pixels: the positions of ranks lo and lo + 1
     for (std::size_t c = 0; c < classes; ++c) {
-      if (start[c + 1] == start[c]) continue;
-      bucket.assign(sorted.begin() + start[c], sorted.begin() + start[c + 1]);
-      const double theta = thresholds_[c];
-      const double q = 100.0 * (1.0 - options_.alpha * std::pow(theta, options_.gamma));
-      const double updated =
-          options_.momentum * theta + (1.0 - options_.momentum) * detail::percentile_linear(bucket, q);
-      thresholds_[c] = std::min(updated, options_.max_threshold);
+      const std::int64_t begin = sorted.begin[c], count = sorted.begin[c + 1] - begin;
+      if (count == 0) continue;
+      rank[c] = detail::percentile_rank(count, percentile_q(thresholds_[c]));
+      index.push_back(begin + rank[c].lo);
+      index.push_back(begin + rank[c].lo + (rank[c].interpolate ? 1 : 0));
+    }
+    const std::vector<double> value = Kernels::gather(sorted.conf, index);
+    std::size_t k = 0;
+    for (std::size_t c = 0; c < classes; ++c) {
+      if (sorted.begin[c + 1] == sorted.begin[c]) continue;
+      const double a = value[k], b = value[k + 1];
+      k += 2;
+      const double percentile = rank[c].interpolate ? detail::percentile_lerp(a, b, rank[c].t) : a;
+      thresholds_[c] = next_threshold(thresholds_[c], percentile);
     }
   }
 
@@ -212,12 +312,16 @@ class PseudoLabeler {
     auto out = Tensor<std::int32_t, D>::uninitialized(Shape{shape[0], shape[2], shape[3]});
     std::vector<T> theta(thresholds_.size());
     for (std::size_t c = 0; c < theta.size(); ++c) theta[c] = static_cast<T>(thresholds_[c]);
-    std::int32_t* o = out.data();
     const std::int32_t ignore = options_.ignore_index;
-    parallel_for(0, out.numel(), [&](std::int64_t i) {
-      const auto k = static_cast<std::size_t>(i);
-      o[i] = s.conf[k] >= theta[static_cast<std::size_t>(s.cls[k])] ? s.cls[k] : ignore;
-    });
+    if constexpr (!std::is_same_v<D, cpu>) {
+      Kernels::label(s.cls.data(), s.conf.data(), theta, ignore, out.data(), out.numel());
+    } else {
+      std::int32_t* o = out.data();
+      parallel_for(0, out.numel(), [&](std::int64_t i) {
+        const auto k = static_cast<std::size_t>(i);
+        o[i] = detail::threshold_label(s.cls[k], s.conf[k], theta.data(), ignore);
+      });
+    }
     return out;
   }
 
@@ -226,3 +330,7 @@ class PseudoLabeler {
 };
 
 }  // namespace labor::loss
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/pseudo_label.cuh"
+#endif

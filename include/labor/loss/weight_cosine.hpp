@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "labor/core/config.hpp"
+#include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/layer.hpp"
@@ -30,49 +32,87 @@ std::vector<std::pair<std::string, nn::Parameter<typename L::value_type, typenam
   return out;
 }
 
+/// The three sums of the cosine, accumulated in double: Σ a·b, Σ a², Σ b².
+struct CosineSums {
+  double dot = 0, aa = 0, bb = 0;
+
+  /// Adds one pair of weights.
+  LABOR_HOST_DEVICE void add(double x, double y) {
+    dot += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  LABOR_HOST_DEVICE CosineSums operator+(const CosineSums& o) const { return {dot + o.dot, aa + o.aa, bb + o.bb}; }
+};
+
+/// scale·∂cos/∂w for one pair of weights (x of layer a, y of layer b), added to their gradients:
+/// ∂cos/∂x = y/(‖a‖‖b‖) − cos·x/‖a‖², ∂cos/∂y = x/(‖a‖‖b‖) − cos·y/‖b‖².
+struct CosineGradient {
+  double scale, norms, cosine, aa, bb;
+
+  template <class Ta, class Tb>
+  LABOR_HOST_DEVICE void operator()(double x, double y, Ta& grad_x, Tb& grad_y) const {
+    grad_x += static_cast<Ta>(scale * (y / norms - cosine * x / aa));
+    grad_y += static_cast<Tb>(scale * (x / norms - cosine * y / bb));
+  }
+};
+
+/// The device code of weight_cosine (specialised for cuda in backend/cuda/loss_weight_cosine.cuh):
+/// `sums` (the CosineSums of each weight pair, in order) and `add_gradient` (CosineGradient over
+/// one weight pair).
+template <Device D>
+struct WeightCosineKernels;
+
 }  // namespace detail
 
 /// cos(w_a, w_b) = w_a·w_b / (‖w_a‖‖w_b‖), with w_a and w_b the trainable "…weight" parameters of
-/// `a` and `b` flattened and concatenated in visiting order (two layers of one architecture). When
-/// `scale` ≠ 0, adds scale·∂cos/∂w to those parameters' gradients:
-/// ∂cos/∂w_a = w_b/(‖w_a‖‖w_b‖) − cos·w_a/‖w_a‖² (and symmetrically for b). Sums in double.
+/// `a` and `b` flattened and concatenated in visiting order (two layers of one architecture, on one
+/// device). When `scale` ≠ 0, adds scale·∂cos/∂w to those parameters' gradients:
+/// ∂cos/∂w_a = w_b/(‖w_a‖‖w_b‖) − cos·w_a/‖w_a‖² (and symmetrically for b). Sums in double (on
+/// cuda: one deterministic reduction per weight pair, their sums added in order on the host, which
+/// waits for them).
 /// @throws labor::Error when the two layers' weights differ in names or shapes, or when one of
 ///         them is all zero (the cosine is undefined).
 template <nn::Layer A, nn::Layer B>
 double weight_cosine(A& a, B& b, double scale = 0.0) {
-  static_assert(std::is_same_v<typename A::device_type, cpu> && std::is_same_v<typename B::device_type, cpu>,
-                "weight_cosine: host layers");
+  using D = typename A::device_type;
+  static_assert(std::is_same_v<typename B::device_type, D>, "weight_cosine: both layers on one device");
   const auto pa = detail::kernel_parameters(a);
   const auto pb = detail::kernel_parameters(b);
   LABOR_CHECK(pa.size() == pb.size() && !pa.empty(),
               "weight_cosine: expected two layers with the same (non-empty) weights, got {} and {} weight tensors",
               pa.size(), pb.size());
-  double dot = 0, na = 0, nb = 0;
   for (std::size_t k = 0; k < pa.size(); ++k) {
     const auto& va = pa[k].second->value;
     const auto& vb = pb[k].second->value;
     LABOR_CHECK(pa[k].first == pb[k].first && va.shape() == vb.shape(),
                 "weight_cosine: weight {}: expected '{}' {} in both layers, got '{}' {}", k, pa[k].first, va.shape(),
                 pb[k].first, vb.shape());
-    for (std::int64_t i = 0; i < va.numel(); ++i) {
-      const double x = va.data()[i], y = vb.data()[i];
-      dot += x * y;
-      na += x * x;
-      nb += y * y;
-    }
   }
-  LABOR_CHECK(na > 0 && nb > 0, "weight_cosine: expected non-zero weights, got a layer whose weights are all zero");
-  const double norms = std::sqrt(na) * std::sqrt(nb), cosine = dot / norms;
+  detail::CosineSums sums;
+  if constexpr (std::is_same_v<D, cpu>) {
+    for (std::size_t k = 0; k < pa.size(); ++k) {
+      const auto& va = pa[k].second->value;
+      const auto& vb = pb[k].second->value;
+      for (std::int64_t i = 0; i < va.numel(); ++i) sums.add(va.data()[i], vb.data()[i]);
+    }
+  } else {
+    for (const detail::CosineSums& s : detail::WeightCosineKernels<D>::sums(pa, pb)) sums = sums + s;
+  }
+  LABOR_CHECK(sums.aa > 0 && sums.bb > 0,
+              "weight_cosine: expected non-zero weights, got a layer whose weights are all zero");
+  const double norms = std::sqrt(sums.aa) * std::sqrt(sums.bb), cosine = sums.dot / norms;
   if (scale != 0.0) {
+    const detail::CosineGradient gradient{scale, norms, cosine, sums.aa, sums.bb};
     for (std::size_t k = 0; k < pa.size(); ++k) {
       auto& ga = pa[k].second->grad;
       auto& gb = pb[k].second->grad;
       const auto& va = pa[k].second->value;
       const auto& vb = pb[k].second->value;
-      for (std::int64_t i = 0; i < va.numel(); ++i) {
-        const double x = va.data()[i], y = vb.data()[i];
-        ga.data()[i] += static_cast<typename A::value_type>(scale * (y / norms - cosine * x / na));
-        gb.data()[i] += static_cast<typename B::value_type>(scale * (x / norms - cosine * y / nb));
+      if constexpr (std::is_same_v<D, cpu>) {
+        for (std::int64_t i = 0; i < va.numel(); ++i) gradient(va.data()[i], vb.data()[i], ga.data()[i], gb.data()[i]);
+      } else {
+        detail::WeightCosineKernels<D>::add_gradient(gradient, va, vb, ga, gb);
       }
     }
   }
@@ -80,3 +120,7 @@ double weight_cosine(A& a, B& b, double scale = 0.0) {
 }
 
 }  // namespace labor::loss
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/loss_weight_cosine.cuh"
+#endif

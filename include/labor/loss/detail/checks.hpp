@@ -1,27 +1,21 @@
 #pragma once
 /// @file checks.hpp
-/// Input validation shared by the loss functions: positions of offending elements, non-finite
-/// scans for the error path, and the device guard.
+/// Input validation shared by the loss functions on both devices: positions of offending elements
+/// and the messages of the value checks (the CPU scans host memory, the GPU flags the first
+/// offending index in a kernel; both report through the functions here).
 
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 #include <fmt/format.h>
 
-#include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
 
 namespace labor::loss::detail {
-
-/// True for the cpu tag only: `static_assert(is_cpu<D>, ...)` in a function template fails only
-/// when a not-yet-implemented cuda instantiation is requested.
-template <class D>
-inline constexpr bool is_cpu = std::is_same_v<D, cpu>;
 
 /// The position of flat index `i` in `shape`: "(n=0, c=2, y=1, x=3)" for rank 4,
 /// "(n=0, y=1, x=3)" for rank 3, "[i0, i1, ...]" otherwise.
@@ -39,15 +33,19 @@ inline std::string format_position(const Shape& shape, std::int64_t i) {
   return s + "]";
 }
 
+/// Throws labor::Error for the non-finite `value` found at flat index `i` of `argument` (of `shape`).
+[[noreturn]] inline void fail_non_finite_at(std::string_view function, std::string_view argument, const Shape& shape,
+                                            std::int64_t i, double value) {
+  fail("{}: {} at {}: expected a finite value, got {}", function, argument, format_position(shape, i), value);
+}
+
 /// Scans `data` (host memory of `shape`) and throws labor::Error naming the first non-finite
 /// element. Called on the error path only, after a kernel has flagged a non-finite value.
 template <class T>
 [[noreturn]] void throw_non_finite(std::string_view function, std::string_view argument, const T* data,
                                    const Shape& shape) {
   for (std::int64_t i = 0; i < shape.numel(); ++i)
-    if (!is_finite(data[i]))
-      fail("{}: {} at {}: expected a finite value, got {}", function, argument, format_position(shape, i),
-           static_cast<double>(data[i]));
+    if (!is_finite(data[i])) fail_non_finite_at(function, argument, shape, i, static_cast<double>(data[i]));
   fail("{}: {}: expected finite values, got a non-finite intermediate", function, argument);
 }
 

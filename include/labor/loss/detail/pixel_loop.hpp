@@ -52,16 +52,18 @@ double reduce_pixels(const Shape& shape, const std::array<const T*, NIn>& in, co
           for (std::int64_t p = 0; p < len; ++p) {
             for (std::size_t k = 0; k < NIn; ++k)
               ip[k] = scratch.data() + static_cast<std::int64_t>(k) * block + p * channels;
-            for (std::size_t k = 0; k < NOut; ++k)
-              op[k] = scratch.data() + static_cast<std::int64_t>(NIn + k) * block + p * channels;
+            if constexpr (NOut > 0)  // (nvcc warns about k < 0 otherwise)
+              for (std::size_t k = 0; k < NOut; ++k)
+                op[k] = scratch.data() + static_cast<std::int64_t>(NIn + k) * block + p * channels;
             sum += static_cast<double>(f(image * plane + s0 + p, ip, op));
           }
-          for (std::size_t k = 0; k < NOut; ++k) {
-            const T* src = scratch.data() + static_cast<std::int64_t>(NIn + k) * block;
-            T* dst = out[k] + base;
-            for (std::int64_t c = 0; c < channels; ++c)
-              for (std::int64_t p = 0; p < len; ++p) dst[c * plane + p] = src[p * channels + c];
-          }
+          if constexpr (NOut > 0)
+            for (std::size_t k = 0; k < NOut; ++k) {
+              const T* src = scratch.data() + static_cast<std::int64_t>(NIn + k) * block;
+              T* dst = out[k] + base;
+              for (std::int64_t c = 0; c < channels; ++c)
+                for (std::int64_t p = 0; p < len; ++p) dst[c * plane + p] = src[p * channels + c];
+            }
           partial[static_cast<std::size_t>(t)] = sum;
         }
       },

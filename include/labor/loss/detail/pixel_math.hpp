@@ -11,6 +11,13 @@
 
 namespace labor::loss::detail {
 
+/// Offset of channel 0 of pixel `i` (flat pixel index n·H·W + y·W + x) in an N×C×H×W map with
+/// `plane` = H·W; channel c of that pixel is at offset + c·plane.
+LABOR_HOST_DEVICE inline std::int64_t pixel_offset(std::int64_t i, std::int64_t channels, std::int64_t plane) {
+  const std::int64_t n = i / plane;
+  return n * channels * plane + (i - n * plane);
+}
+
 /// True when `x` is neither NaN nor ±Inf.
 template <class T>
 LABOR_HOST_DEVICE inline bool is_finite(T x) {
