@@ -94,8 +94,12 @@ void read_both(benchmark::State& state, Maps maps) {
   });
 }
 
-void BM_ReadBothMapsCuda(benchmark::State& state) { read_both(state, frame); }
-void BM_ReadBothMapsCudaBatch2(benchmark::State& state) { read_both(state, batch2); }
+void BM_ReadBothMapsCuda(benchmark::State& state) {
+  read_both(state, frame);
+}
+void BM_ReadBothMapsCudaBatch2(benchmark::State& state) {
+  read_both(state, batch2);
+}
 
 void BM_CopyBothMapsCuda(benchmark::State& state) {
   if (labor::cuda_detail::device_count() == 0) return run_timed(state, frame, [](const DeviceMaps&) {});
@@ -130,22 +134,46 @@ void mask(benchmark::State& state, Maps maps, Path path) {
 }
 
 // The fast paths (what select() runs on device maps).
-void BM_SplCuda(benchmark::State& state) { spl(state, frame, std::nullopt, Path::automatic); }
-void BM_SplCapCuda(benchmark::State& state) { spl(state, frame, 0.05, Path::automatic); }
-void BM_PplCuda(benchmark::State& state) { ppl(state, frame, 0.0, Path::automatic); }
-void BM_PplMinDistanceCuda(benchmark::State& state) { ppl(state, frame, 3.0, Path::automatic); }
-void BM_MaskCuda(benchmark::State& state) { mask(state, frame, Path::automatic); }
+void BM_SplCuda(benchmark::State& state) {
+  spl(state, frame, std::nullopt, Path::automatic);
+}
+void BM_SplCapCuda(benchmark::State& state) {
+  spl(state, frame, 0.05, Path::automatic);
+}
+void BM_PplCuda(benchmark::State& state) {
+  ppl(state, frame, 0.0, Path::automatic);
+}
+void BM_PplMinDistanceCuda(benchmark::State& state) {
+  ppl(state, frame, 3.0, Path::automatic);
+}
+void BM_MaskCuda(benchmark::State& state) {
+  mask(state, frame, Path::automatic);
+}
 
 // Two 19×512×1024 frames in one call.
-void BM_SplCudaBatch2(benchmark::State& state) { spl(state, batch2, std::nullopt, Path::automatic); }
-void BM_SplCapCudaBatch2(benchmark::State& state) { spl(state, batch2, 0.05, Path::automatic); }
-void BM_PplCudaBatch2(benchmark::State& state) { ppl(state, batch2, 0.0, Path::automatic); }
+void BM_SplCudaBatch2(benchmark::State& state) {
+  spl(state, batch2, std::nullopt, Path::automatic);
+}
+void BM_SplCapCudaBatch2(benchmark::State& state) {
+  spl(state, batch2, 0.05, Path::automatic);
+}
+void BM_PplCudaBatch2(benchmark::State& state) {
+  ppl(state, batch2, 0.0, Path::automatic);
+}
 
 // The Thrust CUDA passes (the reference implementation).
-void BM_SplCudaThrust(benchmark::State& state) { spl(state, frame, std::nullopt, Path::generic); }
-void BM_SplCapCudaThrust(benchmark::State& state) { spl(state, frame, 0.05, Path::generic); }
-void BM_PplCudaThrust(benchmark::State& state) { ppl(state, frame, 0.0, Path::generic); }
-void BM_MaskCudaThrust(benchmark::State& state) { mask(state, frame, Path::generic); }
+void BM_SplCudaThrust(benchmark::State& state) {
+  spl(state, frame, std::nullopt, Path::generic);
+}
+void BM_SplCapCudaThrust(benchmark::State& state) {
+  spl(state, frame, 0.05, Path::generic);
+}
+void BM_PplCudaThrust(benchmark::State& state) {
+  ppl(state, frame, 0.0, Path::generic);
+}
+void BM_MaskCudaThrust(benchmark::State& state) {
+  mask(state, frame, Path::generic);
+}
 
 #define LABOR_GPU_BENCH(name) BENCHMARK(name)->UseManualTime()->Unit(benchmark::kMillisecond)
 LABOR_GPU_BENCH(BM_ReadBothMapsCuda);

@@ -72,15 +72,17 @@ std::vector<Maps> all_maps() {
   all.push_back(palette_maps(3, 6, 37, 53, 1));
   all.push_back(smooth_maps(2, 19, 64, 96, 2));
   all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));
-  all.push_back(smooth_maps(1, 19, 160, 300, 5));  // 48000 pixels: 24 tiles
-  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));  // M empty
-  all.push_back(palette_maps(1, 1, 9, 11, 4));      // one class: M empty
-  all.push_back(smooth_maps(2, 60, 23, 41, 6));     // C > 48: prototype sums in global memory
+  all.push_back(smooth_maps(1, 19, 160, 300, 5));      // 48000 pixels: 24 tiles
+  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));     // M empty
+  all.push_back(palette_maps(1, 1, 9, 11, 4));         // one class: M empty
+  all.push_back(smooth_maps(2, 60, 23, 41, 6));        // C > 48: prototype sums in global memory
   all.push_back(palette_maps(2, 6, 30, 40, 9, 0.97));  // few inconsistent pixels: points > |M|
   return all;
 }
 
-std::int64_t pixels_of(const Maps& m) { return m.p1.size(2) * m.p1.size(3); }
+std::int64_t pixels_of(const Maps& m) {
+  return m.p1.size(2) * m.p1.size(3);
+}
 
 /// Restores FastSamplers<cuda>::max_chunk_pixels when the test ends.
 struct ChunkPixels {
@@ -116,9 +118,9 @@ TEST(SamplersGpu, SplMatchesHost) {
   LABOR_REQUIRE_GPU();
   PoisonScope poison;
   for (const auto& m : all_maps())
-    for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{1.0}, std::optional<double>{0.5},
-                                      std::optional<double>{0.05}, std::optional<double>{0.001},
-                                      std::optional<double>{1e-5}}) {
+    for (std::optional<double> cap :
+         {std::optional<double>{}, std::optional<double>{1.0}, std::optional<double>{0.5}, std::optional<double>{0.05},
+          std::optional<double>{0.001}, std::optional<double>{1e-5}}) {
       SCOPED_TRACE(cap ? *cap : -1.0);
       expect_parity(m, S::SplSampler{cap});
     }

@@ -30,14 +30,14 @@
 #include <utility>
 #include <vector>
 
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/system/cuda/execution_policy.h>
 #include <cub/agent/single_pass_scan_operators.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_select.cuh>
 #include <cuda/std/functional>
 #include <cuda/std/tuple>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/system/cuda/execution_policy.h>
 
 #include "labor/backend/cuda/context.cuh"
 #include "labor/backend/cuda/error.cuh"
@@ -200,11 +200,14 @@ T* piece(std::byte* base, std::size_t offset) {
 
 /// One device buffer for a Layout (stream-ordered pool memory).
 inline Tensor<std::uint8_t, cuda> allocate(const Layout& layout) {
-  return Tensor<std::uint8_t, cuda>::uninitialized(Shape{static_cast<std::int64_t>(std::max<std::size_t>(layout.bytes, 1))});
+  return Tensor<std::uint8_t, cuda>::uninitialized(
+      Shape{static_cast<std::int64_t>(std::max<std::size_t>(layout.bytes, 1))});
 }
 
 /// Start of a device buffer as bytes.
-inline std::byte* bytes_of(Tensor<std::uint8_t, cuda>& t) { return reinterpret_cast<std::byte*>(t.data()); }
+inline std::byte* bytes_of(Tensor<std::uint8_t, cuda>& t) {
+  return reinterpret_cast<std::byte*>(t.data());
+}
 
 /// Streaming multiprocessors of the current device (for grid-stride kernels sized to the device).
 inline int multiprocessors() {
@@ -279,9 +282,15 @@ inline void unpack_images(const std::uint32_t* pixel, const std::uint16_t* cls, 
         auto& im = q.images[static_cast<std::size_t>(first_image) + i];
         const std::size_t s = start[i], e = start[i + 1];
         switch (task % parts) {
-          case 0: im.pixels.assign(pixel + s, pixel + e); break;
-          case 1: im.classes.assign(cls + s, cls + e); break;
-          default: im.scores.assign(score + s, score + e); break;
+          case 0:
+            im.pixels.assign(pixel + s, pixel + e);
+            break;
+          case 1:
+            im.classes.assign(cls + s, cls + e);
+            break;
+          default:
+            im.scores.assign(score + s, score + e);
+            break;
         }
       },
       1);
@@ -304,18 +313,18 @@ struct SweepArgs {
   std::int64_t hw = 0, chw = 0;
   int channels = 0, tiles_per_image = 0;
   TileState tile_state;
-  unsigned long long* bad = nullptr;  ///< lowest chunk index n·hw + i of a pixel that is no probability vector
-  long long* image_end = nullptr;     ///< [n]: end of image n's pixels in the compaction
-  std::uint32_t* pixel = nullptr;     ///< [e]: in-image index y·W + x
-  std::uint16_t* cls = nullptr;       ///< [e]: ŷ
-  std::uint32_t* mirror_pixel = nullptr;  ///< spl_cap: second copy of pixel (mapped host memory)
-  std::uint16_t* mirror_class = nullptr;  ///< spl_cap: second copy of cls
-  SortKey* key = nullptr;                 ///< spl_cap: [e] {image, ~l1_key}
-  std::uint32_t* value = nullptr;         ///< spl_cap: [e] e
-  std::uint32_t* row = nullptr;           ///< ppl: [e] image·C + ŷ
-  std::uint32_t* slot = nullptr;          ///< ppl: [e] tile·sweep_tile + position in the tile: p̄ at pbar[slot·C]
-  double* pbar = nullptr;                 ///< ppl: [slot·C + c] p̄_c
-  unsigned long long* proto_sum = nullptr;    ///< ppl: [(image·C + k)·C + c] Σ to_fixed(p̄_c) over D(k)
+  unsigned long long* bad = nullptr;        ///< lowest chunk index n·hw + i of a pixel that is no probability vector
+  long long* image_end = nullptr;           ///< [n]: end of image n's pixels in the compaction
+  std::uint32_t* pixel = nullptr;           ///< [e]: in-image index y·W + x
+  std::uint16_t* cls = nullptr;             ///< [e]: ŷ
+  std::uint32_t* mirror_pixel = nullptr;    ///< spl_cap: second copy of pixel (mapped host memory)
+  std::uint16_t* mirror_class = nullptr;    ///< spl_cap: second copy of cls
+  SortKey* key = nullptr;                   ///< spl_cap: [e] {image, ~l1_key}
+  std::uint32_t* value = nullptr;           ///< spl_cap: [e] e
+  std::uint32_t* row = nullptr;             ///< ppl: [e] image·C + ŷ
+  std::uint32_t* slot = nullptr;            ///< ppl: [e] tile·sweep_tile + position in the tile: p̄ at pbar[slot·C]
+  double* pbar = nullptr;                   ///< ppl: [slot·C + c] p̄_c
+  unsigned long long* proto_sum = nullptr;  ///< ppl: [(image·C + k)·C + c] Σ to_fixed(p̄_c) over D(k)
   unsigned long long* proto_count = nullptr;  ///< ppl: [image·C + k] |D(k)|
   bool proto_in_shared = false;               ///< ppl: accumulate per block in shared memory first
 };
@@ -495,7 +504,7 @@ void launch_sweep(SweepArgs& a, const Chunk& ch, const Counters& layout, unsigne
   const std::int64_t init_blocks =
       std::max<std::int64_t>((ch.tiles + 255) / 256, std::min<std::int64_t>((zero + 255) / 256, 1024));
   sweep_init_kernel<<<static_cast<unsigned>(init_blocks), 256, 0, cuda_stream()>>>(a.tile_state, ch.tiles, counters,
-                                                                                    counters + 1, zero);
+                                                                                   counters + 1, zero);
   cuda_detail::check_launch("samplers: sweep init kernel");
   std::size_t shared = 0;
   if (Kind == Sweep::ppl && a.proto_in_shared)
@@ -569,10 +578,9 @@ inline void select_flagged(const std::uint8_t* flag, std::int64_t n, std::uint32
 /// Temporary bytes of select_flagged for `n` positions.
 inline std::size_t select_bytes(std::int64_t n) {
   std::size_t bytes = 0;
-  LABOR_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, bytes, thrust::counting_iterator<std::uint32_t>(0),
-                                              static_cast<const std::uint8_t*>(nullptr),
-                                              static_cast<std::uint32_t*>(nullptr), static_cast<long long*>(nullptr),
-                                              static_cast<int>(n), cuda_stream()));
+  LABOR_CUDA_CHECK(cub::DeviceSelect::Flagged(
+      nullptr, bytes, thrust::counting_iterator<std::uint32_t>(0), static_cast<const std::uint8_t*>(nullptr),
+      static_cast<std::uint32_t*>(nullptr), static_cast<long long*>(nullptr), static_cast<int>(n), cuda_stream()));
   return bytes;
 }
 
@@ -767,7 +775,8 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
     launch_sweep<Sweep::spl>(a, ch, counters, words, base + d_tiles, tile_bytes);
   }
   auto* header = piece<unsigned long long>(pinned.host(), st_header);
-  LABOR_CUDA_CHECK(cudaMemcpyAsync(header, words, static_cast<std::size_t>(counters.header()) * sizeof(unsigned long long),
+  LABOR_CUDA_CHECK(cudaMemcpyAsync(header, words,
+                                   static_cast<std::size_t>(counters.header()) * sizeof(unsigned long long),
                                    cudaMemcpyDeviceToHost, cuda_stream()));
   LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
   const auto h = read_header(header, counters);
@@ -807,14 +816,50 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   std::vector<std::int64_t> kept(h.counts.size());
   std::int64_t kept_total = 0;
   for (std::size_t n = 0; n < kept.size(); ++n) kept_total += kept[n] = std::min(h.counts[n], limit);
-  pack_kernel<float><<<stride_blocks(kept_total), 256, 0, cuda_stream()>>>(
-      selected, selected_count, a.pixel, a.cls, nullptr, stage_pixel, stage_class, nullptr);
+  pack_kernel<float><<<stride_blocks(kept_total), 256, 0, cuda_stream()>>>(selected, selected_count, a.pixel, a.cls,
+                                                                           nullptr, stage_pixel, stage_class, nullptr);
   cuda_detail::check_launch("spl: pack kernel");
   LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
   unpack_images(host_pixel, host_class, nullptr, kept, ch.first_image, q);
 }
 
 // ---------------------------------------------------------------- PPL
+
+/// The host's part of PPL between the two phases: the points of every (image, class).
+struct PointPlan {
+  std::vector<std::int64_t> chosen;      ///< points per image (Σ want; the walk may keep fewer)
+  std::vector<std::int64_t> walk_image;  ///< image of each walked class (min_distance only)
+  std::int64_t spill = 0;                ///< Σ want over the walked classes
+  std::int64_t widest = 1;               ///< largest want of a walked class
+};
+
+/// Allocates the points of each image from its class sizes (ppl_allocation, as the host paths)
+/// and writes, per row = image·C + k: want[row] and start[row], the first position of the row's run
+/// in the candidates sorted by row; with `spaced`, walk[b] for every class b with points.
+inline PointPlan plan_points(const SweepHeader& h, std::int64_t images, std::int64_t channels, std::int64_t points,
+                             bool spaced, long long* want, long long* start, WalkRow* walk) {
+  PointPlan plan;
+  plan.chosen.assign(static_cast<std::size_t>(images), 0);
+  std::int64_t run = 0;
+  for (std::int64_t n = 0; n < images; ++n) {
+    const auto first = h.sizes.begin() + n * channels;
+    const auto quota = ppl_allocation(std::vector<std::int64_t>(first, first + channels), points);
+    for (std::int64_t k = 0; k < channels; ++k) {
+      const std::int64_t r = n * channels + k, size = h.sizes[static_cast<std::size_t>(r)];
+      want[r] = quota[static_cast<std::size_t>(k)];
+      start[r] = run;
+      if (spaced && want[r] > 0) {
+        walk[plan.walk_image.size()] = WalkRow{run, size, want[r], plan.spill};
+        plan.walk_image.push_back(n);
+        plan.spill += want[r];
+        plan.widest = std::max<std::int64_t>(plan.widest, want[r]);
+      }
+      plan.chosen[static_cast<std::size_t>(n)] += want[r];
+      run += size;
+    }
+  }
+  return plan;
+}
 
 /// PPL on one chunk. Phase 1 (one wait): the sweep with p̄ and the prototype sums; the class sizes
 /// go to the host, which allocates the points (ppl_allocation) while the device forms μ and the
@@ -873,7 +918,8 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   auto* words = piece<unsigned long long>(base, d_counters);
   launch_sweep<Sweep::ppl>(a, ch, counters, words, base + d_tiles, tile_bytes);
   auto* header = piece<unsigned long long>(pinned.host(), st_header);
-  LABOR_CUDA_CHECK(cudaMemcpyAsync(header, words, static_cast<std::size_t>(counters.header()) * sizeof(unsigned long long),
+  LABOR_CUDA_CHECK(cudaMemcpyAsync(header, words,
+                                   static_cast<std::size_t>(counters.header()) * sizeof(unsigned long long),
                                    cudaMemcpyDeviceToHost, cuda_stream()));
   const StreamMark header_ready;
 
@@ -884,8 +930,8 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
                                                    mu, piece<std::int64_t>(base, d_size)});
   auto* key = piece<SortKey>(base, d_key);
   auto* value = piece<std::uint32_t>(base, d_value);
-  score_kernel<<<stride_blocks(capacity), 256, 0, cuda_stream()>>>(a.image_end + (ch.images - 1), a.row, a.slot,
-                                                                    a.pbar, mu, channels, key, value);
+  score_kernel<<<stride_blocks(capacity), 256, 0, cuda_stream()>>>(a.image_end + (ch.images - 1), a.row, a.slot, a.pbar,
+                                                                   mu, channels, key, value);
   cuda_detail::check_launch("ppl: score kernel");
 
   header_ready.wait();
@@ -899,28 +945,9 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   auto* want = piece<long long>(pinned.host(), st_want);
   auto* start = piece<long long>(pinned.host(), st_start);
   auto* walk = piece<WalkRow>(pinned.host(), st_walk);
-  std::vector<std::int64_t> walk_image;
-  std::vector<std::int64_t> chosen(static_cast<std::size_t>(ch.images), 0);
-  std::int64_t run = 0, spill = 0, widest = 1;
-  for (std::int64_t n = 0; n < ch.images; ++n) {
-    const auto b = h.sizes.begin() + n * g.c;
-    const auto quota = ppl_allocation(std::vector<std::int64_t>(b, b + g.c), points);
-    for (std::int64_t k = 0; k < g.c; ++k) {
-      const std::int64_t r = n * g.c + k, size = h.sizes[static_cast<std::size_t>(r)];
-      want[r] = quota[static_cast<std::size_t>(k)];
-      start[r] = run;
-      if (spaced && want[r] > 0) {
-        walk[walk_image.size()] = WalkRow{run, size, want[r], spill};
-        walk_image.push_back(n);
-        spill += want[r];
-        widest = std::max<std::int64_t>(widest, want[r]);
-      }
-      chosen[static_cast<std::size_t>(n)] += want[r];
-      run += size;
-    }
-  }
-  const std::int64_t most_chosen = std::accumulate(chosen.begin(), chosen.end(), std::int64_t{0});
-  const auto walks = static_cast<std::int64_t>(walk_image.size());
+  auto plan = plan_points(h, ch.images, g.c, points, spaced, want, start, walk);
+  const std::int64_t most_chosen = std::accumulate(plan.chosen.begin(), plan.chosen.end(), std::int64_t{0});
+  const auto walks = static_cast<std::int64_t>(plan.walk_image.size());
 
   const int high_bits = static_cast<int>(std::bit_width(static_cast<std::uint64_t>(rows - 1)));
   const std::size_t sort_temp = sort_bytes(total, high_bits), select_temp = select_bytes(total);
@@ -929,7 +956,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   const auto s_start = sel.add<long long>(rows);
   const auto s_walk = sel.add<WalkRow>(walks);
   const auto s_taken = sel.add<long long>(walks);
-  const auto s_spill = sel.add<std::uint32_t>(spill);
+  const auto s_spill = sel.add<std::uint32_t>(plan.spill);
   const auto s_key = sel.add<SortKey>(total);
   const auto s_value = sel.add<std::uint32_t>(total);
   const auto s_flag = sel.add<std::uint8_t>(total);
@@ -942,27 +969,26 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   std::byte* b2 = bytes_of(ws2);
   auto upload = [&](std::size_t to, const void* from, std::int64_t bytes) {
     if (bytes > 0)
-      LABOR_CUDA_CHECK(cudaMemcpyAsync(b2 + to, from, static_cast<std::size_t>(bytes), cudaMemcpyHostToDevice,
-                                       cuda_stream()));
+      LABOR_CUDA_CHECK(
+          cudaMemcpyAsync(b2 + to, from, static_cast<std::size_t>(bytes), cudaMemcpyHostToDevice, cuda_stream()));
   };
   upload(s_want, want, rows * static_cast<std::int64_t>(sizeof(long long)));
   upload(s_start, start, rows * static_cast<std::int64_t>(sizeof(long long)));
   upload(s_walk, walk, walks * static_cast<std::int64_t>(sizeof(WalkRow)));
 
-  const auto [sorted_key, sorted_value] = sort_pairs(key, value, piece<SortKey>(b2, s_key),
-                                                     piece<std::uint32_t>(b2, s_value), total, high_bits,
-                                                     b2 + s_sort, sort_temp);
+  const auto [sorted_key, sorted_value] =
+      sort_pairs(key, value, piece<SortKey>(b2, s_key), piece<std::uint32_t>(b2, s_value), total, high_bits,
+                 b2 + s_sort, sort_temp);
   auto* flag = piece<std::uint8_t>(b2, s_flag);
   auto* score = piece<float>(b2, s_score);
   auto* taken = piece<long long>(b2, s_taken);
   if (!spaced) {
-    take_lowest_kernel<<<stride_blocks(total), 256, 0, cuda_stream()>>>(sorted_key, sorted_value, total,
-                                                                         piece<long long>(b2, s_start),
-                                                                         piece<long long>(b2, s_want), flag, score);
+    take_lowest_kernel<<<stride_blocks(total), 256, 0, cuda_stream()>>>(
+        sorted_key, sorted_value, total, piece<long long>(b2, s_start), piece<long long>(b2, s_want), flag, score);
     cuda_detail::check_launch("ppl: take kernel");
   } else {
     LABOR_CUDA_CHECK(cudaMemsetAsync(flag, 0, static_cast<std::size_t>(total), cuda_stream()));
-    const int shared_points = static_cast<int>(std::min<std::int64_t>(widest, walk_shared_points));
+    const int shared_points = static_cast<int>(std::min<std::int64_t>(plan.widest, walk_shared_points));
     if (walks > 0) {
       walk_kernel<<<static_cast<unsigned>(walks), 32, static_cast<std::size_t>(shared_points) * sizeof(std::uint32_t),
                     cuda_stream()>>>(sorted_key, sorted_value, a.pixel, piece<WalkRow>(b2, s_walk), g.w, min_distance,
@@ -984,12 +1010,13 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
     LABOR_CUDA_CHECK(cudaMemcpyAsync(taken_host, taken, static_cast<std::size_t>(walks) * sizeof(long long),
                                      cudaMemcpyDeviceToHost, cuda_stream()));
   LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
-  if (spaced) {
-    std::fill(chosen.begin(), chosen.end(), std::int64_t{0});
-    for (std::int64_t b = 0; b < walks; ++b) chosen[static_cast<std::size_t>(walk_image[static_cast<std::size_t>(b)])] += taken_host[b];
+  if (spaced) {  // a class that ran out of candidates kept fewer points
+    std::fill(plan.chosen.begin(), plan.chosen.end(), std::int64_t{0});
+    for (std::int64_t b = 0; b < walks; ++b)
+      plan.chosen[static_cast<std::size_t>(plan.walk_image[static_cast<std::size_t>(b)])] += taken_host[b];
   }
   unpack_images(piece<std::uint32_t>(pinned.host(), st_pixel), piece<std::uint16_t>(pinned.host(), st_class),
-                piece<float>(pinned.host(), st_score), chosen, ch.first_image, q);
+                piece<float>(pinned.host(), st_score), plan.chosen, ch.first_image, q);
 }
 
 }  // namespace gpu
@@ -1017,8 +1044,8 @@ struct FastSamplers<cuda> {
 
   /// PPL (ppl_select's contract) on device maps: fills q.images.
   template <class Policy>
-  static void ppl(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points,
-                  double min_distance, Query& q) {
+  static void ppl(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points, double min_distance,
+                  Query& q) {
     gpu::join_policy_stream(policy);
     const std::int64_t per_pixel = 8 * g.c + 40;  // p̄, then index, class, row, slot and the sort pair
     for (const auto& ch : gpu::plan_chunks(g, in, per_pixel, gpu::device_budget, max_chunk_pixels))
