@@ -1,13 +1,19 @@
-// GPU parity of the samplers: the same maps through the Thrust CUDA system and the OMP system
-// give identical queries (pixels, classes and PPL scores) for every sampler.
-// Label `gpu`; each test skips when no CUDA device is present.
+// GPU parity of the samplers: the same maps through the CUDA fast paths (FastSamplers<cuda>), the
+// Thrust CUDA system (Path::generic) and the OMP system give identical queries (pixels, classes and
+// PPL scores) and the same errors. Label `gpu`; each test skips when no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <labor/labor.hpp>
 
+#include "support/device_parity.hpp"
 #include "support/gpu.hpp"
 #include "support/sampler_maps.hpp"
 
@@ -16,9 +22,11 @@ namespace {
 using labor::Shape;
 using labor::Tensor;
 namespace S = labor::samplers;
+using S::detail::Path;
 
 using labor::testing::Maps;
 using labor::testing::palette_maps;
+using labor::testing::PoisonScope;
 using labor::testing::smooth_maps;
 
 void expect_identical(const S::Query& gpu, const S::Query& cpu) {
@@ -34,69 +42,201 @@ void expect_identical(const S::Query& gpu, const S::Query& cpu) {
   }
 }
 
+/// The maps on the device.
+struct DeviceMaps {
+  explicit DeviceMaps(const Maps& m) : p1(m.p1.to<labor::cuda>()), p2(m.p2.to<labor::cuda>()) {}
+  Tensor<float, labor::cuda> p1, p2;
+  [[nodiscard]] labor::TensorView<const float, labor::cuda> v1() const { return p1.view(); }
+  [[nodiscard]] labor::TensorView<const float, labor::cuda> v2() const { return p2.view(); }
+};
+
+/// The sampler on the host (OMP) against the fast path on thrust::cuda::par and on a non-blocking
+/// stream of the caller's.
 template <class Sampler>
 void expect_parity(const Maps& m, const Sampler& s) {
-  const auto d1 = m.p1.to<labor::cuda>();
-  const auto d2 = m.p2.to<labor::cuda>();
+  SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
+  const DeviceMaps d(m);
   const auto host = s.select(m.p1, m.p2);
-  expect_identical(s.select(thrust::cuda::par, d1.view(), d2.view()), host);
+  expect_identical(s.select(thrust::cuda::par, d.v1(), d.v2()), host);
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
-  expect_identical(s.select(thrust::cuda::par_nosync.on(stream), d1.view(), d2.view()), host);
+  expect_identical(s.select(thrust::cuda::par_nosync.on(stream), d.v1(), d.v2()), host);
   cudaStreamDestroy(stream);
 }
 
-template <class Sampler>
-void expect_parity_all_maps(const Sampler& s) {
-  expect_parity(palette_maps(3, 6, 37, 53, 1), s);
-  expect_parity(smooth_maps(2, 19, 64, 96, 2), s);
+/// Maps covering the fast paths' cases: ties on purpose (palette), several images, sizes that end
+/// in partial tiles, many tiles per image (the look-back), M empty, one class, and more classes
+/// than the PPL sweep keeps in shared memory.
+std::vector<Maps> all_maps() {
+  std::vector<Maps> all;
+  all.push_back(palette_maps(3, 6, 37, 53, 1));
+  all.push_back(smooth_maps(2, 19, 64, 96, 2));
+  all.push_back(palette_maps(2, 5, 33, 70, 8, 0.3));
+  all.push_back(smooth_maps(1, 19, 160, 300, 5));      // 48000 pixels: 24 tiles
+  all.push_back(palette_maps(2, 4, 6, 7, 3, 1.0));     // M empty
+  all.push_back(palette_maps(1, 1, 9, 11, 4));         // one class: M empty
+  all.push_back(smooth_maps(2, 60, 23, 41, 6));        // C > 48: prototype sums in global memory
+  all.push_back(palette_maps(2, 6, 30, 40, 9, 0.97));  // few inconsistent pixels: points > |M|
+  return all;
+}
+
+std::int64_t pixels_of(const Maps& m) {
+  return m.p1.size(2) * m.p1.size(3);
+}
+
+/// Restores FastSamplers<cuda>::max_chunk_pixels when the test ends.
+struct ChunkPixels {
+  explicit ChunkPixels(std::int64_t pixels) { S::detail::FastSamplers<labor::cuda>::max_chunk_pixels = pixels; }
+  ~ChunkPixels() { S::detail::FastSamplers<labor::cuda>::max_chunk_pixels = 0; }
+};
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const labor::Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 TEST(SamplersGpu, InconsistencyMaskMatchesHost) {
   LABOR_REQUIRE_GPU();
-  const auto m = palette_maps(2, 5, 31, 33, 3);
-  const auto host = S::inconsistency_mask(m.p1, m.p2);
-  const auto d1 = m.p1.to<labor::cuda>();
-  const auto d2 = m.p2.to<labor::cuda>();
-  const auto dev = S::inconsistency_mask(thrust::cuda::par, d1.view(), d2.view()).to<labor::cpu>();
-  ASSERT_EQ(dev.shape(), host.shape());
-  for (std::int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(dev[i], host[i]) << "pixel " << i;
+  PoisonScope poison;
+  for (const auto& m : {palette_maps(2, 5, 31, 33, 3), smooth_maps(1, 19, 160, 300, 5)}) {
+    const auto host = S::inconsistency_mask(m.p1, m.p2);
+    const DeviceMaps d(m);
+    for (Path path : {Path::automatic, Path::generic}) {
+      const auto dev = S::detail::mask_select(thrust::cuda::par, d.v1(), d.v2(), path).to<labor::cpu>();
+      ASSERT_EQ(dev.shape(), host.shape());
+      for (std::int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(dev[i], host[i]) << "pixel " << i;
+    }
+  }
 }
 
 TEST(SamplersGpu, SplMatchesHost) {
   LABOR_REQUIRE_GPU();
-  expect_parity_all_maps(S::SplSampler{});
-  expect_parity_all_maps(S::SplSampler{0.05});
-  expect_parity_all_maps(S::SplSampler{0.001});
+  PoisonScope poison;
+  for (const auto& m : all_maps())
+    for (std::optional<double> cap :
+         {std::optional<double>{}, std::optional<double>{1.0}, std::optional<double>{0.5}, std::optional<double>{0.05},
+          std::optional<double>{0.001}, std::optional<double>{1e-5}}) {
+      SCOPED_TRACE(cap ? *cap : -1.0);
+      expect_parity(m, S::SplSampler{cap});
+    }
 }
 
 TEST(SamplersGpu, PplMatchesHost) {
   LABOR_REQUIRE_GPU();
-  for (std::int64_t points : {1, 4, 40, 500}) expect_parity_all_maps(S::PplSampler{points});
-  expect_parity_all_maps(S::PplSampler{40, 3.0});
+  PoisonScope poison;
+  for (const auto& m : all_maps()) {
+    const std::int64_t hw = pixels_of(m);
+    for (std::int64_t points : {std::int64_t{1}, std::int64_t{4}, std::int64_t{40}, std::int64_t{500}, hw / 2, hw}) {
+      if (points < 1 || points > hw) continue;
+      for (double r : {0.0, 1.0, 3.0, 7.5}) {
+        SCOPED_TRACE(fmt::format("points {} min_distance {}", points, r));
+        expect_parity(m, S::PplSampler{points, r});
+      }
+    }
+  }
+  // Classes whose min-distance walk runs through every candidate (and keeps fewer points).
+  const auto big = smooth_maps(1, 3, 160, 200, 12);
+  for (double r : {40.0, 70.0}) expect_parity(big, S::PplSampler{300, r});
+}
+
+// Cityscapes-like size: hundreds of tiles in the look-back, the sort of every candidate.
+TEST(SamplersGpu, LargeMapMatchesHost) {
+  LABOR_REQUIRE_GPU();
+  const auto m = smooth_maps(1, 19, 256, 512, 21);
+  expect_parity(m, S::SplSampler{});
+  expect_parity(m, S::SplSampler{0.05});
+  expect_parity(m, S::PplSampler{40});
+  expect_parity(m, S::PplSampler{40, 3.0});
+}
+
+// Batches cut into several chunks (one launch and one copy each) give the same queries.
+TEST(SamplersGpu, ChunkedBatchesMatchHost) {
+  LABOR_REQUIRE_GPU();
+  PoisonScope poison;
+  const auto m = palette_maps(5, 6, 37, 53, 17, 0.5);
+  for (std::int64_t images_per_chunk : {1, 2}) {
+    const ChunkPixels chunk(images_per_chunk * pixels_of(m));
+    SCOPED_TRACE(images_per_chunk);
+    expect_parity(m, S::SplSampler{});
+    expect_parity(m, S::SplSampler{0.05});
+    expect_parity(m, S::PplSampler{40});
+    expect_parity(m, S::PplSampler{40, 3.0});
+  }
+}
+
+// The Thrust CUDA system (the reference the fast paths replace) still equals the host.
+TEST(SamplersGpu, ThrustPathMatchesHost) {
+  LABOR_REQUIRE_GPU();
+  for (const auto& m : {palette_maps(3, 6, 37, 53, 1), smooth_maps(2, 19, 64, 96, 2)}) {
+    const DeviceMaps d(m);
+    for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{0.05}})
+      expect_identical(S::detail::spl_select(thrust::cuda::par, cap, d.v1(), d.v2(), Path::generic),
+                       S::SplSampler{cap}.select(m.p1, m.p2));
+    for (double r : {0.0, 3.0})
+      expect_identical(S::detail::ppl_select(thrust::cuda::par, 40, r, d.v1(), d.v2(), Path::generic),
+                       S::PplSampler{40, r}.select(m.p1, m.p2));
+  }
 }
 
 TEST(SamplersGpu, BaselinesMatchHost) {
   LABOR_REQUIRE_GPU();
-  expect_parity_all_maps(S::RandomSampler{50, 7});
-  expect_parity_all_maps(S::EntropySampler{50});
-  expect_parity_all_maps(S::MarginSampler{50});
+  for (const auto& m : {palette_maps(3, 6, 37, 53, 1), smooth_maps(2, 19, 64, 96, 2)}) {
+    expect_parity(m, S::RandomSampler{50, 7});
+    expect_parity(m, S::EntropySampler{50});
+    expect_parity(m, S::MarginSampler{50});
+  }
 }
 
 TEST(SamplersGpu, BadInputIsALaborError) {
   LABOR_REQUIRE_GPU();
   auto m = palette_maps(1, 3, 8, 8, 4);
   m.p2[70] = -0.5f;  // channel 1, pixel 6 (y = 0, x = 6)
-  const auto d1 = m.p1.to<labor::cuda>();
-  const auto d2 = m.p2.to<labor::cuda>();
+  const DeviceMaps d(m);
   try {
-    (void)S::PplSampler{4}.select(thrust::cuda::par, d1.view(), d2.view());
+    (void)S::PplSampler{4}.select(thrust::cuda::par, d.v1(), d.v2());
     ADD_FAILURE() << "expected labor::Error";
   } catch (const labor::Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("p2"), std::string::npos) << msg;
     EXPECT_NE(msg.find("y=0, x=6"), std::string::npos) << msg;
     EXPECT_NE(msg.find("-0.5"), std::string::npos) << msg;
+  }
+}
+
+// The fast paths report the host's first bad pixel (a later one is not it), in any image and
+// chunk, for values below 0, NaN and channel sums off 1.
+TEST(SamplersGpu, SameErrorsAsHost) {
+  LABOR_REQUIRE_GPU();
+  const auto m = palette_maps(3, 3, 33, 70, 2);
+  const std::int64_t hw = 33 * 70;
+  for (std::int64_t images_per_chunk : {0, 1}) {
+    const ChunkPixels chunk(images_per_chunk * hw);
+    for (std::int64_t px : {std::int64_t{5}, std::int64_t{2100}, hw - 3})
+      for (int which = 0; which < 4; ++which) {
+        auto p1 = m.p1, p2 = m.p2;
+        auto& t = which % 2 == 0 ? p1 : p2;
+        const std::int64_t at = (1 * 3 + which % 3) * hw + px;
+        t[at] = which == 0 ? -0.25f : which == 1 ? std::nanf("") : which == 2 ? t[at] + 0.01f : 2.0f;
+        p1[(2 * 3 + 1) * hw + 7] = -1.0f;  // a later bad pixel is not the one reported
+        const Maps bad{p1, p2};
+        const DeviceMaps d(bad);
+        SCOPED_TRACE(fmt::format("chunk {} pixel {} kind {}", images_per_chunk, px, which));
+        auto both = [&](const auto& sampler) {
+          const auto want = error_of([&] { (void)sampler.select(bad.p1, bad.p2); });
+          EXPECT_NE(want, "no error");
+          EXPECT_EQ(error_of([&] { (void)sampler.select(thrust::cuda::par, d.v1(), d.v2()); }), want);
+        };
+        both(S::SplSampler{});
+        both(S::SplSampler{0.05});
+        both(S::PplSampler{5});
+        EXPECT_EQ(error_of([&] { (void)S::inconsistency_mask(thrust::cuda::par, d.v1(), d.v2()); }),
+                  error_of([&] { (void)S::inconsistency_mask(bad.p1, bad.p2); }));
+      }
   }
 }
 

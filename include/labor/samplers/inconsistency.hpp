@@ -3,11 +3,34 @@
 /// The inconsistency mask M(x) = [argmax p1(x) ≠ argmax p2(x)] (LabOR eq. 4).
 
 #include <cstdint>
+#include <type_traits>
 
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/passes.hpp"
 
 namespace labor::samplers {
+
+namespace detail {
+
+/// inconsistency_mask with the implementation chosen by `path`: a CUDA system on device memory runs
+/// FastSamplers<cuda>::mask (one kernel, the first bad pixel found by an atomic minimum) unless
+/// `path` is generic; every other case runs MaskPass and the reduction of check_bad_pixels.
+template <class Policy, Device D>
+Tensor<std::uint8_t, D> mask_select(const Policy& policy, TensorView<const float, D> p1, TensorView<const float, D> p2,
+                                    Path path) {
+  const auto g = blocked<Policy>(check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
+  const auto in = map_pair<D>(g, p1, p2);
+  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
+    if (path == Path::automatic) return FastSamplers<D>::mask(policy, g, in);
+  }
+  auto mask = Tensor<std::uint8_t, D>::uninitialized(Shape{g.n, g.h, g.w});
+  auto bad = scratch<std::int64_t, D>(g.blocks());
+  thrust::for_each(policy, items(0), items(g.blocks()), MaskPass<block_pixels<Policy>>{in, mask.data(), bad.data()});
+  check_bad_pixels<D>(policy, g, bad.data(), in, "inconsistency_mask");
+  return mask;
+}
+
+}  // namespace detail
 
 /// M for every pixel: N×H×W uint8, 1 where the two heads disagree (argmax with the lowest index on
 /// ties). `p1`, `p2`: N×C×H×W (or C×H×W, giving 1×H×W) probability maps of the same shape on the
@@ -15,14 +38,7 @@ namespace labor::samplers {
 template <class Policy, Device D>
 Tensor<std::uint8_t, D> inconsistency_mask(const Policy& policy, TensorView<const float, D> p1,
                                            TensorView<const float, D> p2) {
-  const auto g = detail::blocked<Policy>(detail::check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
-  const auto in = detail::map_pair<D>(g, p1, p2);
-  auto mask = Tensor<std::uint8_t, D>::uninitialized(Shape{g.n, g.h, g.w});
-  auto bad = detail::scratch<std::int64_t, D>(g.blocks());
-  thrust::for_each(policy, detail::items(0), detail::items(g.blocks()),
-                   detail::MaskPass<detail::block_pixels<Policy>>{in, mask.data(), bad.data()});
-  detail::check_bad_pixels<D>(policy, g, bad.data(), in, "inconsistency_mask");
-  return mask;
+  return detail::mask_select(policy, p1, p2, detail::Path::automatic);
 }
 
 /// inconsistency_mask of host maps with the OpenMP system.
@@ -31,3 +47,7 @@ inline Tensor<std::uint8_t, cpu> inconsistency_mask(TensorView<const float, cpu>
 }
 
 }  // namespace labor::samplers
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/samplers.cuh"
+#endif

@@ -494,6 +494,12 @@ Query ppl_select(const Policy& policy, std::int64_t points, double min_distance,
   LABOR_CHECK(g.hw <= (std::int64_t{1} << 27), "ppl: image size: expected at most 2^27 pixels, got {}", g.hw);
   const auto in = map_pair<D>(g, p1, p2);
   auto q = empty_query("ppl", g);
+  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
+    if (path == Path::automatic && FastSamplers<D>::applies(g)) {
+      FastSamplers<D>::ppl(policy, g, in, points, min_distance, q);
+      return q;
+    }
+  }
   if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
     if (use_host_path<Policy, D>(path)) {
       ppl_host(policy, g, in, points, min_distance, q);
@@ -524,7 +530,9 @@ struct PplSampler {
   /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
   /// shapes, values that are not probabilities, points outside [1, H·W] or a negative min_distance.
   /// A host system on host memory runs the host fast path (detail::ppl_host: vector block sweep over
-  /// staged tiles), other systems the generic Thrust passes; both give the same Query.
+  /// staged tiles); a CUDA system on device memory (nvcc) the CUDA fast path (FastSamplers<cuda>: one
+  /// fused sweep with the prototype sums, a radix sort of the scored candidates by (class, score));
+  /// other systems the generic Thrust passes. All give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
@@ -538,3 +546,7 @@ struct PplSampler {
 };
 
 }  // namespace labor::samplers
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/samplers.cuh"
+#endif

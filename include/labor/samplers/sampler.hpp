@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "labor/core/tensor.hpp"
+#include "labor/samplers/detail/system.hpp"  // device_policy<D>(), the policy select() takes on device maps
 #include "labor/samplers/query.hpp"
 
 namespace labor::samplers {

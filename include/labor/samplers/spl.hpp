@@ -131,6 +131,12 @@ Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<con
   if (cap) LABOR_CHECK(*cap > 0.0 && *cap <= 1.0, "spl: cap: expected a fraction in (0, 1], got {}", *cap);
   const auto in = map_pair<D>(g, p1, p2);
   auto q = empty_query("spl", g);
+  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
+    if (path == Path::automatic && FastSamplers<D>::applies(g)) {
+      FastSamplers<D>::spl(policy, g, in, cap, q);
+      return q;
+    }
+  }
   if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
     if (use_host_path<Policy, D>(path)) {
       spl_host(policy, g, in, cap, q);
@@ -157,7 +163,9 @@ struct SplSampler {
   /// host memory; thrust::cuda::par or par_nosync.on(stream) on GPU memory). Throws labor::Error for
   /// mismatched shapes, values that are not probabilities, or a cap outside (0, 1].
   /// A host system on host memory runs the host fast path (detail::spl_host: vector block sweep over
-  /// staged tiles), other systems the generic Thrust passes; both give the same Query.
+  /// staged tiles); a CUDA system on device memory (nvcc) the CUDA fast path (FastSamplers<cuda>: one
+  /// fused sweep over both maps, results copied to the host once); other systems the generic Thrust
+  /// passes. All give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
@@ -171,3 +179,7 @@ struct SplSampler {
 };
 
 }  // namespace labor::samplers
+
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/samplers.cuh"
+#endif

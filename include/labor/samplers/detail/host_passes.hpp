@@ -24,12 +24,6 @@
 
 namespace labor::samplers::detail {
 
-/// Which implementation a sampler runs.
-enum class Path {
-  automatic,  ///< the host fast path for a host system on host memory (when built), else generic
-  generic,    ///< the Thrust passes every system runs
-};
-
 /// True when `path` selects the host fast path for Policy on device D.
 template <class Policy, Device D>
 constexpr bool use_host_path(Path path) {

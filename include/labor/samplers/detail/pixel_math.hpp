@@ -17,6 +17,14 @@
 
 namespace labor::samplers::detail {
 
+/// Unrolls the channel loop of BlockStats in device code, so that a CUDA thread (one pixel) has the
+/// loads of several channels in flight; host compilers keep their own loop (and see nothing).
+#if defined(__CUDA_ARCH__)
+#define LABOR_SAMPLERS_DEVICE_UNROLL _Pragma("unroll 4")
+#else
+#define LABOR_SAMPLERS_DEVICE_UNROLL
+#endif
+
 /// Largest deviation of a channel sum from 1 that still counts as a probability vector.
 inline constexpr double probability_tolerance = 1e-3;
 /// Fixed-point scale of the Σ_c |p1 − p2| key (the sum is ≤ 2 for probabilities).
@@ -138,6 +146,7 @@ struct BlockStats {
       k1[j] = entropy[j] = 0;
       t1[j] = t2[j] = -1.0;
     }
+    LABOR_SAMPLERS_DEVICE_UNROLL
     for (int c = 0; c < channels; ++c) {
       const float* LABOR_RESTRICT q1 = p1 + c * hw;
       const float* LABOR_RESTRICT q2 = p2 + c * hw;

@@ -33,6 +33,20 @@
 
 namespace labor::samplers::detail {
 
+/// Which implementation a sampler runs.
+enum class Path {
+  automatic,  ///< the fast path of the system: the host sweep for a host system on host memory, the
+              ///< CUDA kernels (backend/cuda/samplers.cuh) for a CUDA system on device memory
+  generic,    ///< the Thrust passes every system runs (the reference the fast paths are tested against)
+};
+
+/// The CUDA fast paths of the samplers (fused sweep over both maps, CUB compaction, sorts and
+/// selections), specialised for labor::cuda in backend/cuda/samplers.cuh, which nvcc includes at
+/// the end of the sampler headers. The samplers reach it only through this dependent name inside
+/// `if constexpr (is_cuda_policy<Policy>)`, so host compilers never need its definition.
+template <Device D>
+struct FastSamplers;
+
 /// True for Thrust CUDA execution policies (thrust::cuda::par, par_nosync, their .on(stream)).
 template <class Policy>
 inline constexpr bool is_cuda_policy =
