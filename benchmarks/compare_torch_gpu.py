@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Runs labor's GPU convolution benchmark and times the same convolutions with PyTorch on the same GPU.
+"""Runs one of labor's GPU benchmarks and times the same work with PyTorch on the same GPU.
 
-Usage: compare_torch_gpu.py BENCH_BINARY [--out conv_gpu_vs_torch.json] [--filter REGEX] [--rounds 3]
+Usage: compare_torch_gpu.py {conv,train} BENCH_BINARY [--out FILE.json] [--filter REGEX] [--rounds 3]
 
-BENCH_BINARY is labor_bench_conv_gpu (benchmarks/conv_gpu_bench.cu): Conv2d<float, cuda> forward
-(BM_Conv2dForwardCuda) and forward + backward with input, weight and bias gradients
-(BM_Conv2dTrainCuda), timed with CUDA events.
+conv:  BENCH_BINARY is labor_bench_conv_gpu (benchmarks/conv_gpu_bench.cu): Conv2d<float, cuda>
+       forward (BM_Conv2dForwardCuda) and forward + backward with input, weight and bias gradients
+       (BM_Conv2dTrainCuda), timed with CUDA events.
+train: BENCH_BINARY is labor_bench_train_gpu (benchmarks/train_gpu_bench.cu): one LabOR adaptation
+       iteration of the small preset and of DeepLab-v2 ResNet-101 at 256×512; the PyTorch side is
+       benchmarks/torch_train_step.py.
 
 PyTorch runs each case in FP32 as labor does (torch.backends.cuda.matmul.allow_tf32 = False,
 torch.backends.cudnn.allow_tf32 = False), timed with torch.cuda.Event around every call (the mean,
@@ -17,8 +20,11 @@ Exits with a message, and status 0, where no CUDA device is available.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+TRAIN_CASES = {"BM_SmallPresetIterationCuda": "small", "BM_DeepLabV2IterationCuda": "deeplabv2-r101"}
 
 
 def parse_conv(name):
@@ -106,10 +112,33 @@ def print_table(torch, cases, keys, torch_ms):
     return rows
 
 
+def train_case(name):
+    """The PyTorch iteration of a train_gpu_bench.cu case."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_train_step
+    return torch_train_step.make_step(TRAIN_CASES[name.split("/")[0]])
+
+
+def print_train_table(torch, cases, torch_ms):
+    rows = []
+    print(f"| iteration | labor ms | PyTorch {torch.__version__} ms | PyTorch cudnn.benchmark ms | PyTorch / labor | "
+          "PyTorch (cudnn.benchmark) / labor |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for b in cases:
+        ms, key = to_ms(b), b["name"]
+        t, tb = torch_ms[(key, False)], torch_ms[(key, True)]
+        rows.append({"case": TRAIN_CASES[key.split("/")[0]], "labor_ms": ms, "torch_ms": t,
+                     "torch_cudnn_benchmark_ms": tb, "ratio_torch_over_labor": t / ms,
+                     "ratio_torch_cudnn_benchmark_over_labor": tb / ms})
+        print(f"| {TRAIN_CASES[key.split('/')[0]]} | {ms:.2f} | {t:.2f} | {tb:.2f} | {t / ms:.2f} | {tb / ms:.2f} |")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("binary", help="labor_bench_conv_gpu")
-    ap.add_argument("--out", default="conv_gpu_vs_torch.json", help="JSON results")
+    ap.add_argument("suite", choices=["conv", "train"])
+    ap.add_argument("binary", help="labor_bench_conv_gpu or labor_bench_train_gpu")
+    ap.add_argument("--out", default="", help="JSON results (default SUITE_gpu_vs_torch.json)")
     ap.add_argument("--filter", default="", help="only the benchmarks matching this regex (--benchmark_filter)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; each side keeps its fastest")
     ap.add_argument("--min-time", type=float, default=0.3, help="labor's --benchmark_min_time per round, seconds")
@@ -138,19 +167,22 @@ def main():
             name = b.get("run_name", b["name"])
             if name not in fastest or b["real_time"] < fastest[name]["real_time"]:
                 fastest[name] = dict(b, name=name)
-            key = parse_conv(name)
+            key = parse_conv(name) if args.suite == "conv" else name
             if key not in torch_fns:
-                torch_fns[key] = conv_case(torch, *key)
+                torch_fns[key] = conv_case(torch, *key) if args.suite == "conv" else train_case(name)
             for cudnn_benchmark in (False, True):
                 torch.backends.cudnn.benchmark = cudnn_benchmark
                 ms = time_cuda(torch, torch_fns[key])
                 torch_ms[(key, cudnn_benchmark)] = min(torch_ms.get((key, cudnn_benchmark), float("inf")), ms)
     cases = list(fastest.values())
-    keys = [parse_conv(b["name"]) for b in cases]
     print(f"GPU: {torch.cuda.get_device_name()}")
-    rows = print_table(torch, cases, keys, torch_ms)
+    if args.suite == "conv":
+        rows = print_table(torch, cases, [parse_conv(b["name"]) for b in cases], torch_ms)
+    else:
+        rows = print_train_table(torch, cases, torch_ms)
+    args.out = args.out or f"{args.suite}_gpu_vs_torch.json"
     with open(args.out, "w") as f:
-        json.dump({"suite": "conv_gpu", "rounds": args.rounds, "torch_version": torch.__version__,
+        json.dump({"suite": f"{args.suite}_gpu", "rounds": args.rounds, "torch_version": torch.__version__,
                    "device": torch.cuda.get_device_name(), "tf32": False, "context": context, "rows": rows}, f,
                   indent=1)
     print(f"wrote {args.out}")

@@ -20,8 +20,11 @@ for b in conv train samplers core; do
   timeout 240 "$bin/labor_bench_${b}_gpu" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
     --benchmark_out="$out/bench_$b.json" --benchmark_out_format=json 2>&1 | grep -E "median|ERROR" | head -30
 done
-echo "== pytorch"
-timeout 300 python3 benchmarks/compare_torch_gpu.py all --labor-json "$out" --out "$out/torch_vs_labor.json" 2>&1 | tail -40
+for suite in conv train; do
+  echo "== pytorch vs labor: $suite"
+  timeout 300 python3 benchmarks/compare_torch_gpu.py $suite "$bin/labor_bench_${suite}_gpu" --rounds 2 \
+    --out "$out/torch_$suite.json" 2>&1 | tail -20
+done
 echo "== labor_train --device cuda --preset quick"
 ( time timeout 600 "$bin/labor_train" --device cuda --preset quick --quiet --out /tmp/labor_gpu_quick ) >"$out/train_quick.log" 2>&1
 tail -20 "$out/train_quick.log"
