@@ -25,6 +25,7 @@ using labor::Rng;
 using labor::Shape;
 using labor::Tensor;
 using labor::testing::expect_close;
+using labor::testing::expect_close_relative;
 using labor::testing::expect_equal;
 using labor::testing::on;
 using labor::testing::PoisonScope;
@@ -111,7 +112,7 @@ void expect_cross_entropy_parity(const Tensor<float>& x, const Tensor<std::int32
   const auto want = run_cross_entropy<cpu>(x, y, options);
   const auto got = run_cross_entropy<cuda>(x, y, options);
   expect_value(want.value, got.value, what + " value");
-  expect_close(want.grad, got.grad, tol, what + " grad");
+  expect_close_relative(want.grad, got.grad, tol, what + " grad");
 }
 
 TEST(LossGpu, CrossEntropyMatchesCpu) {
@@ -204,13 +205,13 @@ TEST(LossGpu, BceWithLogitsMatchesCpu) {
       const auto got = loss::bce_with_logits(on<cuda>(x), target);
       const std::string what = shape_name(s) + " target " + std::to_string(target);
       expect_value(want.value, got.value, what + " value");
-      expect_close(want.grad, got.grad, tol, what + " grad");
+      expect_close_relative(want.grad, got.grad, tol, what + " grad");
     }
     const auto t = random_uniform(s, rng, 0.0f, 1.0f);
     const auto want = loss::bce_with_logits(x, t);
     const auto got = loss::bce_with_logits(on<cuda>(x), on<cuda>(t));
     expect_value(want.value, got.value, shape_name(s) + " map target value");
-    expect_close(want.grad, got.grad, tol, shape_name(s) + " map target grad");
+    expect_close_relative(want.grad, got.grad, tol, shape_name(s) + " map target grad");
   }
 }
 
@@ -262,8 +263,8 @@ TEST(LossGpu, DiscrepancyMatchesCpu) {
     const auto want_p = loss::discrepancy_probs(p, q);
     const auto got_p = loss::discrepancy_probs(on<cuda>(p), on<cuda>(q));
     expect_value(want_p.value, got_p.value, shape_name(s) + " probs value");
-    expect_close(want_p.grad_a, got_p.grad_a, tol, shape_name(s) + " probs grad a");
-    expect_close(want_p.grad_b, got_p.grad_b, tol, shape_name(s) + " probs grad b");
+    expect_close_relative(want_p.grad_a, got_p.grad_a, tol, shape_name(s) + " probs grad a");
+    expect_close_relative(want_p.grad_b, got_p.grad_b, tol, shape_name(s) + " probs grad b");
   }
 }
 
@@ -303,7 +304,7 @@ TEST(LossGpu, EntropyMatchesCpu) {
     const auto want = loss::entropy_loss(x);
     const auto got = loss::entropy_loss(on<cuda>(x));
     expect_value(want.value, got.value, shape_name(s) + " loss value");
-    expect_close(want.grad, got.grad, tol, shape_name(s) + " loss grad");
+    expect_close_relative(want.grad, got.grad, tol, shape_name(s) + " loss grad");
   }
 }
 

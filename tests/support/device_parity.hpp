@@ -59,19 +59,26 @@ Tensor<T, cpu> host(const Tensor<T, D>& t) {
     return t.template to<cpu>();
 }
 
-/// Expects `got` (any device) to equal `want` (host) within `tol` relative to max(1, max|want|):
-/// same shape, every element finite where `want` is, none left unwritten.
+/// The error of `got` against `want` relative to `scale`: 0 for the same non-finite value (NaN and
+/// NaN, or the same infinity), infinite when only one of them is finite or they are different
+/// non-finite values.
+inline double relative_error(double want, double got, double scale) {
+  if (std::isfinite(want) && std::isfinite(got)) return std::abs(want - got) / scale;
+  const bool same = (std::isnan(want) && std::isnan(got)) || want == got;
+  return same ? 0.0 : INFINITY;
+}
+
+/// Expects `got` (any device) to equal `want` (host) within `tol` relative to `scale`: same shape,
+/// every element finite where `want` is and non-finite (alike) where it is not.
 template <class T, Device D>
-void expect_close(const Tensor<T, cpu>& want, const Tensor<T, D>& got_any, double tol, const std::string& what) {
+void expect_close_scaled(const Tensor<T, cpu>& want, const Tensor<T, D>& got_any, double tol, double scale,
+                         const std::string& what) {
   const auto got = host(got_any);
   ASSERT_EQ(got.shape(), want.shape()) << what;
-  double scale = 1.0;
-  for (std::int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::abs(static_cast<double>(want[i])));
   std::int64_t bad = 0, first = -1;
   double worst = 0;
   for (std::int64_t i = 0; i < want.numel(); ++i) {
-    const double w = static_cast<double>(want[i]), g = static_cast<double>(got[i]);
-    const double err = std::isfinite(w) ? (std::isfinite(g) ? std::abs(w - g) / scale : INFINITY) : 0.0;
+    const double err = relative_error(static_cast<double>(want[i]), static_cast<double>(got[i]), scale);
     if (err > tol) {
       if (first < 0) first = i;
       ++bad;
@@ -82,6 +89,31 @@ void expect_close(const Tensor<T, cpu>& want, const Tensor<T, D>& got_any, doubl
                     << " (relative to " << scale << "); first at " << first << " (want "
                     << (first >= 0 ? static_cast<double>(want[first]) : 0.0) << ", got "
                     << (first >= 0 ? static_cast<double>(got[first]) : 0.0) << "); worst " << worst;
+}
+
+/// The largest finite |value| of a host tensor (0 for none).
+template <class T>
+double max_abs(const Tensor<T, cpu>& t) {
+  double m = 0;
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    if (std::isfinite(static_cast<double>(t[i]))) m = std::max(m, std::abs(static_cast<double>(t[i])));
+  return m;
+}
+
+/// expect_close_scaled relative to max(1, max|want|): for values of order one and larger.
+template <class T, Device D>
+void expect_close(const Tensor<T, cpu>& want, const Tensor<T, D>& got_any, double tol, const std::string& what) {
+  expect_close_scaled(want, got_any, tol, std::max(1.0, max_abs(want)), what);
+}
+
+/// expect_close_scaled relative to max|want| (1 when want is all zero): for small values, such as a
+/// mean loss's gradient (each element of order 1/numel), that a comparison relative to 1 would
+/// accept whatever they are.
+template <class T, Device D>
+void expect_close_relative(const Tensor<T, cpu>& want, const Tensor<T, D>& got_any, double tol,
+                           const std::string& what) {
+  const double m = max_abs(want);
+  expect_close_scaled(want, got_any, tol, m > 0 ? m : 1.0, what);
 }
 
 /// Expects two integer tensors to be identical.

@@ -55,18 +55,21 @@ struct DeviceMemory<cuda> {
     cuda_detail::require_device("allocating device memory");
     (void)cuda_detail::memory_pool();
     void* p = nullptr;
-    const cudaError_t status = cudaMallocAsync(&p, bytes, cuda_stream());
+    cudaError_t status = cudaMallocAsync(&p, bytes, cuda_stream());
     if (status != cudaSuccess) {
       (void)cudaGetLastError();
       // Memory freed on the stream but not yet returned may satisfy a retry.
       (void)cudaStreamSynchronize(cuda_stream());
-      if (cudaMallocAsync(&p, bytes, cuda_stream()) == cudaSuccess) return p;
+      status = cudaMallocAsync(&p, bytes, cuda_stream());
+      if (status == cudaSuccess) return p;
       (void)cudaGetLastError();
+      // The status is named: an earlier kernel's fault (a sticky error) also fails the allocation.
       std::size_t free_bytes = 0, total_bytes = 0;
       (void)cudaMemGetInfo(&free_bytes, &total_bytes);
       (void)cudaGetLastError();
-      fail("cuda: out of memory allocating {} bytes ({} bytes free of {}; {} bytes held by labor's pool)", bytes,
-           free_bytes, total_bytes, cuda_detail::pool_attribute(cudaMemPoolAttrReservedMemCurrent));
+      fail("cuda: allocating {} bytes failed: {} ({}; {} bytes free of {}; {} bytes held by labor's pool)", bytes,
+           cudaGetErrorString(status), cudaGetErrorName(status), free_bytes, total_bytes,
+           cuda_detail::pool_attribute(cudaMemPoolAttrReservedMemCurrent));
     }
     return p;
   }
