@@ -52,12 +52,12 @@ Head<D> make_head(Rng& rng) {
 /// A tiny trainer on device D (initialised from Rng(42); the GPU's initial weights are replaced by
 /// the CPU's before a comparison).
 template <Device D>
-Trainer<D> tiny_trainer() {
+Trainer<D> tiny_trainer(train::LaborOptions o = {}) {
   Rng rng(42);
   Backbone<D> b({.channels = {4, 8, 8, 8}}, rng);
   Head<D> h = make_head<D>(rng);
   Disc<D> d({.num_classes = kClasses, .ndf = 4}, rng);
-  return Trainer<D>({std::move(b), std::move(h)}, std::move(d), make_head<D>, train::LaborOptions{});
+  return Trainer<D>({std::move(b), std::move(h)}, std::move(d), make_head<D>, o);
 }
 
 const labor::data::SyntheticBenchmark& bench() {
@@ -197,6 +197,73 @@ TEST(TrainGpu, WeightsRoundTripThroughFiles) {
   copy_weights(on_gpu, back, "to_cpu");
   expect_named_close(host_state(on_cpu.model()), host_state(back.model()), 0.0, false, "model");
   expect_named_close(host_state(on_cpu.discriminator()), host_state(back.discriminator()), 0.0, false, "discriminator");
+}
+
+// The stages end to end on both devices from the same initial weights (the Philox fills agree to the
+// last bits of the device's log/cos): UDA with the discriminator, pseudo-labels, the selector, a PPL
+// selection through the simulated oracle, and the evaluation.
+train::LaborOptions stage_options() {
+  train::LaborOptions o;
+  o.uda = {.iterations = 3, .batch_size = 2, .sgd = {.lr = 0.01}, .lambda_adv = 0.01};
+  o.selector.iterations = 2;
+  o.selector.batch_size = 2;
+  o.eval_batch = 4;
+  o.loader_workers = 0;
+  return o;
+}
+
+template <class A, class B>
+void expect_same_state(A& cpu_model, B& gpu_model, double tol, const char* what) {
+  const auto a = host_state(cpu_model), b = host_state(gpu_model);
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) expect_close(a[i].second, b[i].second, tol, what + (": " + a[i].first));
+}
+
+TEST(TrainGpu, StagesMatchCpu) {
+  LABOR_REQUIRE_GPU();
+  const auto& data = bench();
+  const auto o = stage_options();
+  auto c = tiny_trainer<cpu>(o);
+  auto g = tiny_trainer<cuda>(o);
+  expect_same_state(c.model(), g.model(), 1e-6, "initial weights");
+
+  c.train_segmenter("uda", data.source, data.target_pool, nullptr, o.uda, 3);
+  g.train_segmenter("uda", data.source, data.target_pool, nullptr, o.uda, 3);
+  expect_same_state(c.model(), g.model(), 1e-4, "model after UDA");
+  expect_same_state(c.discriminator(), g.discriminator(), 1e-4, "discriminator after UDA");
+
+  // Pseudo-labels: the same thresholds, and nearly every label the same.
+  const auto pc = c.pseudo_labels(data.target_pool, o.selector);
+  const auto pg = g.pseudo_labels(data.target_pool, o.selector);
+  ASSERT_EQ(pc.size(), pg.size());
+  for (std::size_t k = 0; k < c.pseudo_label_thresholds().size(); ++k)
+    EXPECT_NEAR(c.pseudo_label_thresholds()[k], g.pseudo_label_thresholds()[k], 1e-4) << "class " << k;
+  std::int64_t differ = 0, total = 0;
+  for (std::size_t i = 0; i < pc.size(); ++i)
+    for (std::int64_t p = 0; p < pc[i].numel(); ++p, ++total) differ += pc[i][p] != pg[i][p];
+  EXPECT_LE(differ, total / 1000) << differ << " of " << total << " pseudo-labels differ";
+
+  // The selector from the CPU's pseudo-labels on both devices, then PPL through the simulated oracle.
+  auto sc = c.train_selector(data.target_pool, pc, o.selector, 9);
+  auto sg = g.train_selector(data.target_pool, pc, o.selector, 9);
+  expect_same_state(sc, sg, 1e-4, "selector");
+  labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return data.target_pool.label(id); },
+                                          static_cast<std::int32_t>(kClasses));
+  labor::annotate::LabelStore store_c(static_cast<std::int32_t>(kClasses)), store_g(static_cast<std::int32_t>(kClasses));
+  const auto qc = c.select(sc, data.target_pool, labor::samplers::PplSampler{.points = 5}, oracle, store_c);
+  const auto qg = g.select(sg, data.target_pool, labor::samplers::PplSampler{.points = 5}, oracle, store_g);
+  ASSERT_EQ(qc.images.size(), qg.images.size());
+  std::int64_t same = 0, points = 0;
+  for (std::size_t i = 0; i < qc.images.size(); ++i) {
+    points += static_cast<std::int64_t>(qc.images[i].pixels.size());
+    for (auto px : qg.images[i].pixels)
+      same += std::count(qc.images[i].pixels.begin(), qc.images[i].pixels.end(), px) > 0;
+  }
+  EXPECT_GE(same, points * 9 / 10) << "PPL points chosen on both devices";
+
+  const auto ec = c.evaluate(data.target_test), eg = g.evaluate(data.target_test);
+  EXPECT_EQ(ec.total(), eg.total());
+  EXPECT_NEAR(ec.miou(), eg.miou(), 0.01);
 }
 
 }  // namespace
