@@ -3,10 +3,13 @@
 // PPL scores) and the same errors. Label `gpu`; each test skips when no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -90,6 +93,28 @@ struct ChunkPixels {
   ~ChunkPixels() { S::detail::FastSamplers<labor::cuda>::max_chunk_pixels = 0; }
 };
 
+/// Keeps one thread of the GPU busy for `cycles` clock cycles: work still queued on a stream.
+__global__ void busy_kernel(long long cycles) {
+  const long long start = clock64();
+  while (clock64() - start < cycles) {
+  }
+}
+
+/// About 0.1 s of an H100/H200 SM clock.
+constexpr long long busy_cycles = 200'000'000;
+
+/// True when the two queries are equal in every field the tests compare.
+bool same_query(const S::Query& a, const S::Query& b) {
+  if (a.strategy != b.strategy || a.num_classes != b.num_classes || a.images.size() != b.images.size()) return false;
+  for (std::size_t i = 0; i < a.images.size(); ++i) {
+    const auto &x = a.images[i], &y = b.images[i];
+    if (x.height != y.height || x.width != y.width || x.pixels != y.pixels || x.classes != y.classes ||
+        x.scores != y.scores)
+      return false;
+  }
+  return true;
+}
+
 template <class F>
 std::string error_of(F&& f) {
   try {
@@ -144,7 +169,7 @@ TEST(SamplersGpu, PplMatchesHost) {
   for (double r : {40.0, 70.0}) expect_parity(big, S::PplSampler{300, r});
 }
 
-// Cityscapes-like size: hundreds of tiles in the look-back, the sort of every candidate.
+// A larger map: 64 tiles in the look-back (two windows of 32), the sort of every candidate.
 TEST(SamplersGpu, LargeMapMatchesHost) {
   LABOR_REQUIRE_GPU();
   const auto m = smooth_maps(1, 19, 256, 512, 21);
@@ -237,6 +262,115 @@ TEST(SamplersGpu, SameErrorsAsHost) {
         EXPECT_EQ(error_of([&] { (void)S::inconsistency_mask(thrust::cuda::par, d.v1(), d.v2()); }),
                   error_of([&] { (void)S::inconsistency_mask(bad.p1, bad.p2); }));
       }
+  }
+}
+
+// A caller's non-blocking stream must not read what a sampler uploads on labor's stream before the
+// copy lands (RandomSampler uploads its pixel indices): labor's stream still busy with earlier work.
+TEST(SamplersGpu, ForeignStreamWaitsForUploads) {
+  LABOR_REQUIRE_GPU();
+  const auto m = palette_maps(2, 6, 37, 53, 1);
+  const DeviceMaps d(m);
+  const S::RandomSampler sampler{50, 7};
+  const auto host = sampler.select(m.p1, m.p2);
+  labor::cuda_synchronize();  // the maps are in place; only the busy kernel below is queued
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  busy_kernel<<<1, 1, 0, labor::cuda_stream()>>>(busy_cycles);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const auto got = sampler.select(thrust::cuda::par_nosync.on(stream), d.v1(), d.v2());
+  cudaStreamDestroy(stream);
+  expect_identical(got, host);
+}
+
+/// Makes labor run on a non-blocking stream of its own for the test's lifetime, then restores it.
+struct NonBlockingLaborStream {
+  NonBlockingLaborStream() : before(labor::cuda_stream()) {
+    EXPECT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    labor::set_cuda_stream(stream);
+  }
+  ~NonBlockingLaborStream() {
+    labor::set_cuda_stream(before);
+    cudaStreamDestroy(stream);
+  }
+  cudaStream_t before = nullptr, stream = nullptr;
+};
+
+// The fast paths wait for the work a caller queued on the legacy default stream (thrust::cuda::par)
+// also when labor runs on a non-blocking stream (set_cuda_stream), which that stream does not follow:
+// here the maps arrive by copies queued behind a busy kernel on the legacy stream.
+TEST(SamplersGpu, FastPathsWaitForTheLegacyStream) {
+  LABOR_REQUIRE_GPU();
+  const auto m = smooth_maps(2, 19, 64, 96, 2);
+  const auto bytes = static_cast<std::size_t>(m.p1.numel()) * sizeof(float);
+  float* staged[2] = {nullptr, nullptr};  // page-locked, so that the copies are queued, not done at once
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(cudaMallocHost(&staged[i], bytes), cudaSuccess);
+    std::copy_n((i == 0 ? m.p1 : m.p2).data(), m.p1.numel(), staged[i]);
+  }
+  {
+    const NonBlockingLaborStream labor_stream;
+    auto p1 = Tensor<float, labor::cuda>::uninitialized(m.p1.shape());
+    auto p2 = Tensor<float, labor::cuda>::uninitialized(m.p2.shape());
+    labor::cuda_synchronize();  // the allocations are in place
+    auto upload_late = [&] {
+      cudaMemsetAsync(p1.data(), 0xFF, bytes, cudaStreamLegacy);  // NaN until the copies land
+      cudaMemsetAsync(p2.data(), 0xFF, bytes, cudaStreamLegacy);
+      cudaStreamSynchronize(cudaStreamLegacy);
+      busy_kernel<<<1, 1, 0, cudaStreamLegacy>>>(busy_cycles);
+      cudaMemcpyAsync(p1.data(), staged[0], bytes, cudaMemcpyHostToDevice, cudaStreamLegacy);
+      cudaMemcpyAsync(p2.data(), staged[1], bytes, cudaMemcpyHostToDevice, cudaStreamLegacy);
+      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    };
+    const labor::TensorView<const float, labor::cuda> v1 = p1.view(), v2 = p2.view();
+    for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{0.05}}) {
+      upload_late();
+      expect_identical(S::SplSampler{cap}.select(thrust::cuda::par, v1, v2), S::SplSampler{cap}.select(m.p1, m.p2));
+    }
+    upload_late();
+    expect_identical(S::PplSampler{40, 3.0}.select(thrust::cuda::par, v1, v2),
+                     S::PplSampler{40, 3.0}.select(m.p1, m.p2));
+    upload_late();
+    const auto mask = S::inconsistency_mask(thrust::cuda::par, v1, v2).to<labor::cpu>();
+    const auto want = S::inconsistency_mask(m.p1, m.p2);
+    for (std::int64_t i = 0; i < want.numel(); ++i) ASSERT_EQ(mask[i], want[i]) << "pixel " << i;
+  }
+  for (float* p : staged) cudaFreeHost(p);
+}
+
+// One sampler object called from two host threads at once, SPL and PPL alternating in each, with
+// batches cut into several chunks: the shared page-locked stage serves one chunk at a time.
+TEST(SamplersGpu, ConcurrentHostThreadsMatchHost) {
+  LABOR_REQUIRE_GPU();
+  const std::vector<Maps> maps{smooth_maps(3, 19, 64, 96, 2), palette_maps(3, 6, 37, 53, 1, 0.5)};
+  const S::SplSampler spl{0.05};
+  const S::PplSampler ppl{40, 3.0};
+  std::vector<S::Query> want_spl, want_ppl;
+  for (const auto& m : maps) {
+    want_spl.push_back(spl.select(m.p1, m.p2));
+    want_ppl.push_back(ppl.select(m.p1, m.p2));
+  }
+  const std::vector<DeviceMaps> dev(maps.begin(), maps.end());
+  const ChunkPixels chunk(pixels_of(maps[0]));  // one image per chunk of the first maps
+  int mismatches[2] = {0, 0};
+  std::exception_ptr failure[2];
+  auto work = [&](int t) {
+    try {
+      for (int round = 0; round < 12; ++round) {
+        const auto i = static_cast<std::size_t>((round + t) % 2);
+        if (!same_query(spl.select(thrust::cuda::par, dev[i].v1(), dev[i].v2()), want_spl[i])) ++mismatches[t];
+        if (!same_query(ppl.select(thrust::cuda::par, dev[i].v1(), dev[i].v2()), want_ppl[i])) ++mismatches[t];
+      }
+    } catch (...) {
+      failure[t] = std::current_exception();
+    }
+  };
+  std::thread other(work, 1);
+  work(0);
+  other.join();
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+    EXPECT_FALSE(failure[t]) << "thread " << t << " threw";
   }
 }
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -99,12 +100,13 @@ struct SortKeyParts {
 // ---------------------------------------------------------------- host-side plumbing
 
 /// Makes labor's stream wait for the work queued so far on the policy's stream (nothing to do for
-/// labor's own stream and for the legacy default stream, which labor's blocking stream follows).
+/// labor's own stream). The legacy default stream gets the event too: labor's stream follows it
+/// implicitly only while it is labor's own blocking stream, not one handed over by set_cuda_stream.
 template <class Policy>
 void join_policy_stream(const Policy& policy) {
   Policy p = policy;
   const cudaStream_t theirs = thrust::cuda_cub::stream(p);
-  if (theirs == cuda_stream() || theirs == cudaStreamLegacy) return;
+  if (theirs == cuda_stream()) return;
   cudaEvent_t done = nullptr;
   LABOR_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
   const cudaError_t recorded = cudaEventRecord(done, theirs);
@@ -178,6 +180,22 @@ class PinnedStage {
   std::byte* host_ = nullptr;
   std::byte* device_ = nullptr;
   std::size_t bytes_ = 0;
+};
+
+/// Guards a chunk that holds the PinnedStage lock (declare it after the lock): when the chunk is left
+/// by an exception, waits for labor's stream before the lock is released, so that no copy or kernel
+/// the chunk queued still reads or writes the stage while the next selection rewrites or frees it.
+class WaitOnUnwind {
+ public:
+  WaitOnUnwind() = default;
+  ~WaitOnUnwind() {
+    if (std::uncaught_exceptions() > exceptions_) (void)cudaStreamSynchronize(cuda_stream());
+  }
+  WaitOnUnwind(const WaitOnUnwind&) = delete;
+  WaitOnUnwind& operator=(const WaitOnUnwind&) = delete;
+
+ private:
+  int exceptions_ = std::uncaught_exceptions();
 };
 
 /// Offsets of 256-byte aligned pieces of one buffer, planned before it is allocated.
@@ -738,6 +756,7 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   const auto st_class = stage.add<std::uint16_t>(capacity);
   auto& pinned = PinnedStage::instance();
   const auto lock = pinned.acquire(stage.bytes);
+  const WaitOnUnwind settle;
 
   std::size_t tile_bytes = 0;
   LABOR_CUDA_CHECK(TileState::AllocationSize(ch.tiles, tile_bytes));
@@ -884,6 +903,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   const auto st_score = stage.add<float>(most);
   auto& pinned = PinnedStage::instance();
   const auto lock = pinned.acquire(stage.bytes);
+  const WaitOnUnwind settle;
 
   std::size_t tile_bytes = 0;
   LABOR_CUDA_CHECK(TileState::AllocationSize(ch.tiles, tile_bytes));
@@ -1022,11 +1042,12 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
 }  // namespace gpu
 
 /// The CUDA fast paths (see the file comment). Selected by spl_select, ppl_select and mask_select
-/// for a CUDA policy on device maps with Path::automatic.
+/// for a CUDA policy on device maps with Path::automatic. Safe to call from several host threads at
+/// once: their work shares labor's stream, and their chunks take turns on the page-locked stage.
 template <>
 struct FastSamplers<cuda> {
   /// Pixels of one chunk of images at most (0: the automatic memory budgets). Tests lower it to run
-  /// several chunks on small maps.
+  /// several chunks on small maps; not synchronised: set it only while no selection runs.
   static inline std::int64_t max_chunk_pixels = 0;
 
   /// True when the fast paths take maps of geometry `g` (H·W below 2^31 − 2048); otherwise the

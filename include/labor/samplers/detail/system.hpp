@@ -92,6 +92,11 @@ void copy_from_host(const Policy& policy, T* dst, const T* src, std::int64_t n) 
   if (n <= 0) return;
   synchronize(policy);
   CrossDeviceCopy<cpu, D>::copy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
+#if defined(__CUDACC__)
+  // The copy is queued on labor's stream and may still be in flight when it returns; the policy's
+  // stream (another one, possibly non-blocking) is not ordered after it.
+  if constexpr (is_cuda_policy<Policy>) LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
+#endif
 }
 
 /// One element of device memory, read on the host.
