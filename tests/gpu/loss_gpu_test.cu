@@ -15,8 +15,11 @@
 #include <labor/labor.hpp>
 
 #include "support/device_parity.hpp"
+#include "support/errors.hpp"
 
 namespace {
+
+using labor::testing::error_of;
 
 using labor::cpu;
 using labor::cuda;
@@ -48,17 +51,6 @@ std::string shape_name(const Shape& s) {
   return fmt::format("{}", s);
 }
 
-/// The message of the labor::Error `f` throws (a failure and "" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const labor::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a labor::Error";
-  return {};
-}
 
 /// Expects the cpu and cuda runs of `f` (a generic lambda taking a device tag) to throw the same
 /// labor::Error, whose message contains `part`.

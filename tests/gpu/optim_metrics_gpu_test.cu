@@ -17,6 +17,8 @@
 
 namespace {
 
+using labor::testing::error_of;
+
 using labor::cpu;
 using labor::cuda;
 using labor::Device;
@@ -315,17 +317,6 @@ TEST(MetricsGpu, ConfusionMatrixEmptyBatch) {
   EXPECT_EQ(cm.total(), 0);
 }
 
-/// The labor::Error message of `f` ("" and a failure when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const labor::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a labor::Error";
-  return "";
-}
 
 /// A bad batch fails with the CPU's message on the GPU and leaves the matrix as it was.
 template <class Edit>

@@ -17,10 +17,13 @@
 #include <labor/labor.hpp>
 
 #include "support/device_parity.hpp"
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 #include "support/sampler_maps.hpp"
 
 namespace {
+
+using labor::testing::error_of;
 
 using labor::Shape;
 using labor::Tensor;
@@ -115,15 +118,6 @@ bool same_query(const S::Query& a, const S::Query& b) {
   return true;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const labor::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(SamplersGpu, InconsistencyMaskMatchesHost) {
   LABOR_REQUIRE_GPU();

@@ -28,4 +28,16 @@ void expect_error(F&& f, const char* part) {
   expect_error(std::forward<F>(f), std::vector<std::string>{part});
 }
 
+/// The message of the labor::Error `f` throws; a test failure and "" when it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const labor::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a labor::Error";
+  return {};
+}
+
 }  // namespace labor::testing
