@@ -195,6 +195,30 @@ TEST(Adam, BadInputsAreErrors) {
   expect_error([&] { adam.step(); }, "exp_avg");
 }
 
+// A step that fails on a later parameter leaves the earlier ones (and all state) as they were.
+TEST(Optimizers, FailedStepChangesNothing) {
+  Param a = scalar_param(1.0), b = scalar_param(2.0), c = scalar_param(3.0);
+  for (Param* q : {&a, &b, &c}) q->grad[0] = 0.5;
+  optim::Sgd<double> sgd({{{&a, &b, &c}}}, {.lr = 0.1, .momentum = 0.9});
+  c.grad = Tensor<double>(Shape{2});
+  expect_error([&] { sgd.step(); }, "parameter 2");
+  EXPECT_EQ(a.value[0], 1.0);
+  EXPECT_EQ(b.value[0], 2.0);
+  EXPECT_TRUE(sgd.state()[0].momentum_buffer.empty());
+  c.grad = Tensor<double>(Shape{1});
+  sgd.state()[2].momentum_buffer = Tensor<double>(Shape{3});
+  expect_error([&] { sgd.step(); }, "momentum_buffer");
+  EXPECT_EQ(a.value[0], 1.0);
+
+  optim::Adam<double> adam({{{&a, &b, &c}}});
+  adam.state()[2].exp_avg_sq = Tensor<double>(Shape{4});
+  expect_error([&] { adam.step(); }, "exp_avg_sq");
+  EXPECT_EQ(a.value[0], 1.0);
+  EXPECT_EQ(b.value[0], 2.0);
+  EXPECT_EQ(adam.state()[0].step, 0);
+  EXPECT_TRUE(adam.state()[0].exp_avg.empty());
+}
+
 TEST(PolyLr, Values) {
   EXPECT_EQ(optim::poly_lr(0.01, 0, 100), 0.01);
   EXPECT_NEAR(optim::poly_lr(0.01, 50, 100), 0.005358867312681466, 1e-18);

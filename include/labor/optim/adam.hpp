@@ -106,13 +106,16 @@ class Adam : public GroupedOptimizer<T, D> {
   /// One update of every trainable parameter from its current `grad`.
   /// @throws labor::Error when a grad or a restored moment has the wrong shape, or a restored step < 0.
   void step() {
+    const auto check = [&](const nn::Parameter<T, D>& p, std::size_t index) {
+      const auto& st = state_[index];
+      if (!st.exp_avg.empty()) this->check_state(st.exp_avg, p, index, "exp_avg");
+      if (!st.exp_avg_sq.empty()) this->check_state(st.exp_avg_sq, p, index, "exp_avg_sq");
+      LABOR_CHECK(st.step >= 0, "Adam: state step of parameter {}: expected >= 0, got {}", index, st.step);
+    };
     this->for_each_trainable([&](nn::Parameter<T, D>& p, std::size_t index, double lr) {
       auto& st = state_[index];
       if (st.exp_avg.empty()) st.exp_avg = Tensor<T, D>(p.value.shape());
       if (st.exp_avg_sq.empty()) st.exp_avg_sq = Tensor<T, D>(p.value.shape());
-      this->check_state(st.exp_avg, p, index, "exp_avg");
-      this->check_state(st.exp_avg_sq, p, index, "exp_avg_sq");
-      LABOR_CHECK(st.step >= 0, "Adam: state step of parameter {}: expected >= 0, got {}", index, st.step);
       ++st.step;
       const double t = static_cast<double>(st.step);
       const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);
@@ -124,7 +127,7 @@ class Adam : public GroupedOptimizer<T, D> {
           static_cast<T>(-(lr / bias_correction1)), static_cast<T>(std::sqrt(bias_correction2))};
       for_each_index<D>(p.value.numel(), detail::AdamStep<T>{update, p.value.data(), p.grad.data(), st.exp_avg.data(),
                                                              st.exp_avg_sq.data()});
-    });
+    }, check);
   }
 
  private:

@@ -72,19 +72,25 @@ class GroupedOptimizer {
 
   /// Calls `f(parameter, index, lr)` for every trainable parameter, where `index` is the parameter's
   /// number in group order and `lr` its effective learning rate. Checks value and grad shapes first.
-  template <class F>
-  void for_each_trainable(F&& f) {
-    std::size_t index = 0;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-      const double lr = lr_ * groups_[g].lr_mult;
-      for (auto* p : groups_[g].params) {
-        if (p->trainable) {
-          LABOR_CHECK(p->grad.shape() == p->value.shape(),
-                      "{}::step: parameter {} (group {}): grad shape: expected {} (the value's shape), got {}", name_,
-                      index, g, p->value.shape(), p->grad.shape());
-          f(*p, index, lr);
+  /// Every check runs before the first update: `check(parameter, index)` (the optimiser's state
+  /// shapes) and the grad shapes, so a step that throws changes nothing.
+  template <class F, class Check>
+  void for_each_trainable(F&& f, Check&& check) {
+    for (int pass = 0; pass < 2; ++pass) {
+      std::size_t index = 0;
+      for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const double lr = lr_ * groups_[g].lr_mult;
+        for (auto* p : groups_[g].params) {
+          if (p->trainable && pass == 0) {
+            LABOR_CHECK(p->grad.shape() == p->value.shape(),
+                        "{}::step: parameter {} (group {}): grad shape: expected {} (the value's shape), got {}",
+                        name_, index, g, p->value.shape(), p->grad.shape());
+            check(*p, index);
+          } else if (p->trainable) {
+            f(*p, index, lr);
+          }
+          ++index;
         }
-        ++index;
       }
     }
   }

@@ -113,15 +113,14 @@ class Sgd : public GroupedOptimizer<T, D> {
   /// @throws labor::Error when a grad or a restored momentum buffer has the wrong shape.
   void step() {
     const bool use_momentum = options_.momentum != 0;
+    const auto check = [&](const nn::Parameter<T, D>& p, std::size_t index) {
+      const auto& buffer = state_[index].momentum_buffer;
+      if (use_momentum && !buffer.empty()) this->check_state(buffer, p, index, "momentum_buffer");
+    };
     this->for_each_trainable([&](nn::Parameter<T, D>& p, std::size_t index, double lr) {
       auto& buffer = state_[index].momentum_buffer;
       const bool first = buffer.empty();
-      if (use_momentum) {
-        if (first)
-          buffer = Tensor<T, D>::uninitialized(p.value.shape());
-        else
-          this->check_state(buffer, p, index, "momentum_buffer");
-      }
+      if (use_momentum && first) buffer = Tensor<T, D>::uninitialized(p.value.shape());
       const detail::SgdUpdate<T> update{static_cast<T>(lr),
                                         static_cast<T>(options_.momentum),
                                         static_cast<T>(1.0 - options_.dampening),
@@ -131,7 +130,7 @@ class Sgd : public GroupedOptimizer<T, D> {
                                         first};
       T* b = use_momentum ? buffer.data() : nullptr;
       for_each_index<D>(p.value.numel(), detail::SgdStep<T>{update, p.value.data(), p.grad.data(), b});
-    });
+    }, check);
   }
 
  private:
