@@ -186,7 +186,10 @@ class HostMirror {
     } else {
       auto host = std::make_shared<Tensor<float, cpu>>(tensor->shape());
       targets_.emplace_back(std::move(name), host.get());
-      pull_.emplace_back([tensor, host] { CrossDeviceCopy<D, cpu>::copy(host->data(), tensor->data(), host->bytes()); });
+      pull_.emplace_back([tensor, host] {
+        check_shape("HostMirror::pull", tensor->shape(), host->shape());
+        CrossDeviceCopy<D, cpu>::copy(host->data(), tensor->data(), host->bytes());
+      });
       push_.emplace_back([tensor, host] {
         check_shape("HostMirror::push", host->shape(), tensor->shape());
         CrossDeviceCopy<cpu, D>::copy(tensor->data(), host->data(), host->bytes());
