@@ -23,6 +23,8 @@ import time
 
 import torch
 
+from bench_common import describe, parse_conv, to_ms
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 
 
@@ -51,24 +53,6 @@ def conv_case(direction, n, c, h, w, co, k, s, p, d):
     y = conv(x)
     gy = torch.randn_like(y)
     return lambda: torch.autograd.grad(y, [x, conv.weight, conv.bias], gy, retain_graph=True)
-
-
-def parse_conv(name):
-    # BM_Conv2dForward/n:8/c:64/h:64/w:64/out:64/k:3/s:1/p:1/d:1/real_time (s, p, d default to 1, k // 2, 1)
-    parts = name.split("/")
-    direction = parts[0].replace("BM_Conv2d", "")
-    vals = {p.split(":")[0]: int(p.split(":")[1]) for p in parts[1:] if ":" in p}
-    k = vals["k"]
-    return (direction, vals["n"], vals["c"], vals["h"], vals["w"], vals["out"], k, vals.get("s", 1),
-            vals.get("p", k // 2), vals.get("d", 1))
-
-
-def describe(key):
-    """Shape column of the table: N×C×H×W → C_out, k×k, plus stride, padding and dilation when not 1, k // 2, 1."""
-    _, n, c, h, w, co, k, s, p, d = key
-    extra = "".join(f", {name}{v}" for name, v, default in (("s", s, 1), ("p", p, k // 2), ("d", d, 1))
-                    if v != default)
-    return f"{n}×{c}×{h}×{w} → {co}, {k}×{k}{extra}"
 
 
 def parse_resnet(name):
@@ -135,10 +119,6 @@ def print_resnet(cases, keys, torch_ms):
         print(f"| {describe_resnet(key)} | {ms:.0f} | {1e3 / ms:.3f} | {b.get('peak_rss_MiB', 0):.0f} | {t:.0f} | "
               f"{1e3 / t:.3f} | {torch_rss:.0f} | {t / ms:.2f} |")
     return rows
-
-
-def to_ms(b):
-    return b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
 
 
 # suite → (parse a benchmark name into a key, make the PyTorch callable of a key, print the table,

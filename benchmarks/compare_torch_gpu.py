@@ -24,25 +24,9 @@ import os
 import subprocess
 import sys
 
+from bench_common import describe, parse_conv, to_ms
+
 TRAIN_CASES = {"BM_SmallPresetIterationCuda": "small", "BM_DeepLabV2IterationCuda": "deeplabv2-r101"}
-
-
-def parse_conv(name):
-    # BM_Conv2dForwardCuda/n:2/c:64/h:128/w:256/out:64/k:3/s:1/p:1/d:1/manual_time
-    parts = name.split("/")
-    direction = parts[0].replace("BM_Conv2d", "").replace("Cuda", "")
-    vals = {p.split(":")[0]: int(p.split(":")[1]) for p in parts[1:] if ":" in p}
-    k = vals["k"]
-    return (direction, vals["n"], vals["c"], vals["h"], vals["w"], vals["out"], k, vals.get("s", 1),
-            vals.get("p", k // 2), vals.get("d", 1))
-
-
-def describe(key):
-    """Shape column: N×C×H×W → C_out, k×k, plus stride, padding and dilation when not 1, k // 2, 1."""
-    _, n, c, h, w, co, k, s, p, d = key
-    extra = "".join(f", {name}{v}" for name, v, default in (("s", s, 1), ("p", p, k // 2), ("d", d, 1))
-                    if v != default)
-    return f"{n}×{c}×{h}×{w} → {co}, {k}×{k}{extra}"
 
 
 def conv_case(torch, direction, n, c, h, w, co, k, s, p, d):
@@ -80,10 +64,6 @@ def time_cuda(torch, fn, warmup=3, min_time=0.3, min_calls=5):
         total_ms += start.elapsed_time(stop)
         calls += 1
     return total_ms / calls
-
-
-def to_ms(b):
-    return b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
 
 
 def run_labor(binary, min_time, bench_filter):

@@ -5,25 +5,15 @@
 
 #include <labor/nn/conv2d.hpp>
 
+#include "conv_shape.hpp"
+
 namespace {
 
 using labor::Shape;
 using labor::Tensor;
-
-struct ConvShape {
-  std::int64_t n, c, h, w, out, k, stride, pad, dilation;
-};
-
-ConvShape shape_of(const benchmark::State& state) {
-  return {state.range(0), state.range(1), state.range(2), state.range(3), state.range(4),
-          state.range(5), state.range(6), state.range(7), state.range(8)};
-}
-
-double conv_flops(const ConvShape& s) {
-  const std::int64_t oh = (s.h + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
-  const std::int64_t ow = (s.w + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
-  return 2.0 * static_cast<double>(s.n * s.out * oh * ow) * static_cast<double>(s.c * s.k * s.k);
-}
+using labor::bench::ConvShape;
+using labor::bench::conv_flops;
+using labor::bench::shape_of;
 
 labor::nn::Conv2d<float> make_conv(const ConvShape& s, labor::Rng& rng) {
   return labor::nn::Conv2d<float>({.in_channels = s.c,

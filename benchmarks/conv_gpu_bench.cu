@@ -6,6 +6,7 @@
 
 #include <labor/labor.hpp>
 
+#include "conv_shape.hpp"
 #include "cuda_timer.cuh"
 
 namespace {
@@ -13,23 +14,10 @@ namespace {
 using labor::cuda;
 using labor::Shape;
 using labor::Tensor;
+using labor::bench::ConvShape;
+using labor::bench::conv_flops;
+using labor::bench::shape_of;
 using labor::bench::CudaTimer;
-
-struct ConvShape {
-  std::int64_t n, c, h, w, out, k, stride, pad, dilation;
-};
-
-ConvShape shape_of(const benchmark::State& state) {
-  return {state.range(0), state.range(1), state.range(2), state.range(3), state.range(4),
-          state.range(5), state.range(6), state.range(7), state.range(8)};
-}
-
-/// Multiply-adds ×2 of one forward pass.
-double conv_flops(const ConvShape& s) {
-  const std::int64_t oh = (s.h + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
-  const std::int64_t ow = (s.w + 2 * s.pad - s.dilation * (s.k - 1) - 1) / s.stride + 1;
-  return 2.0 * static_cast<double>(s.n * s.out * oh * ow) * static_cast<double>(s.c * s.k * s.k);
-}
 
 /// Times `work` (after one warm-up call) with CUDA events; reports GFLOP/s for `flops` per call.
 template <class F>
