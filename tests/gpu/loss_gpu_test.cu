@@ -19,8 +19,6 @@
 
 namespace {
 
-using labor::testing::error_of;
-
 using labor::cpu;
 using labor::cuda;
 using labor::Device;
@@ -30,6 +28,7 @@ using labor::Tensor;
 using labor::testing::expect_close;
 using labor::testing::expect_close_relative;
 using labor::testing::expect_equal;
+using labor::testing::error_of;
 using labor::testing::on;
 using labor::testing::PoisonScope;
 using labor::testing::random_normal;

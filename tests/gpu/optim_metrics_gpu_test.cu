@@ -17,8 +17,6 @@
 
 namespace {
 
-using labor::testing::error_of;
-
 using labor::cpu;
 using labor::cuda;
 using labor::Device;
@@ -26,6 +24,7 @@ using labor::Shape;
 using labor::Tensor;
 using labor::testing::expect_close;
 using labor::testing::expect_equal;
+using labor::testing::error_of;
 using labor::testing::expect_error;
 using labor::testing::host;
 using labor::testing::on;

@@ -364,12 +364,14 @@ class LaborTrainer {
     for (int pass = 0; pass < 2; ++pass) {
       TargetLabels out;
       for_each_batch(target.size(), [&](std::span<const std::int64_t> idx) {
-        const auto x = detail::moved_to<device_type>(data::batch_images(target, idx, options_.normalization));
+        const auto batch = data::batch_images(target, idx, options_.normalization);
+        const auto& x = detail::moved_to<device_type>(batch);
         const auto p = nn::softmax_channels(logits(model_, x, x.size(2), x.size(3)));
         if (pass == 0) {
           labeler.update(p);
         } else {
-          const Tensor<std::int32_t, cpu> lab = detail::moved_to<cpu>(labeler.label(p));
+          const auto labels = labeler.label(p);
+          const auto& lab = detail::moved_to<cpu>(labels);
           for (std::int64_t k = 0; k < lab.size(0); ++k) out.emplace_back(lab.slice(k));
         }
       });
