@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -275,6 +276,115 @@ TEST(SamplersGpu, ForeignStreamWaitsForUploads) {
   const auto got = sampler.select(thrust::cuda::par_nosync.on(stream), d.v1(), d.v2());
   cudaStreamDestroy(stream);
   expect_identical(got, host);
+}
+
+// ---------------------------------------------------------------- exclusion (labeling rounds)
+
+using labor::testing::exclusion_mask;
+
+static_assert(S::Sampler<S::SplSampler, labor::cuda> && S::Sampler<S::PplSampler, labor::cuda> &&
+              S::Sampler<S::RandomSampler, labor::cuda> && S::Sampler<S::EntropySampler, labor::cuda> &&
+              S::Sampler<S::MarginSampler, labor::cuda>);
+
+/// An exclusion mask and its copy on the device.
+struct DeviceMask {
+  explicit DeviceMask(Tensor<std::uint8_t> m) : host(std::move(m)), device(host.to<labor::cuda>()) {}
+  Tensor<std::uint8_t> host;
+  Tensor<std::uint8_t, labor::cuda> device;
+  [[nodiscard]] S::ExcludeView<labor::cuda> view() const { return device.view(); }
+};
+
+/// The sampler with an exclusion on the host (OMP) against the CUDA system (the fast paths where
+/// they apply) on thrust::cuda::par and on a non-blocking stream of the caller's; and the empty
+/// exclusion on the device against the three-argument select.
+template <class Sampler>
+void expect_parity_excluding(const Maps& m, const DeviceMask& mask, const Sampler& s) {
+  SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
+  const DeviceMaps d(m);
+  const auto host = s.select(m.p1, m.p2, mask.host);
+  expect_identical(s.select(thrust::cuda::par, d.v1(), d.v2(), mask.view()), host);
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  expect_identical(s.select(thrust::cuda::par_nosync.on(stream), d.v1(), d.v2(), mask.view()), host);
+  cudaStreamDestroy(stream);
+  expect_identical(s.select(thrust::cuda::par, d.v1(), d.v2(), S::exclude_nothing<labor::cuda>()),
+                   s.select(thrust::cuda::par, d.v1(), d.v2()));
+}
+
+/// Maps with 4 images or more, so that every kind of exclusion_mask image occurs (none, all, 30%, 90%).
+std::vector<Maps> exclusion_maps() {
+  std::vector<Maps> all;
+  all.push_back(palette_maps(4, 6, 37, 53, 1));
+  all.push_back(smooth_maps(4, 19, 64, 96, 2));
+  all.push_back(palette_maps(5, 5, 33, 70, 8, 0.3));
+  all.push_back(smooth_maps(4, 60, 23, 41, 6));  // C > 48: prototype sums in global memory
+  return all;
+}
+
+TEST(SamplersGpu, ExclusionMatchesHost) {
+  LABOR_REQUIRE_GPU();
+  PoisonScope poison;
+  std::uint64_t seed = 30;
+  for (const auto& m : exclusion_maps()) {
+    const DeviceMask mask(exclusion_mask(m.p1.size(0), m.p1.size(2), m.p1.size(3), ++seed));
+    const std::int64_t hw = pixels_of(m);
+    for (std::optional<double> cap :
+         {std::optional<double>{}, std::optional<double>{0.5}, std::optional<double>{0.05}}) {
+      SCOPED_TRACE(cap ? *cap : -1.0);
+      expect_parity_excluding(m, mask, S::SplSampler{cap});
+    }
+    for (std::int64_t points : {std::int64_t{1}, std::int64_t{40}, hw})
+      for (double r : {0.0, 3.0}) {
+        SCOPED_TRACE(fmt::format("points {} min_distance {}", points, r));
+        expect_parity_excluding(m, mask, S::PplSampler{points, r});
+      }
+    for (std::int64_t points : {std::int64_t{50}, hw}) {
+      expect_parity_excluding(m, mask, S::RandomSampler{points, 7});
+      expect_parity_excluding(m, mask, S::EntropySampler{points});
+      expect_parity_excluding(m, mask, S::MarginSampler{points});
+    }
+  }
+}
+
+// The Thrust CUDA system under an exclusion (the reference of the fast paths) equals the host, and
+// batches cut into chunks give the same queries.
+TEST(SamplersGpu, ExclusionThrustPathAndChunksMatchHost) {
+  LABOR_REQUIRE_GPU();
+  PoisonScope poison;
+  const auto m = palette_maps(5, 6, 37, 53, 17, 0.5);
+  const DeviceMask mask(exclusion_mask(5, 37, 53, 3));
+  const DeviceMaps d(m);
+  for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{0.05}})
+    expect_identical(S::detail::spl_select(thrust::cuda::par, cap, d.v1(), d.v2(), Path::generic, mask.view()),
+                     S::SplSampler{cap}.select(m.p1, m.p2, mask.host));
+  for (double r : {0.0, 3.0})
+    expect_identical(S::detail::ppl_select(thrust::cuda::par, 40, r, d.v1(), d.v2(), Path::generic, mask.view()),
+                     S::PplSampler{40, r}.select(m.p1, m.p2, mask.host));
+  const ChunkPixels chunk(2 * pixels_of(m));
+  expect_parity_excluding(m, mask, S::SplSampler{0.05});
+  expect_parity_excluding(m, mask, S::PplSampler{40, 3.0});
+}
+
+// A wrong mask shape and a bad value of p2 at an excluded pixel give the host's errors.
+TEST(SamplersGpu, ExclusionErrorsAsHost) {
+  LABOR_REQUIRE_GPU();
+  auto m = palette_maps(2, 3, 8, 8, 4);
+  m.p2[(1 * 3 + 1) * 64 + 6] = -0.5f;  // image 1, channel 1, pixel 6 (y = 0, x = 6)
+  const DeviceMaps d(m);
+  const DeviceMask all(Tensor<std::uint8_t>::full(Shape{2, 8, 8}, 1)), wide(Tensor<std::uint8_t>(Shape{2, 8, 9}));
+  auto both = [&](const auto& sampler) {
+    SCOPED_TRACE(std::string(sampler.name()));
+    for (const DeviceMask* mask : {&all, &wide}) {
+      const auto want = error_of([&] { (void)sampler.select(m.p1, m.p2, mask->host); });
+      EXPECT_NE(want.find(mask == &all ? "y=0, x=6" : "exclude"), std::string::npos) << want;
+      EXPECT_EQ(error_of([&] { (void)sampler.select(thrust::cuda::par, d.v1(), d.v2(), mask->view()); }), want);
+    }
+  };
+  both(S::SplSampler{});
+  both(S::PplSampler{4});
+  both(S::RandomSampler{4, 1});
+  both(S::EntropySampler{4});
+  both(S::MarginSampler{4});
 }
 
 /// Makes labor run on a non-blocking stream of its own for the test's lifetime, then restores it.

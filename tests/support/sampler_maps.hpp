@@ -70,4 +70,20 @@ Maps smooth_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w,
   return m;
 }
 
+/// A random N×H×W exclusion mask (non-zero = excluded) with images of every kind: image i with
+/// i % 4 == 0 excludes nothing, i % 4 == 1 everything, the others a random share (30% for i % 4 == 2,
+/// 90% for i % 4 == 3) marked with assorted non-zero bytes.
+inline Tensor<std::uint8_t> exclusion_mask(std::int64_t n, std::int64_t h, std::int64_t w, std::uint64_t seed) {
+  labor::Rng rng(seed);
+  Tensor<std::uint8_t> mask(Shape{n, h, w});
+  const std::int64_t hw = h * w;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double share = i % 4 == 0 ? 0.0 : i % 4 == 1 ? 1.0 : i % 4 == 2 ? 0.3 : 0.9;
+    for (std::int64_t px = 0; px < hw; ++px)
+      if (share >= 1.0 || rng.uniform<double>() < share)
+        mask[i * hw + px] = static_cast<std::uint8_t>(1 + rng.uniform_int(255));
+  }
+  return mask;
+}
+
 }  // namespace labor::testing

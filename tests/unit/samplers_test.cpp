@@ -41,8 +41,15 @@ using labor::testing::smooth_maps;
 struct Ref {
   const Maps& m;
   std::int64_t n, c, h, w, hw;
+  const Tensor<std::uint8_t>* exclude = nullptr;  ///< N×H×W, non-zero = not a candidate
   explicit Ref(const Maps& maps)
       : m(maps), n(maps.p1.size(0)), c(maps.p1.size(1)), h(maps.p1.size(2)), w(maps.p1.size(3)), hw(h * w) {}
+  /// The rules over the pixels `mask` does not exclude.
+  Ref(const Maps& maps, const Tensor<std::uint8_t>& mask) : Ref(maps) { exclude = &mask; }
+
+  bool candidate(std::int64_t i, std::int64_t px) const { return exclude == nullptr || (*exclude)[i * hw + px] == 0; }
+  /// M' = M ∧ ¬exclude.
+  bool in_m(std::int64_t i, std::int64_t px) const { return candidate(i, px) && inconsistent(i, px); }
 
   float a(std::int64_t i, std::int64_t k, std::int64_t px) const { return m.p1[(i * c + k) * hw + px]; }
   float b(std::int64_t i, std::int64_t k, std::int64_t px) const { return m.p2[(i * c + k) * hw + px]; }
@@ -91,7 +98,7 @@ struct Ref {
     for (std::int64_t i = 0; i < n; ++i) {
       std::vector<std::int64_t> sel;
       for (std::int64_t px = 0; px < hw; ++px)
-        if (inconsistent(i, px)) sel.push_back(px);
+        if (in_m(i, px)) sel.push_back(px);
       if (cap) {
         const auto limit = static_cast<std::size_t>(std::floor(*cap * static_cast<double>(hw)));
         std::sort(sel.begin(), sel.end(), [&](std::int64_t x, std::int64_t y) {
@@ -116,16 +123,35 @@ struct Ref {
   S::Query top_k(const char* name, std::int64_t k, Key key, Better better) const {
     S::Query q{name, static_cast<std::int32_t>(c), {}};
     for (std::int64_t i = 0; i < n; ++i) {
-      std::vector<std::int64_t> px(static_cast<std::size_t>(hw));
-      std::iota(px.begin(), px.end(), 0);
+      std::vector<std::int64_t> px;
+      for (std::int64_t x = 0; x < hw; ++x)
+        if (candidate(i, x)) px.push_back(x);
       std::sort(px.begin(), px.end(), [&](std::int64_t x, std::int64_t y) {
         const auto kx = key(i, x), ky = key(i, y);
         if (kx != ky) return better(kx, ky);
         return x < y;
       });
-      px.resize(static_cast<std::size_t>(k));
+      px.resize(std::min(px.size(), static_cast<std::size_t>(k)));
       std::sort(px.begin(), px.end());
       q.images.push_back(image(px, i));
+    }
+    return q;
+  }
+
+  /// Random: image i draws min(points, #candidates) ranks of [0, #candidates) from
+  /// Rng(image_seed(seed, i)) with Floyd's algorithm; rank r is the r-th candidate in pixel order.
+  S::Query random(std::int64_t points, std::uint64_t seed) const {
+    S::Query q{"random", static_cast<std::int32_t>(c), {}};
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::vector<std::int64_t> cand;
+      for (std::int64_t px = 0; px < hw; ++px)
+        if (candidate(i, px)) cand.push_back(px);
+      labor::Rng rng(S::detail::image_seed(seed, i));
+      const auto m = static_cast<std::int64_t>(cand.size());
+      std::vector<std::int64_t> sel;
+      for (auto r : S::detail::sample_without_replacement(rng, m, std::min(points, m)))
+        sel.push_back(cand[static_cast<std::size_t>(r)]);
+      q.images.push_back(image(sel, i));
     }
     return q;
   }
@@ -174,7 +200,7 @@ struct Ref {
     for (std::int64_t i = 0; i < n; ++i) {
       std::map<int, std::vector<std::int64_t>> cls;
       for (std::int64_t px = 0; px < hw; ++px)
-        if (inconsistent(i, px)) cls[yhat(i, px)].push_back(px);
+        if (in_m(i, px)) cls[yhat(i, px)].push_back(px);
       std::map<int, std::int64_t> size;
       for (auto& [k, v] : cls) size[k] = static_cast<std::int64_t>(v.size());
       const auto quota = allocate(size, points);
@@ -624,6 +650,243 @@ TEST(SamplersHostPath, SameErrorsAsGenericPasses) {
                 message([&] { (void)S::detail::ppl_select(thrust::omp::par, 5, 0.0, v1, v2, Path::generic); }));
     }
   }
+}
+
+// ---------------------------------------------------------------- exclusion (labeling rounds)
+
+using labor::testing::exclusion_mask;
+using S::ExcludeView;
+
+// The concept states the call LaborTrainer::select makes, select(policy, p1, p2, exclude), and the
+// host form select(p1, p2) on cpu: a type lacking either is not a Sampler.
+struct HostFormOnly {
+  [[nodiscard]] std::string_view name() const { return "host-form-only"; }
+  [[nodiscard]] S::Query select(labor::TensorView<const float>, labor::TensorView<const float>) const { return {}; }
+};
+struct PolicyFormWithoutExclude : HostFormOnly {
+  using HostFormOnly::select;
+  template <class Policy>
+  [[nodiscard]] S::Query select(const Policy&, labor::TensorView<const float>, labor::TensorView<const float>) const {
+    return {};
+  }
+};
+struct ExcludeFormOnly {
+  [[nodiscard]] std::string_view name() const { return "exclude-form-only"; }
+  template <class Policy>
+  [[nodiscard]] S::Query select(const Policy&, labor::TensorView<const float>, labor::TensorView<const float>,
+                                ExcludeView<labor::cpu>) const {
+    return {};
+  }
+};
+struct BothForms : ExcludeFormOnly {
+  using ExcludeFormOnly::select;
+  [[nodiscard]] S::Query select(labor::TensorView<const float>, labor::TensorView<const float>) const { return {}; }
+};
+static_assert(!S::Sampler<HostFormOnly>);
+static_assert(!S::Sampler<PolicyFormWithoutExclude, labor::cpu>);
+static_assert(!S::Sampler<ExcludeFormOnly, labor::cpu>);
+static_assert(S::Sampler<BothForms, labor::cpu>);
+static_assert(S::Sampler<S::SplSampler, labor::cpu> && S::Sampler<S::PplSampler, labor::cpu> &&
+              S::Sampler<S::RandomSampler, labor::cpu> && S::Sampler<S::EntropySampler, labor::cpu> &&
+              S::Sampler<S::MarginSampler, labor::cpu>);
+
+/// Every sampler in configurations covering its regimes, for images of `hw` pixels.
+template <class F>
+void for_each_sampler(std::int64_t hw, F&& f) {
+  for (std::optional<double> cap :
+       {std::optional<double>{}, std::optional<double>{1.0}, std::optional<double>{0.3}, std::optional<double>{0.02}})
+    f(S::SplSampler{cap});
+  for (std::int64_t points : {std::int64_t{1}, std::int64_t{7}, std::int64_t{40}, hw})
+    for (double r : {0.0, 2.5})
+      if (points <= hw) f(S::PplSampler{points, r});
+  for (std::int64_t points : {std::int64_t{1}, std::int64_t{10}, hw / 2, hw}) {
+    f(S::RandomSampler{points, static_cast<std::uint64_t>(points) + 3});
+    f(S::EntropySampler{points});
+    f(S::MarginSampler{points});
+  }
+}
+
+/// The plain-loop reference of each sampler (over Ref's candidates).
+S::Query reference(const Ref& r, const S::SplSampler& s) {
+  return r.spl(s.cap);
+}
+S::Query reference(const Ref& r, const S::PplSampler& s) {
+  return r.ppl(s.points, s.min_distance);
+}
+S::Query reference(const Ref& r, const S::RandomSampler& s) {
+  return r.random(s.points, s.seed);
+}
+S::Query reference(const Ref& r, const S::EntropySampler& s) {
+  return r.top_k(
+      "entropy", s.points, [&](auto i, auto px) { return r.entropy(i, px); }, std::greater<>());
+}
+S::Query reference(const Ref& r, const S::MarginSampler& s) {
+  return r.top_k(
+      "margin", s.points, [&](auto i, auto px) { return r.margin(i, px); }, std::less<>());
+}
+
+/// A readable name of a sampler configuration for traces.
+std::string describe(const S::SplSampler& s) {
+  return fmt::format("spl cap {}", s.cap ? *s.cap : -1.0);
+}
+std::string describe(const S::PplSampler& s) {
+  return fmt::format("ppl {} r {}", s.points, s.min_distance);
+}
+std::string describe(const S::RandomSampler& s) {
+  return fmt::format("random {} seed {}", s.points, s.seed);
+}
+std::string describe(const S::EntropySampler& s) {
+  return fmt::format("entropy {}", s.points);
+}
+std::string describe(const S::MarginSampler& s) {
+  return fmt::format("margin {}", s.points);
+}
+
+std::vector<Maps> exclusion_maps() {
+  std::vector<Maps> all;
+  all.push_back(palette_maps(5, 6, 17, 19, 1, 0.4));  // ties on purpose; images of every mask kind
+  all.push_back(palette_maps(4, 5, 11, 37, 2, 0.2));
+  all.push_back(smooth_maps(4, 7, 13, 21, 3));
+  return all;
+}
+
+TEST(SamplersExclude, EmptyExclusionIsTheTwoArgumentSelect) {
+  for (const auto& m : exclusion_maps()) {
+    const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
+    const Tensor<std::uint8_t> zeros(Shape{m.p1.size(0), m.p1.size(2), m.p1.size(3)});
+    for_each_sampler(m.p1.size(2) * m.p1.size(3), [&](const auto& s) {
+      SCOPED_TRACE(describe(s));
+      const auto plain = s.select(p1, p2);
+      expect_same(s.select(p1, p2, ExcludeView<labor::cpu>{}), plain);
+      expect_same(s.select(p1, p2, S::exclude_nothing<labor::cpu>()), plain);
+      expect_same(s.select(thrust::omp::par, p1, p2, ExcludeView<labor::cpu>{}), plain);
+      expect_same(s.select(thrust::cpp::par, p1, p2, S::exclude_nothing<labor::cpu>()),
+                  s.select(thrust::cpp::par, p1, p2));
+      expect_same(s.select(p1, p2, zeros), plain);  // a mask of zeros excludes nothing either
+    });
+  }
+}
+
+TEST(SamplersExclude, MatchesReferenceAndNeverSelectsAnExcludedPixel) {
+  std::uint64_t seed = 10;
+  for (const auto& m : exclusion_maps()) {
+    SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
+    const auto mask = exclusion_mask(m.p1.size(0), m.p1.size(2), m.p1.size(3), ++seed);
+    const Ref ref(m, mask);
+    const std::int64_t hw = ref.hw;
+    for_each_sampler(hw, [&](const auto& s) {
+      SCOPED_TRACE(describe(s));
+      const auto q = s.select(m.p1, m.p2, mask);
+      expect_same(q, reference(ref, s), 1e-6);
+      for (std::size_t i = 0; i < q.images.size(); ++i)
+        for (auto px : q.images[i].pixels)
+          ASSERT_EQ(mask[static_cast<std::int64_t>(i) * hw + px], 0) << "image " << i << " pixel " << px;
+      // An image whose every pixel is excluded gets none; one with nothing excluded what select(p1, p2) gives it.
+      EXPECT_TRUE(q.images[1].pixels.empty());
+      const auto plain = s.select(m.p1, m.p2);
+      EXPECT_EQ(q.images[0].pixels, plain.images[0].pixels);
+    });
+  }
+  // Without an exclusion the reference is the plain rule (the random reference maps ranks to pixels).
+  const auto m = palette_maps(3, 4, 8, 9, 1);
+  expect_same(S::RandomSampler{10, 42}.select(m.p1, m.p2), Ref(m).random(10, 42));
+}
+
+TEST(SamplersExclude, FewerCandidatesThanPointsGiveFewerPixels) {
+  const auto m = palette_maps(1, 4, 6, 8, 5, 0.0);
+  Tensor<std::uint8_t> mask = Tensor<std::uint8_t>::full(Shape{1, 6, 8}, 1);
+  for (std::int64_t px : {3, 17, 40}) mask[px] = 0;
+  const std::vector<std::int64_t> left{3, 17, 40};
+  EXPECT_EQ((S::RandomSampler{10, 1}.select(m.p1, m.p2, mask).images[0].pixels), left);
+  EXPECT_EQ(S::EntropySampler{10}.select(m.p1, m.p2, mask).images[0].pixels, left);
+  EXPECT_EQ(S::MarginSampler{48}.select(m.p1, m.p2, mask).images[0].pixels, left);
+  const auto ppl = S::PplSampler{10}.select(m.p1, m.p2, mask);
+  EXPECT_LE(ppl.images[0].pixels.size(), 3u);
+  for (auto px : ppl.images[0].pixels) EXPECT_TRUE(px == 3 || px == 17 || px == 40);
+  // points is still checked against H·W.
+  expect_error([&] { (void)S::EntropySampler{49}.select(m.p1, m.p2, mask); }, {"entropy", "points"});
+}
+
+// The host fast path and the generic Thrust passes under an exclusion, on images that end in partial
+// sweep blocks and tiles; and the OMP and CPP systems for every sampler.
+TEST(SamplersExclude, HostPathEqualsGenericPasses) {
+  using S::detail::Path;
+  const auto policy = thrust::omp::par;
+  std::vector<Maps> all = exclusion_maps();
+  all.push_back(palette_maps(4, 5, 33, 70, 8, 0.3));
+  all.push_back(smooth_maps(4, 19, 100, 150, 13));  // a tile of 13760 pixels and a shorter one
+  std::uint64_t seed = 20;
+  for (const auto& m : all) {
+    SCOPED_TRACE(fmt::format("maps {}", m.p1.shape()));
+    const auto mask = exclusion_mask(m.p1.size(0), m.p1.size(2), m.p1.size(3), ++seed);
+    const labor::TensorView<const float> p1 = m.p1, p2 = m.p2;
+    const ExcludeView<labor::cpu> ex = mask;
+    for (std::optional<double> cap : {std::optional<double>{}, std::optional<double>{0.05}}) {
+      const auto fast = S::detail::spl_select(policy, cap, p1, p2, Path::automatic, ex);
+      expect_same(fast, S::detail::spl_select(policy, cap, p1, p2, Path::generic, ex));
+      EXPECT_NE(fast.selected_pixels(), S::detail::spl_select(policy, cap, p1, p2, Path::generic).selected_pixels());
+    }
+    const std::int64_t hw = m.p1.size(2) * m.p1.size(3);
+    for (std::int64_t points : {std::int64_t{3}, std::int64_t{40}, hw})
+      for (double r : {0.0, 3.5}) {
+        SCOPED_TRACE(testing::Message() << "points " << points << " min_distance " << r);
+        expect_same(S::detail::ppl_select(policy, points, r, p1, p2, Path::automatic, ex),
+                    S::detail::ppl_select(policy, points, r, p1, p2, Path::generic, ex));
+      }
+    for_each_sampler(hw, [&](const auto& s) {
+      SCOPED_TRACE(describe(s));
+      expect_same(s.select(thrust::omp::par, p1, p2, ex), s.select(thrust::cpp::par, p1, p2, ex));
+    });
+  }
+}
+
+TEST(SamplersExclude, ThreeDimensionalMapsTakeAnHxWMask) {
+  const auto m = palette_maps(1, 4, 10, 12, 3, 0.3);
+  const auto mask = exclusion_mask(3, 10, 12, 4);  // image 2: 30% excluded
+  const labor::TensorView<const float> p1 = m.p1.view().reshaped(Shape{4, 10, 12}),
+                                       p2 = m.p2.view().reshaped(Shape{4, 10, 12});
+  const ExcludeView<labor::cpu> one = mask.view().slice(2), batch = mask.view().slice(2).reshaped(Shape{1, 10, 12});
+  const Tensor<std::uint8_t> batch_mask(batch);
+  const Ref ref(m, batch_mask);
+  for_each_sampler(120, [&](const auto& s) {
+    SCOPED_TRACE(describe(s));
+    const auto q = s.select(p1, p2, one);
+    expect_same(q, s.select(m.p1, m.p2, batch));
+    expect_same(q, reference(ref, s), 1e-6);
+  });
+}
+
+TEST(SamplersExclude, WrongShapeIsAnErrorNamingExclude) {
+  const auto m = palette_maps(2, 3, 4, 5, 1);
+  const Tensor<std::uint8_t> wide(Shape{2, 4, 6}), flat(Shape{40}), one(Shape{4, 5}), batch(Shape{1, 4, 5});
+  for_each_sampler(20, [&](const auto& s) {
+    const std::string who(s.name());
+    SCOPED_TRACE(who);
+    expect_error([&] { (void)s.select(m.p1, m.p2, wide); },
+                 {who + ": exclude: expected shape [2, 4, 5], got [2, 4, 6]"});
+    expect_error([&] { (void)s.select(m.p1, m.p2, flat); }, {"exclude", "[2, 4, 5]", "[40]"});
+    expect_error([&] { (void)s.select(m.p1, m.p2, one); }, {"exclude", "[2, 4, 5]", "[4, 5]"});
+    const labor::TensorView<const float> p1 = m.p1.view().slice(0), p2 = m.p2.view().slice(0);
+    expect_error([&] { (void)s.select(p1, p2, batch); }, {who + ": exclude: expected shape [4, 5], got [1, 4, 5]"});
+    expect_error([&] { (void)s.select(thrust::cpp::par, p1, p2, ExcludeView<labor::cpu>(wide)); }, "exclude");
+  });
+}
+
+// A bad value of p2 at an excluded pixel is still reported (SPL and PPL validate before they copy p1
+// into p2 there), with the message select(p1, p2) gives.
+TEST(SamplersExclude, BadValueAtAnExcludedPixelIsReported) {
+  const auto m = palette_maps(2, 3, 4, 5, 1);
+  auto bad = m.p2;
+  const std::int64_t px = 2 * 5 + 3;  // image 1, y = 2, x = 3
+  bad[(1 * 3 + 2) * 20 + px] = -0.25f;
+  const Tensor<std::uint8_t> all = Tensor<std::uint8_t>::full(Shape{2, 4, 5}, 1);
+  for_each_sampler(20, [&](const auto& s) {
+    const std::string who(s.name());
+    SCOPED_TRACE(who);
+    const auto want = labor::testing::error_of([&] { (void)s.select(m.p1, bad); });
+    EXPECT_NE(want.find("y=2, x=3"), std::string::npos) << want;
+    EXPECT_EQ(labor::testing::error_of([&] { (void)s.select(m.p1, bad, all); }), want);
+  });
 }
 
 // ---------------------------------------------------------------- bad input

@@ -3,19 +3,24 @@
 /// Entropy baseline: the pixels whose mean prediction p̄ is most uncertain.
 
 #include <cstdint>
+#include <limits>
 #include <string_view>
 #include <type_traits>
 
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/topk.hpp"
 #include "labor/samplers/query.hpp"
+#include "labor/samplers/sampler.hpp"
 
 namespace labor::samplers {
 
 /// Selects per image the `points` pixels with the largest entropy −Σ_c p̄_c·log p̄_c of
 /// p̄ = (p1 + p2)/2 (0·log 0 = 0; ties → lower linear index). The entropy is a sum of per-channel
-/// terms rounded to multiples of 2^-48, so equal multisets of p̄ values tie exactly.
+/// terms rounded to multiples of 2^-48, so equal multisets of p̄ values tie exactly. With an
+/// exclusion (pixels labeled in earlier rounds) the top k is taken among the other pixels only,
+/// k = min(points, their count): an image with fewer candidates gets fewer pixels.
 /// Query: pixels ascending, `classes` = ŷ, no scores.
 struct EntropySampler {
   /// Pixels per image, 1 ≤ points ≤ H·W.
@@ -27,20 +32,35 @@ struct EntropySampler {
   /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
   /// shapes, values that are not probabilities or points outside [1, H·W].
   template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1_in, TensorView<T, D> p2_in) const {
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
+    return select(policy, p1, p2, exclude_nothing<D>());
+  }
+
+  /// select among the pixels `exclude` leaves (N×H×W, or H×W for C×H×W maps, on device D; non-zero
+  /// = excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): per image the
+  /// min(points, candidates) candidates with the largest entropy. Throws labor::Error naming "exclude"
+  /// for a mask of another shape.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
+                             std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
-    const TensorView<const float, D> p1 = p1_in, p2 = p2_in;
-    const auto g = detail::blocked<Policy>(detail::check_probability_pair("entropy", p1.shape(), p2.shape()));
-    detail::check_points("entropy", points, g);
-    auto q = detail::empty_query(name(), g);
+    const auto s = detail::check_points_input<Policy, D>("entropy", points, p1, p2, exclude);
+    auto q = detail::empty_query(name(), s.g);
     detail::select_by_key<detail::stat_entropy, std::int64_t, thrust::greater<std::int64_t>, D>(
-        policy, g, detail::map_pair<D>(g, p1, p2), thrust::greater<std::int64_t>(), points, "entropy", q);
+        policy, s.g, s.in, s.ex, thrust::greater<std::int64_t>(), std::numeric_limits<std::int64_t>::min(), points,
+        "entropy", q);
     return q;
   }
 
   /// select on host maps with the OpenMP system.
   [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
     return select(detail::host_policy(), p1, p2);
+  }
+
+  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
+                             ExcludeView<cpu> exclude) const {
+    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

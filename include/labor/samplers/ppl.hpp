@@ -19,9 +19,11 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
+#include "labor/samplers/sampler.hpp"
 
 namespace labor::samplers {
 
@@ -483,16 +485,19 @@ void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::i
   }
 }
 
-/// PplSampler::select with the implementation chosen by `path` (tests compare the two).
+/// PplSampler::select with the implementation chosen by `path` (tests compare the two). Under an
+/// exclusion every path runs on exclude_from_mask's pair, whose M is M ∧ ¬exclude.
 template <class Policy, Device D>
 Query ppl_select(const Policy& policy, std::int64_t points, double min_distance, TensorView<const float, D> p1,
-                 TensorView<const float, D> p2, Path path) {
+                 TensorView<const float, D> p2, Path path, std::type_identity_t<ExcludeView<D>> exclude = {}) {
   const auto g = blocked<Policy>(check_probability_pair("ppl", p1.shape(), p2.shape()));
   check_points("ppl", points, g);
   LABOR_CHECK(min_distance >= 0.0 && std::isfinite(min_distance),
               "ppl: min_distance: expected a finite value >= 0, got {}", min_distance);
   LABOR_CHECK(g.hw <= (std::int64_t{1} << 27), "ppl: image size: expected at most 2^27 pixels, got {}", g.hw);
-  const auto in = map_pair<D>(g, p1, p2);
+  const auto ex = check_exclude<D>("ppl", p1.shape(), g, exclude);
+  const auto pair = exclude_from_mask<D>(policy, g, map_pair<D>(g, p1, p2), ex, "ppl");
+  const MapPair& in = pair.in;
   auto q = empty_query("ppl", g);
   if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
     if (path == Path::automatic && FastSamplers<D>::applies(g)) {
@@ -517,6 +522,8 @@ Query ppl_select(const Policy& policy, std::int64_t points, double min_distance,
 /// allocated to classes as in DESIGN §1 (see detail::ppl_allocation) and taken per class in
 /// ascending (score, linear index) order, skipping a candidate whose Chebyshev distance to an
 /// already chosen point of its class is < `min_distance`. An image with empty M gets no points.
+/// With an exclusion E (pixels labeled in earlier rounds) all of it runs on M' = M ∧ ¬E:
+/// D(k) = {x ∈ M' : ŷ(x) = k}, the prototypes, the allocation and the min_distance walk over M'.
 /// Query: pixels ascending, `classes` = the class each point was chosen for (= ŷ), `scores`.
 struct PplSampler {
   /// Points per image, 1 ≤ points ≤ H·W.
@@ -535,13 +542,28 @@ struct PplSampler {
   /// other systems the generic Thrust passes. All give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
+    return select(policy, p1, p2, exclude_nothing<D>());
+  }
+
+  /// select without the pixels of `exclude` (N×H×W, or H×W for C×H×W maps, on device D; non-zero =
+  /// excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): the rule on
+  /// M' = M ∧ ¬exclude. Throws labor::Error naming "exclude" for a mask of another shape.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
+                             std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
-    return detail::ppl_select<Policy, D>(policy, points, min_distance, p1, p2, detail::Path::automatic);
+    return detail::ppl_select<Policy, D>(policy, points, min_distance, p1, p2, detail::Path::automatic, exclude);
   }
 
   /// select on host maps with the OpenMP system.
   [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
     return select(detail::host_policy(), p1, p2);
+  }
+
+  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
+                             ExcludeView<cpu> exclude) const {
+    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

@@ -12,8 +12,10 @@
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
+#include "labor/samplers/sampler.hpp"
 
 namespace labor::samplers {
 
@@ -43,12 +45,31 @@ inline std::vector<std::int64_t> sample_without_replacement(Rng& rng, std::int64
   return out;
 }
 
+/// Floyd's draw over the candidates of one image (the pixels i with excluded[i] == 0, in ascending
+/// order): min(points, #candidates) distinct ranks of [0, #candidates) by
+/// sample_without_replacement, mapped to the candidates of those ranks; ascending. With no pixel
+/// excluded the ranks are the pixels, so the draw equals sample_without_replacement(rng, hw, points).
+inline std::vector<std::int64_t> sample_candidates(Rng& rng, const std::uint8_t* excluded, std::int64_t hw,
+                                                   std::int64_t points) {
+  std::vector<std::int64_t> candidates;
+  for (std::int64_t i = 0; i < hw; ++i)
+    if (excluded[i] == 0) candidates.push_back(i);
+  const auto m = static_cast<std::int64_t>(candidates.size());
+  auto picked = sample_without_replacement(rng, m, std::min(points, m));
+  for (auto& t : picked) t = candidates[static_cast<std::size_t>(t)];
+  return picked;
+}
+
 }  // namespace detail
 
 /// Selects per image `points` pixels uniformly without replacement. Image n draws from
 /// labor::Rng(detail::image_seed(seed, n)) with Floyd's algorithm, so the result depends only on
-/// (seed, n, H·W, points): not on the batch, the thread count or the device. Query: pixels
-/// ascending, `classes` = ŷ, no scores.
+/// (seed, n, H·W, points): not on the batch, the thread count or the device. With an exclusion
+/// (pixels labeled in earlier rounds) image n draws from the same stream over its candidates, the
+/// pixels not excluded: k = min(points, #candidates) ranks of [0, #candidates) by Floyd's algorithm,
+/// mapped to the candidates in ascending linear-index order (detail::sample_candidates); without
+/// one, the candidates are all pixels and the draw is the one above. Query: pixels ascending,
+/// `classes` = ŷ, no scores.
 struct RandomSampler {
   /// Pixels per image, 1 ≤ points ≤ H·W.
   std::int64_t points = 0;
@@ -60,26 +81,40 @@ struct RandomSampler {
   /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
   /// shapes, values that are not probabilities or points outside [1, H·W].
   template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1_in, TensorView<T, D> p2_in) const {
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
+    return select(policy, p1, p2, exclude_nothing<D>());
+  }
+
+  /// select among the pixels `exclude` leaves (N×H×W, or H×W for C×H×W maps, on device D; non-zero
+  /// = excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)). An image with
+  /// fewer candidates than `points` gets all of them. Throws labor::Error naming "exclude" for a
+  /// mask of another shape.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
+                             std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
-    const TensorView<const float, D> p1 = p1_in, p2 = p2_in;
-    const auto g = detail::blocked<Policy>(detail::check_probability_pair("random", p1.shape(), p2.shape()));
-    detail::check_points("random", points, g);
-    const auto in = detail::map_pair<D>(g, p1, p2);
+    const auto [g, in, ex] = detail::check_points_input<Policy, D>("random", points, p1, p2, exclude);
     detail::validate_pair<D>(policy, g, in, "random");
+    std::vector<std::uint8_t> excluded;  // the exclusion on the host, where the draws are made
+    if (ex.active()) {
+      excluded.resize(static_cast<std::size_t>(g.pixels()));
+      detail::copy_to_host<D>(policy, excluded.data(), ex.mask, g.pixels());
+    }
     auto q = detail::empty_query(name(), g);
     auto pixel = detail::scratch<std::int64_t, D>(points);
     auto cls = detail::scratch<std::int32_t, D>(points);
     for (std::int64_t n = 0; n < g.n; ++n) {
       Rng rng(detail::image_seed(seed, n));
       auto& im = q.images[static_cast<std::size_t>(n)];
-      im.pixels = detail::sample_without_replacement(rng, g.hw, points);
+      im.pixels = ex.active() ? detail::sample_candidates(rng, excluded.data() + n * g.hw, g.hw, points)
+                              : detail::sample_without_replacement(rng, g.hw, points);
+      const auto k = static_cast<std::int64_t>(im.pixels.size());
       std::vector<std::int64_t> global(im.pixels);
       for (auto& p : global) p += n * g.hw;
-      detail::copy_from_host<D>(policy, pixel.data(), global.data(), points);
-      detail::classes_at<D>(policy, in, pixel.data(), cls.data(), points);
-      im.classes.resize(static_cast<std::size_t>(points));
-      detail::copy_to_host<D>(policy, im.classes.data(), cls.data(), points);
+      detail::copy_from_host<D>(policy, pixel.data(), global.data(), k);
+      detail::classes_at<D>(policy, in, pixel.data(), cls.data(), k);
+      im.classes.resize(static_cast<std::size_t>(k));
+      detail::copy_to_host<D>(policy, im.classes.data(), cls.data(), k);
     }
     return q;
   }
@@ -87,6 +122,12 @@ struct RandomSampler {
   /// select on host maps with the OpenMP system.
   [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
     return select(detail::host_policy(), p1, p2);
+  }
+
+  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
+                             ExcludeView<cpu> exclude) const {
+    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

@@ -16,9 +16,11 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
+#include "labor/samplers/sampler.hpp"
 
 namespace labor::samplers {
 
@@ -123,13 +125,16 @@ void spl_generic(const Policy& policy, const Geometry& g, const MapPair& in, std
   }
 }
 
-/// SplSampler::select with the implementation chosen by `path` (tests compare the two).
+/// SplSampler::select with the implementation chosen by `path` (tests compare the two). Under an
+/// exclusion every path runs on exclude_from_mask's pair, whose M is M ∧ ¬exclude.
 template <class Policy, Device D>
 Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<const float, D> p1,
-                 TensorView<const float, D> p2, Path path) {
+                 TensorView<const float, D> p2, Path path, std::type_identity_t<ExcludeView<D>> exclude = {}) {
   const auto g = blocked<Policy>(check_probability_pair("spl", p1.shape(), p2.shape()));
   if (cap) LABOR_CHECK(*cap > 0.0 && *cap <= 1.0, "spl: cap: expected a fraction in (0, 1], got {}", *cap);
-  const auto in = map_pair<D>(g, p1, p2);
+  const auto ex = check_exclude<D>("spl", p1.shape(), g, exclude);
+  const auto pair = exclude_from_mask<D>(policy, g, map_pair<D>(g, p1, p2), ex, "spl");
+  const MapPair& in = pair.in;
   auto q = empty_query("spl", g);
   if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
     if (path == Path::automatic && FastSamplers<D>::applies(g)) {
@@ -151,6 +156,8 @@ Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<con
 
 /// Selects every pixel of the inconsistency mask M. With `cap`, keeps at most ⌊cap·H·W⌋ pixels per
 /// image: those with the largest Σ_c |p1 − p2| (ties → lower linear index y·W + x).
+/// With an exclusion E (pixels labeled in earlier rounds) the rule runs on M' = M ∧ ¬E: every pixel
+/// of M', the cap ⌊cap·H·W⌋ unchanged and applied over M'.
 /// Query: per image the selected pixels ascending, `classes` = ŷ = argmax (p1 + p2)/2, no scores.
 struct SplSampler {
   /// Per-image cap as a fraction of H·W in (0, 1]; none: every pixel of M.
@@ -168,13 +175,28 @@ struct SplSampler {
   /// passes. All give the same Query.
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
+    return select(policy, p1, p2, exclude_nothing<D>());
+  }
+
+  /// select without the pixels of `exclude` (N×H×W, or H×W for C×H×W maps, on device D; non-zero =
+  /// excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): the rule on
+  /// M' = M ∧ ¬exclude. Throws labor::Error naming "exclude" for a mask of another shape.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
+                             std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
-    return detail::spl_select<Policy, D>(policy, cap, p1, p2, detail::Path::automatic);
+    return detail::spl_select<Policy, D>(policy, cap, p1, p2, detail::Path::automatic, exclude);
   }
 
   /// select on host maps with the OpenMP system.
   [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
     return select(detail::host_policy(), p1, p2);
+  }
+
+  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
+                             ExcludeView<cpu> exclude) const {
+    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

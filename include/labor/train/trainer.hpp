@@ -205,6 +205,10 @@ class LaborTrainer {
   Dis& discriminator() { return disc_; }
   [[nodiscard]] const LaborOptions& options() const { return options_; }
   void set_monitor(Monitor m) { monitor_ = std::move(m); }
+  /// The factory of fresh heads (the selector's second head F_B2).
+  [[nodiscard]] const HeadFactory& head_factory() const { return make_head_; }
+  /// The monitor set by set_monitor (empty when none).
+  [[nodiscard]] const Monitor& monitor() const { return monitor_; }
 
   /// Called inside a stage every `every` iterations (not after its last): the stage's name, its
   /// state, and the selector being trained (nullptr in the segmenter stages, whose weights are
@@ -481,21 +485,41 @@ class LaborTrainer {
   }
 
   /// Stage 4: selection on every target pool image and the oracle's answers merged into `store`.
+  /// With `exclude_labeled` (the default), a pixel `store` already holds for an image (a class or an
+  /// ignore answer: it was paid for) is never selected again: each batch's N×H×W exclusion mask goes
+  /// to the sampler with the maps, on the maps' device. An empty store excludes nothing.
+  /// Throws labor::Error when a stored image's size differs from the pool image's.
   /// @return the selection (one ImageQuery per pool image, in pool order).
-  template <data::Dataset T, samplers::Sampler Smp, annotate::Oracle O>
-  samplers::Query select(Selector& sel, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store) {
+  template <data::Dataset T, samplers::Sampler<device_type> Smp, annotate::Oracle O>
+  samplers::Query select(Selector& sel, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store,
+                         bool exclude_labeled = true) {
     samplers::Query all;
     all.strategy = std::string(sampler.name());
     all.num_classes = static_cast<std::int32_t>(model_.num_classes());
     annotate::Answers answers;
+    // The stored pixels of the batch's images as an N×H×W mask (empty when none is stored).
+    const auto labeled_mask = [&](std::span<const std::int64_t> idx, std::int64_t h, std::int64_t w) {
+      Tensor<std::uint8_t, cpu> mask;
+      if (!exclude_labeled) return mask;
+      for (std::size_t b = 0; b < idx.size(); ++b) {
+        if (!store.contains(idx[b])) continue;
+        const auto& im = store.image(idx[b]);
+        LABOR_CHECK(im.height == h && im.width == w, "select: store: image {}: size: expected {}x{}, got {}x{}", idx[b],
+                    h, w, im.height, im.width);
+        if (im.entries.empty()) continue;
+        if (mask.numel() == 0) mask = Tensor<std::uint8_t, cpu>(Shape{static_cast<std::int64_t>(idx.size()), h, w});
+        for (const auto& e : im.entries) mask[static_cast<std::int64_t>(b) * h * w + e.index] = 1;
+      }
+      return mask;
+    };
     for_each_batch(pool.size(), [&](std::span<const std::int64_t> idx) {
       const auto [p1, p2] = selector_probabilities(
           sel, detail::moved_to<device_type>(data::batch_images(pool, idx, options_.normalization)));
-      samplers::Query q;
-      if constexpr (std::is_same_v<device_type, cpu>)
-        q = sampler.select(p1, p2);
-      else  // samplers written over Thrust take the device's execution policy
-        q = sampler.select(samplers::detail::device_policy<device_type>(), p1.view(), p2.view());
+      const auto mask = labeled_mask(idx, p1.size(2), p1.size(3));
+      const auto& device_mask = detail::moved_to<device_type>(mask);
+      const samplers::ExcludeView<device_type> exclude =
+          mask.numel() > 0 ? device_mask.view() : samplers::exclude_nothing<device_type>();
+      samplers::Query q = sampler.select(samplers::detail::device_policy<device_type>(), p1.view(), p2.view(), exclude);
       auto a = oracle.answer(q, idx);
       for (auto& im : a.images) answers.images.push_back(std::move(im));
       for (auto& im : q.images) all.images.push_back(std::move(im));
@@ -523,13 +547,16 @@ class LaborTrainer {
 
   /// The whole schedule: UDA, then R rounds of pseudo-labels, selector, selection with `sampler`
   /// through `oracle` into `store`, and adaptation on the stored labels.
-  template <data::Dataset S, data::Dataset T, samplers::Sampler Smp, annotate::Oracle O>
-  void run(const S& source, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store) {
+  /// `exclude_labeled` as in select: a round never selects a pixel an earlier round (or `store` as
+  /// passed in) labeled.
+  template <data::Dataset S, data::Dataset T, samplers::Sampler<device_type> Smp, annotate::Oracle O>
+  void run(const S& source, const T& pool, const Smp& sampler, O& oracle, annotate::LabelStore& store,
+           bool exclude_labeled = true) {
     train_segmenter("uda", source, pool, nullptr, options_.uda, stage_seed(options_.seed, "uda"));
     for (std::int64_t r = 0; r < options_.rounds; ++r) {
       const auto pseudo = pseudo_labels(pool, options_.selector);
       Selector sel = train_selector(pool, pseudo, options_.selector, stage_seed(options_.seed, "selector", r));
-      (void)select(sel, pool, sampler, oracle, store);
+      (void)select(sel, pool, sampler, oracle, store, exclude_labeled);
       const Shape size = pool.image(0).shape();  // one decode for a file dataset
       const auto labels = dense_labels(store, pool.size(), size[1], size[2]);
       train_segmenter("adapt", source, pool, &labels, options_.adapt, stage_seed(options_.seed, "adapt", r));

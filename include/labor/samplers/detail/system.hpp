@@ -78,6 +78,21 @@ void synchronize(const Policy& policy) {
   (void)policy;
 }
 
+/// Orders the policy's later work after what is queued so far on labor's stream (scratch
+/// allocations, uploads): nothing to do on host systems or when the policy runs on labor's stream;
+/// otherwise waits for labor's stream.
+template <class Policy>
+void after_labor_stream(const Policy& policy) {
+#if defined(__CUDACC__)
+  if constexpr (is_cuda_policy<Policy>) {
+    Policy p = policy;
+    if (thrust::cuda_cub::stream(p) != cuda_stream()) LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
+    return;
+  }
+#endif
+  (void)policy;
+}
+
 /// Copies `n` elements from memory of device D to the host, after the policy's work is done.
 template <Device D, class T, class Policy>
 void copy_to_host(const Policy& policy, T* dst, const T* src, std::int64_t n) {
