@@ -7,6 +7,8 @@ Writes the quick benchmark as PNG folders and list files (--export-data), runs t
 on them through folder: (source, target test) and list: (target pool) specs, and checks that
 LabOR-SPL beats source-only on the target test split within SPL's budget. Then bad file input:
 each must end with one "labor_train: error: ..." line naming the problem and a non-zero exit.
+Unlabeled specs (images:, an image-only list:) are refused with exactly one error line, before the
+--out folder is created.
 """
 import json
 import os
@@ -89,10 +91,33 @@ with tempfile.TemporaryDirectory() as tmp:
     os.remove(os.path.join(bad, "images", "0005.png"))
     expect_error("image without label", [*quick, "--source", src, "--target", pool, "--num-classes", "10",
                                          "--target-test", f"folder:{bad}/images:{bad}/labels"], ["0005"])
+    # Unlabeled data: the comparison's simulated annotator needs labels. Refused at once, one line,
+    # nothing written (a fresh --out that must not appear).
+    with open(os.path.join(data, "target_images.txt"), "w") as fh:  # the pool's images, one path a line
+        fh.writelines(f"target_pool/images/{n}\n" for n in os.listdir(os.path.join(data, "target_pool", "images")))
+    unlabeled = [
+        ("--target", f"images:{data}/target_pool/images", "got unlabeled images"),
+        ("--target-test", f"images:{data}/target_test/images", "got unlabeled images"),
+        ("--source", f"images:{data}/source/images", "got unlabeled images"),
+        ("--target", f"list:{data}/target_images.txt", "image-only list"),
+    ]
+    for k, (flag, spec, got) in enumerate(unlabeled):
+        fresh = os.path.join(tmp, f"unlabeled_out_{k}")
+        args = {"--source": src, "--target": pool, "--target-test": test, flag: spec}
+        rc, _, err = run("--preset", "quick", "--out", fresh, "--quiet", "--num-classes", "10",
+                         *[x for kv in args.items() for x in kv])
+        lines = [l for l in err.splitlines() if l.strip()]
+        want = f"labor_train: error: {flag} '{spec}': expected a labeled dataset"
+        if not (rc == 1 and len(lines) == 1 and lines[0].startswith(want) and got in lines[0]
+                and "labor" in lines[0].split(";")[-1]):
+            failures.append(f"unlabeled {flag} {spec}: exit {rc}, stderr: {err.strip()[-400:]}")
+        if os.path.exists(fresh):
+            failures.append(f"unlabeled {flag} {spec}: --out {fresh} was created")
+
     expect_error("labels outside the classes", [*quick, "--source", src, "--target", pool, "--target-test", test,
                                                 "--num-classes", "3"], ["png"])
 
 if failures:
     print("\n".join(failures))
     sys.exit(1)
-print("labor_train on folder: and list: data: ok")
+print("labor_train on folder: and list: data, unlabeled data refused: ok")

@@ -1,6 +1,7 @@
 // Unit tests of labor/data/label_map.hpp and labor/data/files.hpp: label map parsing and decoding,
-// the Cityscapes table against the official label list, every dataset kind on small fixture trees,
-// and the errors for bad input.
+// the Cityscapes table against the official label list, every dataset kind on small fixture trees
+// (the unlabeled images: and image-only list: kinds too, and AnyDataset over them), and the errors
+// for bad input.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <labor/data/any_dataset.hpp>
+#include <labor/data/dataset.hpp>
 #include <labor/data/files.hpp>
 #include <labor/data/label_map.hpp>
 #include <labor/io/png.hpp>
@@ -25,6 +28,7 @@ using labor::data::FileDataset;
 using labor::data::FileDatasetOptions;
 using labor::data::LabelMap;
 using labor::data::open_dataset;
+using labor::testing::error_of;
 using labor::testing::expect_error;
 using labor::testing::TempDir;
 namespace fs = std::filesystem;
@@ -181,6 +185,10 @@ TEST(DatasetSpec, ParsesEveryKind) {
   s = parse_dataset_spec("gta5:/data/gta");
   EXPECT_EQ(s.kind, DatasetKind::gta5);
   EXPECT_EQ(s.path, fs::path("/data/gta"));
+  s = parse_dataset_spec("images:/data/target");
+  EXPECT_EQ(s.kind, DatasetKind::images);
+  EXPECT_EQ(s.path, fs::path("/data/target"));
+  EXPECT_TRUE(s.labels.empty());
 }
 
 TEST(DatasetSpec, RejectsBadSpecs) {
@@ -192,7 +200,12 @@ TEST(DatasetSpec, RejectsBadSpecs) {
   expect_error([] { (void)parse_dataset_spec("cityscapes:/root"); }, {"cityscapes:ROOT:SPLIT"});
   expect_error([] { (void)parse_dataset_spec("gta5"); }, {"'gta5'", "gta5:ROOT"});
   expect_error([] { (void)parse_dataset_spec("list:"); }, {"list:FILE"});
+  expect_error([] { (void)parse_dataset_spec("images:"); }, {"'images:'", "images:DIR"});
+  expect_error([] { (void)parse_dataset_spec("images:a:b"); }, {"images:DIR", "got 2"});
   expect_error([] { (void)open_dataset("nothing"); }, {"unknown kind 'nothing'"});
+  // The list of kinds names every one.
+  expect_error([] { (void)parse_dataset_spec("zip:x"); },
+               {"folder:IMAGES:LABELS", "list:FILE", "cityscapes:ROOT:SPLIT", "gta5:ROOT", "images:DIR"});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,6 +347,184 @@ TEST(FileDataset, FixedSizeResizesEveryItem) {
   EXPECT_EQ(ds.label(0)(0, 1), 1);
   EXPECT_EQ(native.image(1).shape(), Shape({3, 8, 10}));
   expect_error([&] { (void)open_dataset(spec, {.num_classes = 5, .height = 4, .width = 0}); }, "output size");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unlabeled datasets: images: and image-only list:
+
+TEST(FileDataset, ImagesKindListsPngsInOrderWithoutLabels) {
+  TempDir dir;
+  const auto c = write_rgb(dir / "img/c.png", 4, 6, 3);
+  const auto a = write_rgb(dir / "img/a.png", 4, 6, 1);
+  const auto b = write_rgb(dir / "img/b.png", 4, 6, 2);
+  write_text(dir / "img/notes.txt", "not an image");
+  write_rgb(dir / "img/sub/d.png", 4, 6, 4);  // not directly inside: not listed
+  const std::string spec = "images:" + (dir / "img").string();
+  const auto ds = open_dataset(spec);
+  ASSERT_EQ(ds.size(), 3);
+  EXPECT_FALSE(ds.has_labels());
+  EXPECT_FALSE(labor::data::has_labels(ds));
+  EXPECT_EQ(ds.height(), 4);
+  EXPECT_EQ(ds.width(), 6);
+  EXPECT_EQ(ds.image_file(0), dir / "img/a.png");
+  EXPECT_EQ(ds.image_file(1), dir / "img/b.png");
+  EXPECT_EQ(ds.image_file(2), dir / "img/c.png");
+  EXPECT_TRUE(ds.files(2).label.empty());
+  const Tensor<std::uint8_t>* want[] = {&a, &b, &c};
+  for (std::int64_t i = 0; i < 3; ++i) {
+    const auto im = ds.image(i);
+    ASSERT_EQ(im.shape(), Shape({3, 4, 6}));
+    for (std::int64_t y = 0; y < 4; ++y)
+      for (std::int64_t x = 0; x < 6; ++x)
+        for (std::int64_t ch = 0; ch < 3; ++ch)
+          ASSERT_FLOAT_EQ(im(ch, y, x), static_cast<float>((*want[i])(y, x, ch)) / 255.0f) << i;
+  }
+  // label() names the dataset, the index and what to pass instead.
+  expect_error([&] { (void)ds.label(1); },
+               {"dataset '" + spec + "'", "label 1", "has no labels", "images:", "pass a labeled spec", "folder:"});
+  expect_error([&] { (void)ds.image_file(3); }, {spec, "index", "got 3"});
+  // The same images in the same order as the folder kind reads them with labels.
+  for (const std::string stem : {"a", "b", "c"}) write_gray(dir / "lbl" / (stem + ".png"), 4, 6, {0});
+  const auto labeled = open_dataset(fmt::format("folder:{}:{}", (dir / "img").string(), (dir / "lbl").string()));
+  EXPECT_TRUE(labeled.has_labels());
+  EXPECT_TRUE(labor::data::has_labels(labeled));
+  ASSERT_EQ(labeled.size(), ds.size());
+  for (std::int64_t i = 0; i < ds.size(); ++i) EXPECT_EQ(labeled.image_file(i), ds.image_file(i));
+  // Prefix selection by file name.
+  const auto only_b = open_dataset(spec, {.include = {"b", "c"}, .exclude = {"c"}});
+  ASSERT_EQ(only_b.size(), 1);
+  EXPECT_EQ(only_b.image_file(0).filename(), "b.png");
+}
+
+TEST(FileDataset, ImagesKindResizes) {
+  TempDir dir;
+  write_rgb(dir / "img/a.png", 4, 6, 1);
+  write_rgb(dir / "img/b.png", 8, 10, 2);
+  const std::string spec = "images:" + (dir / "img").string();
+  expect_error([&] { (void)open_dataset(spec); }, {spec, "b.png", "is 8×10", "expected 4×6", "share one size"});
+  const auto ds = open_dataset(spec, {.height = 4, .width = 6});
+  const auto native = open_dataset(spec, {.height = 8, .width = 10});
+  EXPECT_EQ(ds.height(), 4);
+  EXPECT_EQ(ds.width(), 6);
+  const auto got = ds.image(1);
+  ASSERT_EQ(got.shape(), Shape({3, 4, 6}));
+  const auto want = labor::data::resize_bilinear(native.image(1), 4, 6);
+  for (std::int64_t i = 0; i < got.numel(); ++i) ASSERT_FLOAT_EQ(got[i], want[i]) << i;
+  EXPECT_EQ(native.image(1).shape(), Shape({3, 8, 10}));
+  EXPECT_EQ(native.image(0).shape(), Shape({3, 8, 10}));
+}
+
+TEST(FileDataset, ImageOnlyListResolvesRelativePaths) {
+  TempDir dir;
+  const auto x2 = write_rgb(dir / "data/images/x2.png", 3, 5, 4);
+  const auto x1 = write_rgb(dir / "data/images/x1.png", 3, 5, 5);
+  write_rgb(dir / "abs/y.png", 3, 5, 7);
+  write_text(dir / "data/target.txt",
+             "# unlabeled target images\nimages/x2.png\n\n  images/x1.png  # comment\n" + (dir / "abs/y.png").string() +
+                 "\n");
+  const std::string spec = "list:" + (dir / "data/target.txt").string();
+  const auto ds = open_dataset(spec);
+  ASSERT_EQ(ds.size(), 3);
+  EXPECT_FALSE(ds.has_labels());
+  EXPECT_EQ(ds.image_file(0), dir / "abs/y.png");  // sorted by path
+  EXPECT_EQ(ds.image_file(1), dir / "data/images/x1.png");
+  EXPECT_EQ(ds.image_file(2), dir / "data/images/x2.png");
+  EXPECT_TRUE(ds.files(1).label.empty());
+  EXPECT_FLOAT_EQ(ds.image(2)(1, 2, 4), static_cast<float>(x2(2, 4, 1)) / 255.0f);
+  EXPECT_FLOAT_EQ(ds.image(1)(0, 1, 3), static_cast<float>(x1(1, 3, 0)) / 255.0f);
+  expect_error([&] { (void)ds.label(0); }, {"dataset '" + spec + "'", "label 0", "has no labels"});
+  const auto xs = open_dataset(spec, {.include = {"x"}});
+  ASSERT_EQ(xs.size(), 2);
+  EXPECT_EQ(xs.image_file(0).filename(), "x1.png");
+  // A missing or non-PNG image fails at once, naming the file.
+  write_text(dir / "data/missing.txt", "images/x1.png\nimages/x3.png\n");
+  expect_error([&] { (void)open_dataset("list:" + (dir / "data/missing.txt").string()); }, {"x3.png", "cannot open"});
+  write_text(dir / "data/images/junk.png", "no png");
+  write_text(dir / "data/junk.txt", "images/x1.png\nimages/junk.png\n");
+  expect_error([&] { (void)open_dataset("list:" + (dir / "data/junk.txt").string()); }, {"junk.png", "not a PNG"});
+}
+
+TEST(FileDataset, ListMixingPairsAndSinglePathsFails) {
+  TempDir dir;
+  write_rgb(dir / "a.png", 4, 4, 1);
+  write_rgb(dir / "b.png", 4, 4, 2);
+  write_gray(dir / "a_l.png", 4, 4, {0});
+  write_gray(dir / "b_l.png", 4, 4, {0});
+  write_text(dir / "pairs_first.txt", "a.png a_l.png\n\nb.png\n");
+  expect_error([&] { (void)open_dataset("list:" + (dir / "pairs_first.txt").string()); },
+               {"pairs_first.txt", "line 3", "expected 'image label' like line 1", "all pairs or all single paths",
+                "got 'b.png'"});
+  write_text(dir / "single_first.txt", "# unlabeled\n\na.png\nb.png b_l.png\n");
+  expect_error([&] { (void)open_dataset("list:" + (dir / "single_first.txt").string()); },
+               {"single_first.txt", "line 4", "expected a single image path like line 3", "got 'b.png b_l.png'"});
+  write_text(dir / "three.txt", "a.png a_l.png extra\n");
+  expect_error([&] { (void)open_dataset("list:" + (dir / "three.txt").string()); },
+               {"three.txt", "line 1", "expected 'image label' or a single image path"});
+  // A mix handed to the constructor directly.
+  expect_error([&] { (void)FileDataset({{dir / "a.png", dir / "a_l.png"}, {dir / "b.png", {}}}, {}, "mine"); },
+               {"mine", "b.png", "expected a label file", "all items or none"});
+  expect_error([&] { (void)FileDataset({{dir / "a.png", {}}, {dir / "b.png", dir / "b_l.png"}}, {}, "mine"); },
+               {"mine", "b.png", "expected no label file", "b_l.png"});
+}
+
+TEST(FileDataset, ImagesKindMissingOrEmptyFolder) {
+  TempDir dir;
+  expect_error([&] { (void)open_dataset("images:" + (dir / "nope").string()); },
+               {"dataset 'images:", "nope", "not found"});
+  write_text(dir / "empty/readme.txt", "no images here");
+  expect_error([&] { (void)open_dataset("images:" + (dir / "empty").string()); },
+               {"dataset 'images:", "empty", "expected at least one image", "got none"});
+  write_rgb(dir / "one/a.png", 3, 3, 1);
+  expect_error([&] { (void)open_dataset("images:" + (dir / "one").string(), {.include = {"zzz"}}); },
+               {"empty", "include/exclude"});
+  write_text(dir / "one/junk.png", "no png");
+  expect_error([&] { (void)open_dataset("images:" + (dir / "one").string()); }, {"junk.png", "not a PNG"});
+}
+
+/// A Dataset with a has_labels() member that says no.
+struct NoLabels {
+  [[nodiscard]] std::int64_t size() const { return 1; }
+  [[nodiscard]] Tensor<float> image(std::int64_t) const { return Tensor<float>(Shape{3, 2, 2}); }
+  [[nodiscard]] Tensor<std::int32_t> label(std::int64_t) const { return Tensor<std::int32_t>(Shape{2, 2}); }
+  [[nodiscard]] bool has_labels() const { return false; }
+};
+
+TEST(AnyDataset, ForwardsHasLabelsAndImageFile) {
+  using labor::data::AnyDataset;
+  TempDir dir;
+  write_rgb(dir / "img/a.png", 4, 4, 1);
+  write_rgb(dir / "img/b.png", 4, 4, 2);
+  write_gray(dir / "lbl/a.png", 4, 4, {1});
+  write_gray(dir / "lbl/b.png", 4, 4, {0});
+  const std::string spec = "images:" + (dir / "img").string();
+  const AnyDataset unlabeled(open_dataset(spec));
+  EXPECT_FALSE(unlabeled.has_labels());
+  EXPECT_FALSE(labor::data::has_labels(unlabeled));
+  EXPECT_EQ(unlabeled.image_file(1), dir / "img/b.png");
+  EXPECT_EQ(unlabeled.image(0).shape(), Shape({3, 4, 4}));
+  expect_error([&] { (void)unlabeled.label(0); }, {spec, "has no labels"});
+  expect_error([&] { (void)unlabeled.image_file(2); }, {spec, "index"});
+
+  const AnyDataset labeled(
+      open_dataset(fmt::format("folder:{}:{}", (dir / "img").string(), (dir / "lbl").string()), {.num_classes = 2}));
+  EXPECT_TRUE(labeled.has_labels());
+  EXPECT_EQ(labeled.image_file(0), dir / "img/a.png");
+  EXPECT_EQ(labeled.label(0)(0, 0), 1);
+
+  // Datasets without the members: labeled, no file; the index is still checked.
+  labor::data::InMemoryDataset mem;
+  mem.push_back(Tensor<float>(Shape{3, 2, 2}), Tensor<std::int32_t>(Shape{2, 2}));
+  EXPECT_TRUE(labor::data::has_labels(mem));
+  const AnyDataset in_memory(mem);
+  EXPECT_TRUE(in_memory.has_labels());
+  EXPECT_TRUE(in_memory.image_file(0).empty());
+  expect_error([&] { (void)in_memory.image_file(1); }, {"image_file", "index", "got 1"});
+  // A user's Dataset that says it has no labels.
+  EXPECT_FALSE(labor::data::has_labels(NoLabels{}));
+  EXPECT_FALSE(AnyDataset(NoLabels{}).has_labels());
+  // An empty AnyDataset has nothing to refuse, and no files.
+  EXPECT_TRUE(AnyDataset{}.has_labels());
+  EXPECT_NE(error_of([] { (void)AnyDataset{}.image_file(0); }).find("empty AnyDataset"), std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 /// benchmark or from files instantiates the trainer once.
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -30,8 +31,15 @@ class AnyDataset {
   [[nodiscard]] std::int64_t size() const { return impl_ ? impl_->size() : 0; }
   /// Image `i` of the wrapped dataset. @throws labor::Error when empty or for a bad index.
   [[nodiscard]] Tensor<float, cpu> image(std::int64_t i) const { return get().image(i); }
-  /// Label map `i` of the wrapped dataset. @throws labor::Error when empty or for a bad index.
+  /// Label map `i` of the wrapped dataset. @throws labor::Error when empty, for a bad index, or
+  /// when the wrapped dataset has no labels.
   [[nodiscard]] Tensor<std::int32_t, cpu> label(std::int64_t i) const { return get().label(i); }
+  /// data::has_labels() of the wrapped dataset (true when empty).
+  [[nodiscard]] bool has_labels() const { return impl_ ? impl_->has_labels() : true; }
+  /// The file image `i` is read from: the wrapped dataset's `image_file(i)` where it has that member
+  /// (a FileDataset), else an empty path (an in-memory dataset).
+  /// @throws labor::Error when empty or for i outside [0, size()).
+  [[nodiscard]] std::filesystem::path image_file(std::int64_t i) const { return get().image_file(i); }
 
  private:
   struct Concept {
@@ -39,6 +47,8 @@ class AnyDataset {
     [[nodiscard]] virtual std::int64_t size() const = 0;
     [[nodiscard]] virtual Tensor<float, cpu> image(std::int64_t i) const = 0;
     [[nodiscard]] virtual Tensor<std::int32_t, cpu> label(std::int64_t i) const = 0;
+    [[nodiscard]] virtual bool has_labels() const = 0;
+    [[nodiscard]] virtual std::filesystem::path image_file(std::int64_t i) const = 0;
   };
   template <class S>
   struct Model final : Concept {
@@ -46,6 +56,15 @@ class AnyDataset {
     [[nodiscard]] std::int64_t size() const override { return static_cast<std::int64_t>(dataset.size()); }
     [[nodiscard]] Tensor<float, cpu> image(std::int64_t i) const override { return dataset.image(i); }
     [[nodiscard]] Tensor<std::int32_t, cpu> label(std::int64_t i) const override { return dataset.label(i); }
+    [[nodiscard]] bool has_labels() const override { return data::has_labels(dataset); }
+    [[nodiscard]] std::filesystem::path image_file(std::int64_t i) const override {
+      if constexpr (requires { std::filesystem::path(dataset.image_file(i)); }) {
+        return dataset.image_file(i);
+      } else {
+        LABOR_CHECK(i >= 0 && i < size(), "AnyDataset: image_file: index: expected in [0, {}), got {}", size(), i);
+        return {};
+      }
+    }
     S dataset;
   };
 

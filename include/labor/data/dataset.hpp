@@ -24,6 +24,16 @@ concept Dataset = requires(const S& s, std::int64_t i) {
   { s.label(i) } -> std::convertible_to<const Tensor<std::int32_t, cpu>&>;
 };
 
+/// Whether `dataset` has label maps: false only when S has a `has_labels()` member and it returns
+/// false (an unlabeled file dataset, whose label() throws); true for every other Dataset.
+template <Dataset S>
+[[nodiscard]] bool has_labels(const S& dataset) {
+  if constexpr (requires { static_cast<bool>(dataset.has_labels()); })
+    return static_cast<bool>(dataset.has_labels());
+  else
+    return true;
+}
+
 /// Images and label maps held in memory; satisfies Dataset. Every image is 3×H×W and every label
 /// map H×W with the same H and W.
 class InMemoryDataset {

@@ -4,13 +4,16 @@
 /// open_dataset(), which builds one from a spec string:
 /// - `folder:IMAGES:LABELS` — the PNGs of two folders matched by file stem (`a.png` ↔ `a.png`);
 /// - `list:FILE` — one `image label` pair per line (blank lines and `#` comments skipped), relative
-///   paths taken from the list file's folder;
+///   paths taken from the list file's folder; a list of lines holding only an image path is an
+///   unlabeled dataset (every line must then be a single path);
 /// - `cityscapes:ROOT:SPLIT` — `ROOT/leftImg8bit/SPLIT/<city>/<stem>_leftImg8bit.png` with
 ///   `ROOT/gtFine/SPLIT/<city>/<stem>_gtFine_labelIds.png`, labels mapped to the 19 trainIds;
-/// - `gta5:ROOT` — `ROOT/images/*.png` with `ROOT/labels/*.png` matched by stem, same mapping.
+/// - `gta5:ROOT` — `ROOT/images/*.png` with `ROOT/labels/*.png` matched by stem, same mapping;
+/// - `images:DIR` — every `DIR/*.png`, without labels (unlabeled target images).
 ///
 /// Opening checks every file cheaply (existence and PNG header) and the sizes; decoding checks the
-/// pixels. Every failure is a labor::Error naming the file.
+/// pixels. Every failure is a labor::Error naming the file. An unlabeled dataset (`images:`, an
+/// image-only `list:`) has has_labels() false, and its label() throws.
 
 #include <algorithm>
 #include <cstdint>
@@ -33,12 +36,12 @@
 namespace labor::data {
 
 /// The kinds of file dataset a spec string names.
-enum class DatasetKind { folder, list, cityscapes, gta5 };
+enum class DatasetKind { folder, list, cityscapes, gta5, images };
 
 /// A parsed dataset spec (see the file comment for the grammar).
 struct DatasetSpec {
   DatasetKind kind = DatasetKind::folder;
-  /// folder: IMAGES; list: FILE; cityscapes and gta5: ROOT.
+  /// folder: IMAGES; list: FILE; cityscapes and gta5: ROOT; images: DIR.
   std::filesystem::path path;
   /// folder: LABELS; empty otherwise.
   std::filesystem::path labels;
@@ -62,7 +65,7 @@ struct FileDatasetOptions {
   std::vector<std::string> exclude{};
 };
 
-/// One item on disk: an RGB image PNG and its label PNG.
+/// One item on disk: an RGB image PNG and its label PNG (an empty `label` in an unlabeled dataset).
 struct FilePair {
   std::filesystem::path image;
   std::filesystem::path label;
@@ -103,14 +106,18 @@ inline std::vector<std::filesystem::path> list_pngs(const std::filesystem::path&
   return out;
 }
 
+/// list_pngs(dir) without the files include/exclude drop. @throws labor::Error when `dir` is no folder.
+inline std::vector<std::filesystem::path> selected_pngs(const std::filesystem::path& dir, const FileDatasetOptions& o,
+                                                        std::string_view what) {
+  auto files = list_pngs(dir, what);
+  std::erase_if(files, [&](const std::filesystem::path& p) { return !selected(p, o); });
+  return files;
+}
+
 /// Pairs the PNGs of two folders by stem. @throws labor::Error listing the unmatched files.
 inline std::vector<FilePair> match_folders(const std::filesystem::path& images, const std::filesystem::path& labels,
                                            const FileDatasetOptions& o, std::string_view what) {
-  std::vector<std::filesystem::path> im, lb;
-  for (auto& p : list_pngs(images, what))
-    if (selected(p, o)) im.push_back(std::move(p));
-  for (auto& p : list_pngs(labels, what))
-    if (selected(p, o)) lb.push_back(std::move(p));
+  std::vector<std::filesystem::path> im = selected_pngs(images, o, what), lb = selected_pngs(labels, o, what);
   const auto stem_less = [](const std::filesystem::path& a, const std::filesystem::path& b) {
     return a.stem() < b.stem();
   };
@@ -135,7 +142,9 @@ inline std::vector<FilePair> match_folders(const std::filesystem::path& images, 
   return pairs;
 }
 
-/// The pairs of a list file. @throws labor::Error naming the file and line for a malformed line.
+/// The items of a list file: `image label` pairs, or single image paths (empty labels). The first
+/// item line decides which; every other line must have as many paths.
+/// @throws labor::Error naming the file and line for a malformed line or a mix of the two forms.
 inline std::vector<FilePair> read_list(const std::filesystem::path& file, const FileDatasetOptions& o,
                                        std::string_view what) {
   std::error_code ec;
@@ -145,6 +154,7 @@ inline std::vector<FilePair> read_list(const std::filesystem::path& file, const 
   const std::filesystem::path base = file.parent_path();
   std::vector<FilePair> pairs;
   std::string line;
+  std::size_t first = 0, arity = 0;  // the first item line and its number of paths (1 or 2)
   for (std::size_t n = 1; std::getline(in, line); ++n) {
     std::string_view l = line;
     l = l.substr(0, l.find('#'));
@@ -156,12 +166,32 @@ inline std::vector<FilePair> read_list(const std::filesystem::path& file, const 
       pos = end == std::string_view::npos ? l.size() : end;
     }
     if (tokens.empty()) continue;
-    LABOR_CHECK(tokens.size() == 2, "{}: list file '{}': line {}: expected 'image label', got '{}'", what,
-                file.string(), n, line);
-    const std::filesystem::path image = base / tokens[0], label = base / tokens[1];
-    if (selected(image, o)) pairs.push_back({image.lexically_normal(), label.lexically_normal()});
+    if (arity == 0) {
+      LABOR_CHECK(tokens.size() <= 2,
+                  "{}: list file '{}': line {}: expected 'image label' or a single image path, got '{}'", what,
+                  file.string(), n, line);
+      first = n;
+      arity = tokens.size();
+    }
+    LABOR_CHECK(tokens.size() == arity,
+                "{}: list file '{}': line {}: expected {} like line {} (a list is all pairs or all single paths), "
+                "got '{}'",
+                what, file.string(), n, arity == 2 ? "'image label'" : "a single image path", first, line);
+    const std::filesystem::path image = base / tokens[0];
+    if (selected(image, o))
+      pairs.push_back(
+          {image.lexically_normal(), arity == 2 ? (base / tokens[1]).lexically_normal() : std::filesystem::path{}});
   }
   return pairs;
+}
+
+/// The PNGs directly inside `dir` that pass include/exclude, as items without labels.
+/// @throws labor::Error when `dir` is no folder.
+inline std::vector<FilePair> image_folder(const std::filesystem::path& dir, const FileDatasetOptions& o,
+                                          std::string_view what) {
+  std::vector<FilePair> items;
+  for (auto& p : selected_pngs(dir, o, what)) items.push_back({std::move(p), {}});
+  return items;
 }
 
 /// The pairs of a Cityscapes split. @throws labor::Error for a missing folder or label files.
@@ -195,8 +225,8 @@ inline std::vector<FilePair> cityscapes_pairs(const std::filesystem::path& root,
 
 }  // namespace detail
 
-/// Parses a dataset spec: `folder:IMAGES:LABELS`, `list:FILE`, `cityscapes:ROOT:SPLIT` or
-/// `gta5:ROOT` (paths must not contain ':'; cityscapes' SPLIT is the part after the last ':').
+/// Parses a dataset spec: `folder:IMAGES:LABELS`, `list:FILE`, `cityscapes:ROOT:SPLIT`, `gta5:ROOT`
+/// or `images:DIR` (paths must not contain ':'; cityscapes' SPLIT is the part after the last ':').
 /// @throws labor::Error for an unknown kind or a wrong number of parts.
 inline DatasetSpec parse_dataset_spec(std::string_view spec) {
   const std::size_t colon = spec.find(':');
@@ -227,22 +257,30 @@ inline DatasetSpec parse_dataset_spec(std::string_view spec) {
   } else if (kind == "gta5") {
     expect(1, "gta5:ROOT");
     s = {DatasetKind::gta5, std::filesystem::path(parts[0]), {}, {}};
+  } else if (kind == "images") {
+    expect(1, "images:DIR");
+    s = {DatasetKind::images, std::filesystem::path(parts[0]), {}, {}};
   } else {
-    fail("dataset spec '{}': unknown kind '{}': expected folder:IMAGES:LABELS, list:FILE, cityscapes:ROOT:SPLIT or "
-         "gta5:ROOT",
-         spec, kind);
+    fail(
+        "dataset spec '{}': unknown kind '{}': expected folder:IMAGES:LABELS, list:FILE, cityscapes:ROOT:SPLIT, "
+        "gta5:ROOT or images:DIR",
+        spec, kind);
   }
   return s;
 }
 
-/// Image and label PNG pairs decoded on demand; satisfies Dataset. Items are sorted by image path.
-/// Construction checks every file's PNG header: all exist, each label map has its image's size and,
-/// without a fixed output size, all images share one size. Safe to read from several threads.
+/// Image PNGs, with or without label PNGs, decoded on demand; satisfies Dataset. Items are sorted
+/// by image path. Construction checks every file's PNG header: all exist, each label map has its
+/// image's size and, without a fixed output size, all images share one size. Safe to read from
+/// several threads. Either every item has a label file (has_labels()) or none has: label() of an
+/// unlabeled dataset throws.
 class FileDataset {
  public:
-  /// Builds a dataset from explicit pairs (include/exclude are not applied here).
+  /// Builds a dataset from explicit items (include/exclude are not applied here): all with a label
+  /// file, or all with an empty `label` (an unlabeled dataset).
   /// @param name names the dataset in errors (e.g. its spec string).
-  /// @throws labor::Error for no pairs, a missing or unreadable file, size mismatches, or bad options.
+  /// @throws labor::Error for no items, a mix of labeled and unlabeled items, a missing or
+  /// unreadable file, size mismatches, or bad options.
   FileDataset(std::vector<FilePair> pairs, FileDatasetOptions options = {}, std::string name = "file dataset")
       : pairs_(std::move(pairs)), options_(std::move(options)), name_(std::move(name)) {
     const auto& o = options_;
@@ -250,18 +288,25 @@ class FileDataset {
                 o.num_classes);
     LABOR_CHECK((o.height == 0 && o.width == 0) || (o.height > 0 && o.width > 0),
                 "{}: output size: expected both 0 (the files' size) or both > 0, got {}×{}", name_, o.height, o.width);
-    LABOR_CHECK(!pairs_.empty(), "{}: empty: expected at least one image/label pair, got none (after include/exclude)",
-                name_);
+    LABOR_CHECK(!pairs_.empty(), "{}: empty: expected at least one image, got none (after include/exclude)", name_);
     if (!options_.label_map) options_.label_map = LabelMap{};
     std::sort(pairs_.begin(), pairs_.end(), [](const FilePair& a, const FilePair& b) {
       return a.image != b.image ? a.image < b.image : a.label < b.label;
     });
+    labeled_ = !pairs_.front().label.empty();
     sizes_.reserve(pairs_.size());
     for (const auto& p : pairs_) {
-      const io::PngSize is = io::png_size(p.image), ls = io::png_size(p.label);
-      LABOR_CHECK(is.height == ls.height && is.width == ls.width,
-                  "{}: label '{}' is {}×{} (H×W), expected {}×{}, the size of image '{}'", name_, p.label.string(),
-                  ls.height, ls.width, is.height, is.width, p.image.string());
+      LABOR_CHECK(p.label.empty() != labeled_,
+                  "{}: image '{}': expected {} like image '{}' (all items or none have labels), got {}", name_,
+                  p.image.string(), labeled_ ? "a label file" : "no label file", pairs_.front().image.string(),
+                  labeled_ ? "none" : fmt::format("label '{}'", p.label.string()));
+      const io::PngSize is = io::png_size(p.image);
+      if (labeled_) {
+        const io::PngSize ls = io::png_size(p.label);
+        LABOR_CHECK(is.height == ls.height && is.width == ls.width,
+                    "{}: label '{}' is {}×{} (H×W), expected {}×{}, the size of image '{}'", name_, p.label.string(),
+                    ls.height, ls.width, is.height, is.width, p.image.string());
+      }
       if (o.height == 0)
         LABOR_CHECK(sizes_.empty() || (is.height == sizes_.front().height && is.width == sizes_.front().width),
                     "{}: image '{}' is {}×{} (H×W), expected {}×{} like '{}'; all files must share one size unless "
@@ -280,8 +325,13 @@ class FileDataset {
   [[nodiscard]] std::int64_t width() const { return options_.width > 0 ? options_.width : sizes_.front().width; }
   /// Number of classes labels are decoded for.
   [[nodiscard]] int num_classes() const { return options_.num_classes; }
-  /// The files of item `i`. @throws labor::Error for i outside [0, size()).
+  /// Whether the items have label maps: false for `images:` and image-only `list:` datasets.
+  [[nodiscard]] bool has_labels() const { return labeled_; }
+  /// The files of item `i` (`label` empty when !has_labels()). @throws labor::Error for i outside [0, size()).
   [[nodiscard]] const FilePair& files(std::int64_t i) const { return pairs_[checked(i)]; }
+  /// The image file of item `i` (e.g. to name per-image outputs by its stem).
+  /// @throws labor::Error for i outside [0, size()).
+  [[nodiscard]] const std::filesystem::path& image_file(std::int64_t i) const { return pairs_[checked(i)].image; }
   /// The name given at construction (the spec string for open_dataset).
   [[nodiscard]] const std::string& name() const { return name_; }
   /// The label map labels are decoded with.
@@ -303,9 +353,13 @@ class FileDataset {
 
   /// Label map `i` decoded through the label map: height()×width() int32 in [0, C) or 255
   /// (resized by nearest neighbour for a fixed size).
-  /// @throws labor::Error naming the file for a corrupt PNG, a changed size, or a raw value outside
-  /// the label map (with the value and the pixel).
+  /// @throws labor::Error when !has_labels(), for i outside [0, size()), and naming the file for a
+  /// corrupt PNG, a changed size, or a raw value outside the label map (with the value and the pixel).
   [[nodiscard]] Tensor<std::int32_t, cpu> label(std::int64_t i) const {
+    LABOR_CHECK(labeled_,
+                "{}: label {}: the dataset has no labels (images: or an image-only list:); pass a labeled spec "
+                "(folder:, list: with pairs, cityscapes:, gta5:)",
+                name_, i);
     const std::size_t k = checked(i);
     const auto raw = io::read_png_gray(pairs_[k].label);
     check_size(raw.size(0), raw.size(1), pairs_[k].label, k);
@@ -328,13 +382,16 @@ class FileDataset {
   std::vector<FilePair> pairs_;
   FileDatasetOptions options_;
   std::string name_;
+  bool labeled_ = true;
   std::vector<io::PngSize> sizes_;
 };
 
 /// Opens the dataset a spec string names (parse_dataset_spec), with `options`; include/exclude
-/// select items by image file name before files are matched and checked.
-/// @throws labor::Error for a bad spec, missing folders or files, unmatched images or labels, an
-/// empty selection, unreadable PNG headers or size mismatches, each naming the file.
+/// select items by image file name before files are matched and checked. `images:` and image-only
+/// `list:` specs give an unlabeled dataset (has_labels() false).
+/// @throws labor::Error for a bad spec, missing folders or files, unmatched images or labels, a list
+/// mixing pairs and single paths, an empty selection, unreadable PNG headers or size mismatches,
+/// each naming the file.
 inline FileDataset open_dataset(std::string_view spec, FileDatasetOptions options = {}) {
   const DatasetSpec s = parse_dataset_spec(spec);
   const std::string what = fmt::format("dataset '{}'", spec);
@@ -353,6 +410,9 @@ inline FileDataset open_dataset(std::string_view spec, FileDatasetOptions option
     case DatasetKind::gta5:
       pairs = detail::match_folders(s.path / "images", s.path / "labels", options, what);
       if (!options.label_map) options.label_map = cityscapes_train_ids();
+      break;
+    case DatasetKind::images:
+      pairs = detail::image_folder(s.path, options, what);
       break;
   }
   return FileDataset(std::move(pairs), std::move(options), what);
