@@ -8,7 +8,7 @@ packages=(
   libeigen3-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libpng-dev nlohmann-json3-dev libcli11-dev
-  python3 python3-numpy python3-torch python3-torchvision
+  python3 python3-numpy python3-pil python3-torch python3-torchvision
 )
 # Thrust and CUB: the CUDA toolkit's CCCL when the toolkit is installed, else Debian's copy.
 if [ ! -d /usr/local/cuda/include/cccl ] && [ -z "${CUDA_PATH:-}" ]; then

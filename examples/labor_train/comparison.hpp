@@ -1,18 +1,19 @@
 #pragma once
-// The comparison labor_train runs, generic over the backbone: the stages with their checkpoints.
-// Shared stages are trained once: source-only → UDA → selector → one selection per method; every
-// labeled method adapts its own copy of the UDA model.
+// The comparison labor_train runs, generic over the backbone, on labor::train::LaborRun's
+// resumable stages. Shared stages are trained once: source-only → UDA → the round-1 selector; every
+// labeled method then runs its own rounds from the UDA model (selection, answers from the
+// simulated oracle, adaptation; from round 2 on a selector retrained from the method's model).
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -21,7 +22,7 @@
 
 #include <labor/annotate.hpp>
 #include <labor/data.hpp>
-#include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/atomic_file.hpp>
 #include <labor/io/weights.hpp>
 #include <labor/models.hpp>
 #include <labor/samplers.hpp>
@@ -34,8 +35,14 @@
 
 namespace labor_train {
 
-/// Runs the comparison into `out` (checkpoints/, labels/, visuals/, results.json, miou_vs_labels.svg),
-/// resuming every stage whose checkpoint is there. Returns the rows in table order.
+/// The budget of round `r` (1-based) of `rounds` when `total` is split evenly: total / rounds, the
+/// remainder going one each to the first rounds.
+inline std::int64_t round_share(std::int64_t total, std::int64_t rounds, std::int64_t r) {
+  return total / rounds + (r <= total % rounds ? 1 : 0);
+}
+
+/// Runs the comparison into `out` (checkpoints/, labels/, visuals/), resuming every stage whose
+/// checkpoint is there. run() returns the rows in table order.
 template <labor::models::Backbone B>
 class Comparison {
  public:
@@ -43,6 +50,8 @@ class Comparison {
   using Head = HeadOn<D>;
   using Disc = DiscOn<D>;
   using Trainer = labor::train::LaborTrainer<B, Head, Disc>;
+  using Run = labor::train::LaborRun<B, Head, Disc>;
+  using Selector = typename Trainer::Selector;
   using MakeBackbone = std::function<B(labor::Rng&)>;
 
   Comparison(Config cfg, Splits data, MakeBackbone make_backbone, fs::path out, Progress& progress,
@@ -53,90 +62,46 @@ class Comparison {
         out_(std::move(out)),
         progress_(progress),
         config_json_(to_json(cfg_)),
-        visuals_(visuals) {
-    // Each stage's fingerprint covers the settings it and the stages before it depend on, so a
-    // change of, say, the adaptation iterations leaves the earlier checkpoints valid.
-    const auto& j = config_json_;
-    nlohmann::json f = {
-        {"seed", j["seed"]}, {"data", j["data"]}, {"model", j["model"]}, {"align_corners", j["align_corners"]}};
-    f["source_only"] = j["source_only"];
-    fingerprints_["source_only"] = f.dump();
-    f["uda"] = j["uda"];
-    fingerprints_["uda"] = f.dump();
-    f["selector"] = j["selector"];
-    fingerprints_["selector"] = f.dump();
-    f["selection"] = {j["ppl_points"], j["ppl_min_distance"], j["spl_cap"]};
-    fingerprints_["selection"] = f.dump();
-    f["adapt"] = j["adapt"];
-    for (const auto& m : order()) fingerprints_.try_emplace(m, f.dump());
-  }
+        visuals_(visuals),
+        run_(out_, run_options()) {}
 
-  /// Checks the output folder and every checkpoint in it before anything runs or is written.
+  /// Checks every checkpoint of the shared stages before anything runs or is written.
   /// @throws labor::Error for a folder that is a file, an unreadable, corrupt or mismatched checkpoint.
   void check_output() const {
     LABOR_CHECK(!fs::exists(out_) || fs::is_directory(out_), "--out '{}': expected a folder, got a file",
                 out_.string());
-    const fs::path ck = out_ / "checkpoints";
-    if (!fs::is_directory(ck)) return;
-    for (const auto& e : fs::directory_iterator(ck)) {
-      const auto ext = e.path().extension();
-      if (ext == ".safetensors") {
-        const auto f = labor::io::read_safetensors(e.path());
-        const auto it = f.metadata.find("labor");
-        LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: no labor metadata (not written by labor_train)",
-                    e.path().string());
-        check_fingerprint(e.path(), stage_of(e.path()), parse(e.path(), it->second));
-      } else if (ext == ".json") {
-        check_fingerprint(e.path(), e.path().stem().string(), read_json(e.path()));
-      }
-    }
+    run_.check_stage("source_only", run_.source_only_fingerprint());
+    run_.check_stage("uda", run_.uda_fingerprint());
+    run_.check_stage(Run::stage_name("selector", 1), run_.selector_fingerprint(1));
   }
 
   std::vector<MethodResult> run() {
     using namespace labor;
     check_output();
-    Trainer src = make_trainer();  // loads --weights: a bad file stops the run before anything is written
+    Trainer src = make_trainer<B>(cfg_, make_backbone_, num_classes());  // loads --weights first
+    src.set_monitor([this](const train::StepInfo& s) { progress_.step(s); });
     fs::create_directories(out_ / "checkpoints");
     fs::create_directories(out_ / "labels");
     fs::create_directories(out_ / "visuals");
     progress_.note(fmt::format("[data] {}", data_.description));
     for (std::int64_t i = 0; i < std::min(visuals_, data_.test.size()); ++i) vis_idx_.push_back(i);
 
-    model_stage(
-        "source_only", src,
-        [&](Trainer& t, const train::StageState* resume) {
-          t.train_segmenter("source_only", data_.source, data_.pool, nullptr, cfg_.source,
-                            train::stage_seed(cfg_.labor.seed, "source_only"), resume);
-        },
-        0, 0);
+    model_stage("source_only", run_.source_only_fingerprint(), src, cfg_.source, nullptr, "source_only", 0, 0, 0);
     Trainer uda = src;
-    model_stage(
-        "uda", uda,
-        [&](Trainer& t, const train::StageState* resume) {
-          t.train_segmenter("uda", data_.source, data_.pool, nullptr, cfg_.labor.uda,
-                            train::stage_seed(cfg_.labor.seed, "uda"), resume);
-        },
-        0, 0);
-    auto selector = selector_stage(uda);
-    selection_stage(uda, selector);
+    model_stage("uda", run_.uda_fingerprint(), uda, cfg_.labor.uda, nullptr, "uda", 0, 0, 0);
+    Selector first = run_.selector_stage(Run::stage_name("selector", 1), run_.selector_fingerprint(1), uda,
+                                         data_.pool, train::stage_seed(cfg_.labor.seed, "selector", 0),
+                                         [this](const train::TargetLabels& p) { report_pseudo(p); });
+    draw_selector(uda, first);
 
-    const std::int64_t pool = data_.pool.size(), h = data_.height, w = data_.width;
-    for (const char* m : {"labor_ppl", "labor_spl", "random", "entropy", "target_supervised"}) {
-      const std::string name = m;
-      const bool full = name == "target_supervised";
-      const auto labels =
-          full ? train::all_labels(data_.pool) : train::dense_labels(stores_.at(name), pool, h, w);
-      const double frac =
-          full ? 1.0 : static_cast<double>(stores_.at(name).queried_pixels()) / static_cast<double>(pool * h * w);
-      Trainer t = uda;
-      model_stage(
-          name, t,
-          [&](Trainer& tr, const train::StageState* resume) {
-            tr.train_segmenter(name, data_.source, data_.pool, &labels, cfg_.labor.adapt,
-                               train::stage_seed(cfg_.labor.seed, "adapt"), resume);
-          },
-          frac, frac * static_cast<double>(h * w));
-    }
+    // SPL first: random and entropy take its realised pixels per image in each round.
+    std::vector<std::int64_t> spl_points;
+    for (const char* m : {"labor_spl", "labor_ppl", "random", "entropy"}) method(m, uda, first, spl_points);
+    const std::int64_t h = data_.height, w = data_.width;
+    const auto all = train::all_labels(data_.pool);
+    Trainer full = uda;
+    model_stage("target_supervised", labeled_fingerprint("target_supervised", run_.uda_fingerprint(), "all"), full,
+                cfg_.labor.adapt, &all, "adapt", 0, 1.0, static_cast<double>(h * w));
     write_visuals();
     return ordered_rows();
   }
@@ -145,202 +110,184 @@ class Comparison {
   [[nodiscard]] const nlohmann::json& timing() const { return timing_; }
 
  private:
-  Trainer make_trainer() const {
-    using namespace labor;
-    Rng rng(train::stage_seed(cfg_.labor.seed, "init"));
-    B backbone = make_backbone_(rng);
-    const auto make_head = head_factory(backbone.out_channels());
-    Head head = make_head(rng);
-    Disc disc({.num_classes = num_classes(), .ndf = cfg_.ndf}, rng);
-    Trainer t({std::move(backbone), std::move(head)}, std::move(disc), make_head, cfg_.labor);
-    t.set_monitor([this](const train::StepInfo& s) { progress_.step(s); });
-    return t;
+  labor::train::RunOptions run_options() const {
+    labor::train::RunOptions o;
+    const auto& j = config_json_;
+    o.identity = {{"seed", j["seed"]}, {"data", j["data"]}, {"model", j["model"]}, {"align_corners", j["align_corners"]}};
+    o.source_only = cfg_.source;
+    o.labor = cfg_.labor;
+    o.num_classes = static_cast<std::int32_t>(num_classes());
+    o.checkpoint_every = cfg_.checkpoint_every;
+    o.hooks.begin = [this](std::string_view s) { progress_.begin(s); };
+    o.hooks.end = [this](std::string_view s) { progress_.end(s); };
+    o.hooks.note = [](std::string_view s) { Progress::note(s); };
+    return o;
   }
 
-  /// A stage that produces a segmenter: loads its checkpoint, or trains, evaluates and saves.
-  template <class Train>
-  void model_stage(const std::string& name, Trainer& t, Train&& train_fn, double fraction, double points) {
+  /// Fingerprint of an adaptation on labels `labels_id` from the model with fingerprint `parent`.
+  [[nodiscard]] std::string labeled_fingerprint(const std::string& stage, const std::string& parent,
+                                                const std::string& labels_id) const {
+    return run_.fingerprint(stage, parent, {{"adapt", labor::train::to_json(cfg_.labor.adapt)}, {"labels", labels_id}});
+  }
+
+  /// The rounds of one labeled method from the UDA model `uda` and the round-1 selector `first`.
+  void method(const std::string& m, const Trainer& uda, Selector& first, std::vector<std::int64_t>& spl_points) {
     using namespace labor;
-    const fs::path ck = out_ / "checkpoints" / (name + ".safetensors");
-    train::StateDict state;
-    state.add(t.model(), "model.").add(t.discriminator(), "discriminator.");
-    MethodResult r;
-    if (fs::exists(ck)) {
-      const auto meta = state.load(ck);
-      r = MethodResult::from_json(meta.at("result"));
-      timing_[name] = meta.at("timing");
-      progress_.note(fmt::format("[{}] resumed from {} · mIoU {:.1f}", name, ck.string(), r.miou));
-    } else {
-      progress_.begin(name);
-      const auto t0 = std::chrono::steady_clock::now();
-      const fs::path partial = partial_path(name);
-      const auto resume = load_partial(partial, name, state);
-      if (cfg_.checkpoint_every > 0)
-        t.set_checkpoint_hook([&](std::string_view, const train::StageState& st,
-                                  typename Trainer::Selector*) { save_partial(partial, name, state, st); },
-                              cfg_.checkpoint_every);
-      train_fn(t, resume ? &*resume : nullptr);
-      t.set_checkpoint_hook({}, 0);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const auto cm = t.evaluate(data_.test);
-      r.name = name;
-      r.miou = 100.0 * cm.miou();
-      for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
-      r.labeled_fraction = fraction;
-      r.points_per_image = points;
-      const auto& o = name == "source_only" ? cfg_.source : (name == "uda" ? cfg_.labor.uda : cfg_.labor.adapt);
-      timing_[name] = {{"seconds", secs},
-                       {"iterations", o.iterations},
-                       {"iterations_per_second", static_cast<double>(o.iterations) / secs}};
-      // A checkpoint is written when its stage has finished: the iteration is the stage's last, and
-      // no optimiser state is kept (every stage starts fresh optimisers).
-      const bool labeled = name != "source_only" && name != "uda" && name != "target_supervised";
-      state.save(ck, {{"stage", name},
-                      {"iteration", o.iterations},
-                      {"rng", {{"seed", cfg_.labor.seed}, {"stream", name == "source_only" || name == "uda" ? name : "adapt"}}},
-                      {"labels", labeled ? nlohmann::json("labels/" + name + ".lstore") : nlohmann::json(nullptr)},
-                      {"config", fingerprints_.at(name)},
-                      {"result", r.to_json()},
-                      {"timing", timing_[name]}});
-      fs::remove(partial);
-      progress_.end(fmt::format("mIoU {:.1f}", r.miou));
+    const std::int64_t rounds = cfg_.labor.rounds, pool = data_.pool.size(), h = data_.height, w = data_.width;
+    const auto classes = static_cast<std::int32_t>(num_classes());
+    annotate::SimulatedOracle oracle([this](std::int64_t id) { return data_.pool.label(id); }, classes);
+    annotate::LabelStore store(classes);
+    Trainer a = uda;
+    std::string parent = run_.uda_fingerprint();
+    for (std::int64_t r = 1; r <= rounds; ++r) {
+      const std::string suffix = rounds == 1 ? "" : fmt::format("_r{}", r);
+      const std::string stage = m + suffix;
+      // The round's selector: the shared one in round 1, then one retrained from this method's model.
+      std::optional<Selector> own;
+      if (r > 1 && m != "random")
+        own.emplace(run_.selector_stage(fmt::format("selector_{}_r{}", m, r),
+                                        run_.fingerprint(fmt::format("selector_{}_r{}", m, r), parent,
+                                                         train::to_json(cfg_.labor.selector)),
+                                        a, data_.pool, train::stage_seed(cfg_.labor.seed, "selector", r - 1)));
+      Selector& sel = own ? *own : first;
+      const fs::path store_file = out_ / "labels" / (stage + ".lstore");
+      const std::string select_fp = run_.fingerprint("selection_" + stage, parent, selection_settings(m, r, spl_points));
+      const fs::path marker = out_ / "checkpoints" / ("selection_" + stage + ".json");
+      if (fs::exists(marker) && fs::exists(store_file)) {
+        const auto j = labor::io::read_json(marker);
+        LABOR_CHECK(j.contains("config") && j["config"] == select_fp,
+                    "checkpoint '{}': written by a run with other settings (preset, seed or options differ); pass "
+                    "another --out, or --restart to discard the old checkpoints",
+                    marker.string());
+        store = annotate::LabelStore::read(store_file);
+        Progress::note(fmt::format("[selection {}] resumed from {}", stage, marker.string()));
+        if (m == "labor_spl") spl_points.push_back(j.at("points").get<std::int64_t>());
+      } else {
+        progress_.begin("selection " + stage);
+        const auto q = select(m, r, a, sel, oracle, store, spl_points);
+        store.save(store_file);
+        const auto k = std::max<std::int64_t>(1, std::llround(q.points_per_image()));
+        if (m == "labor_spl") spl_points.push_back(k);
+        io::atomic_write(marker, "selection checkpoint",
+                         nlohmann::json{{"stage", "selection_" + stage},
+                                        {"config", select_fp},
+                                        {"fraction", q.fraction()},
+                                        {"points", k},
+                                        {"points_per_image", q.points_per_image()}}
+                             .dump(2));
+        progress_.end(fmt::format("{:.2f}% of the pool's pixels ({:.1f}/image); {} labeled so far",
+                                  100.0 * q.fraction(), q.points_per_image(), store.queried_pixels()));
+      }
+      const auto labels = train::dense_labels(store, pool, h, w);
+      const double frac = static_cast<double>(store.queried_pixels()) / static_cast<double>(pool * h * w);
+      const std::string fp = labeled_fingerprint(stage, parent, fnv1a64_hex(store.serialize()));
+      model_stage(stage, fp, a, cfg_.labor.adapt, &labels, "adapt", r - 1, frac, frac * static_cast<double>(h * w));
+      if (rounds > 1) {
+        round_rows_[m].push_back(rows_.at(stage));
+        rows_[m] = rows_.at(stage);
+        rows_[m].name = m;
+        predictions_[m] = predictions_.at(stage);
+      }
+      parent = fp;
     }
-    rows_[name] = r;
+  }
+
+  /// What decides the selection of method m in round r (the budget of that round).
+  [[nodiscard]] nlohmann::json selection_settings(const std::string& m, std::int64_t r,
+                                                  const std::vector<std::int64_t>& spl_points) const {
+    const std::int64_t rounds = cfg_.labor.rounds;
+    if (m == "labor_ppl")
+      return {{"points", round_share(cfg_.ppl_points, rounds, r)}, {"min_distance", cfg_.ppl_min_distance}};
+    if (m == "labor_spl") return {{"cap", cfg_.spl_cap / static_cast<double>(rounds)}};
+    return {{"points", spl_points.at(static_cast<std::size_t>(r - 1))}};
+  }
+
+  /// Round r's selection of method m with selector `sel`, answered by `oracle` into `store`.
+  labor::samplers::Query select(const std::string& m, std::int64_t r, Trainer& a, Selector& sel,
+                         labor::annotate::SimulatedOracle& oracle, labor::annotate::LabelStore& store,
+                         const std::vector<std::int64_t>& spl_points) {
+    using namespace labor;
+    const std::int64_t rounds = cfg_.labor.rounds;
+    if (m == "labor_spl") {
+      samplers::SplSampler spl;
+      if (cfg_.spl_cap > 0) spl.cap = cfg_.spl_cap / static_cast<double>(rounds);
+      return a.select(sel, data_.pool, spl, oracle, store);
+    }
+    if (m == "labor_ppl")
+      return a.select(sel, data_.pool,
+                      samplers::PplSampler{.points = round_share(cfg_.ppl_points, rounds, r),
+                                           .min_distance = static_cast<double>(cfg_.ppl_min_distance)},
+                      oracle, store);
+    const std::int64_t k = spl_points.at(static_cast<std::size_t>(r - 1));
+    if (m == "random")
+      return a.select(sel, data_.pool,
+                      samplers::RandomSampler{.points = k, .seed = train::stage_seed(cfg_.labor.seed, "random", r - 1)},
+                      oracle, store);
+    return a.select(sel, data_.pool, samplers::EntropySampler{.points = k}, oracle, store);
+  }
+
+  /// A stage that produces a segmenter: loaded from its checkpoint, or trained (from the model in
+  /// `t`), evaluated on the test split and saved with its result.
+  void model_stage(const std::string& name, const std::string& fp, Trainer& t, const labor::train::SegmenterStageOptions& o,
+                   const labor::train::TargetLabels* labels, const std::string& stream, std::int64_t round,
+                   double fraction, double points) {
+    using namespace labor;
+    const auto seed = train::stage_seed(cfg_.labor.seed, stream, round);
+    const auto rec = run_.segmenter_stage(
+        name, fp, t, o.iterations,
+        [&](Trainer& tr, const train::StageState* resume) {
+          tr.train_segmenter(name, data_.source, data_.pool, labels, o, seed, resume);
+        },
+        [&](Trainer& tr) {
+          const auto cm = tr.evaluate(data_.test);
+          MethodResult r;
+          r.name = name;
+          r.miou = 100.0 * cm.miou();
+          for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
+          r.labeled_fraction = fraction;
+          r.points_per_image = points;
+          auto j = r.to_json();
+          j["summary"] = fmt::format("mIoU {:.1f}", r.miou);
+          return j;
+        });
+    rows_[name] = MethodResult::from_json(rec.meta.at("result"));
+    timing_[name] = rec.meta.at("timing");
     predictions_[name] =
         t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>())
             .template to<cpu>();
   }
 
-  typename Trainer::Selector selector_stage(Trainer& uda) {
-    using namespace labor;
-    const fs::path ck = out_ / "checkpoints" / "selector.safetensors";
-    // The selector's structure: A's backbone and head and a fresh second head (weights then loaded or trained).
-    if (fs::exists(ck)) {
-      Rng rng(0);
-      typename Trainer::Selector sel(uda.model().backbone, uda.model().head,
-                                     head_factory(uda.model().backbone.out_channels())(rng));
-      train::StateDict state;
-      state.add(sel, "selector.");
-      const auto meta = state.load(ck);
-      timing_["selector"] = meta.at("timing");
-      progress_.note(fmt::format("[selector] resumed from {}", ck.string()));
-      return sel;
-    }
-    progress_.begin("pseudo_labels");
-    const auto pseudo = uda.pseudo_labels(data_.pool, cfg_.labor.selector);
+  /// Prints the share of pool pixels the pseudo-labels cover and how many of them are right.
+  void report_pseudo(const labor::train::TargetLabels& pseudo) const {
     std::int64_t labeled = 0, correct = 0, total = 0;
-    for (std::int64_t i = 0; i < data_.pool.size(); ++i)
+    for (std::int64_t i = 0; i < data_.pool.size(); ++i) {
+      const auto truth = data_.pool.label(i);
       for (std::int64_t p = 0; p < pseudo[static_cast<std::size_t>(i)].numel(); ++p) {
         const auto v = pseudo[static_cast<std::size_t>(i)][p];
         ++total;
-        if (v != annotate::ignore_label) {
+        if (v != labor::annotate::ignore_label) {
           ++labeled;
-          correct += v == data_.pool.label(i)[p];
+          correct += v == truth[p];
         }
       }
-    progress_.end(
-        fmt::format("{:.1f}% of target pixels pseudo-labeled, {:.1f}% of those correct",
-                    100.0 * static_cast<double>(labeled) / static_cast<double>(total),
-                    100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
-    progress_.begin("selector");
-    const auto t0 = std::chrono::steady_clock::now();
-    const fs::path partial = partial_path("selector");
-    if (cfg_.checkpoint_every > 0)
-      uda.set_checkpoint_hook(
-          [&](std::string_view, const train::StageState& st, typename Trainer::Selector* s) {
-            train::StateDict weights;
-            weights.add(*s, "selector.");
-            save_partial(partial, "selector", weights, st);
-          },
-          cfg_.checkpoint_every);
-    const std::uint64_t seed = train::stage_seed(cfg_.labor.seed, "selector");
-    typename Trainer::Selector sel = [&] {
-      Rng rng(0);
-      typename Trainer::Selector s(uda.model().backbone, uda.model().head,
-                                   head_factory(uda.model().backbone.out_channels())(rng));
-      train::StateDict weights;
-      weights.add(s, "selector.");
-      if (const auto resume = load_partial(partial, "selector", weights)) {
-        uda.train_selector_steps(s, data_.pool, pseudo, cfg_.labor.selector, seed, &*resume);
-        return s;
-      }
-      return uda.train_selector(data_.pool, pseudo, cfg_.labor.selector, seed);
-    }();
-    uda.set_checkpoint_hook({}, 0);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    timing_["selector"] = {{"seconds", secs},
-                           {"iterations", cfg_.labor.selector.iterations},
-                           {"iterations_per_second", static_cast<double>(cfg_.labor.selector.iterations) / secs}};
-    train::StateDict state;
-    state.add(sel, "selector.");
-    state.save(ck, {{"stage", "selector"},
-                    {"iteration", cfg_.labor.selector.iterations},
-                    {"rng", {{"seed", cfg_.labor.seed}, {"stream", "selector"}}},
-                    {"config", fingerprints_.at("selector")},
-                    {"timing", timing_["selector"]}});
-    fs::remove(partial);
-    progress_.end("");
-    return sel;
+    }
+    Progress::note(fmt::format(
+        "[pseudo_labels] {:.1f}% of target pixels pseudo-labeled, {:.1f}% of those correct",
+        100.0 * static_cast<double>(labeled) / static_cast<double>(std::max<std::int64_t>(total, 1)),
+        100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
   }
 
-  /// SPL and PPL from the selector, random and entropy at SPL's realised budget: one label store each.
-  void selection_stage(Trainer& uda, typename Trainer::Selector& sel) {
+  /// The selector's view of the visualised test images: its mask and the points PPL would pick.
+  void draw_selector(Trainer& uda, Selector& sel) {
     using namespace labor;
-    const fs::path marker = out_ / "checkpoints" / "selection.json";
-    const std::vector<std::string> methods = {"labor_spl", "labor_ppl", "random", "entropy"};
-    const auto store_path = [&](const std::string& m) { return out_ / "labels" / (m + ".lstore"); };
-    // The selector's view of the visualised test images: its mask and the points PPL would pick.
-    {
-      const auto x = data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>();
-      const auto [d1, d2] = uda.selector_probabilities(sel, x);
-      const auto p1 = d1.template to<cpu>(), p2 = d2.template to<cpu>();
-      const auto a1 = train::argmax_channels(p1), a2 = train::argmax_channels(p2);
-      vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
-      for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
-      vis_ppl_ =
-          samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)}
-              .select(p1, p2);
-    }
-    if (fs::exists(marker)) {
-      for (const auto& m : methods) stores_.emplace(m, annotate::LabelStore::read(store_path(m)));
-      timing_["selection"] = read_json(marker).at("timing");
-      progress_.note(fmt::format("[selection] resumed from {}", marker.string()));
-      return;
-    }
-    progress_.begin("selection");
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto classes = static_cast<std::int32_t>(num_classes());
-    annotate::SimulatedOracle oracle([this](std::int64_t id) { return data_.pool.label(id); }, classes);
-    nlohmann::json summary;
-    const auto run = [&](const std::string& m, const auto& sampler) {
-      annotate::LabelStore store(classes);
-      const auto q = uda.select(sel, data_.pool, sampler, oracle, store);
-      summary[m] = {{"fraction", q.fraction()}, {"points_per_image", q.points_per_image()}};
-      stores_.emplace(m, std::move(store));
-      return q;
-    };
-    samplers::SplSampler spl;
-    if (cfg_.spl_cap > 0) spl.cap = cfg_.spl_cap;
-    const auto q_spl = run("labor_spl", spl);
-    run("labor_ppl",
-        samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)});
-    // Equal budget: SPL's realised pixels per image (at least one).
-    const auto k = std::max<std::int64_t>(1, std::llround(q_spl.points_per_image()));
-    run("random", samplers::RandomSampler{.points = k, .seed = train::stage_seed(cfg_.labor.seed, "random")});
-    run("entropy", samplers::EntropySampler{.points = k});
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    timing_["selection"] = {{"seconds", secs}};
-    for (const auto& m : methods) stores_.at(m).save(store_path(m));
-    io::detail::atomic_write(marker, "selection checkpoint",
-                             nlohmann::json{{"stage", "selection"},
-                                            {"config", fingerprints_.at("selection")},
-                                            {"queries", summary},
-                                            {"timing", timing_["selection"]}}
-                                 .dump(2));
-    progress_.end(
-        fmt::format("SPL {:.2f}% of pixels ({:.0f}/image), PPL {} points/image, random and entropy {} "
-                    "pixels/image",
-                    100.0 * q_spl.fraction(), q_spl.points_per_image(), cfg_.ppl_points, k));
+    const auto x = data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>();
+    const auto [d1, d2] = uda.selector_probabilities(sel, x);
+    const auto p1 = d1.template to<cpu>(), p2 = d2.template to<cpu>();
+    const auto a1 = train::argmax_channels(p1), a2 = train::argmax_channels(p2);
+    vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
+    for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
+    vis_ppl_ = samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)}
+                   .select(p1, p2);
   }
 
   void write_visuals() const {
@@ -349,17 +296,20 @@ class Comparison {
     for (std::size_t v = 0; v < vis_idx_.size(); ++v) {
       const auto i = vis_idx_[v];
       std::vector<Panel> panels{image_panel(data_.test.image(i)), label_panel(data_.test.label(i))};
+      std::vector<std::string> captions{"input", "ground truth"};
       for (const auto& m : order())
         if (predictions_.count(m) != 0) {
           const auto& p = predictions_.at(m);
           panels.push_back(label_panel(Tensor<std::int32_t, cpu>(p.slice(static_cast<std::int64_t>(v)))));
+          captions.push_back(m);
         }
       std::vector<std::uint8_t> mask(vis_mask_.begin() + static_cast<std::ptrdiff_t>(v * h * w),
                                      vis_mask_.begin() + static_cast<std::ptrdiff_t>((v + 1) * h * w));
       panels.push_back(mask_panel(mask, h, w));
       const auto& q = vis_ppl_.images[v];
       panels.push_back(points_panel(data_.test.image(i), q.pixels, q.classes));
-      write_row(out_ / "visuals" / fmt::format("test_{:03d}.png", i), panels);
+      captions.insert(captions.end(), {"mask (heads disagree)", "PPL points"});
+      write_row(out_ / "visuals" / fmt::format("test_{:03d}.png", i), panels, captions);
     }
   }
 
@@ -376,93 +326,25 @@ class Comparison {
     return out;
   }
 
-  [[nodiscard]] fs::path partial_path(const std::string& stage) const {
-    return out_ / "checkpoints" / (stage + ".partial.safetensors");
-  }
-  /// The stage a checkpoint file belongs to: its stem, without ".partial" for a mid-stage one.
-  static std::string stage_of(const fs::path& file) {
-    std::string stem = file.stem().string();
-    constexpr std::string_view suffix = ".partial";
-    if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
-      stem.resize(stem.size() - suffix.size());
-    return stem;
-  }
-
-  /// Saves the weights in `weights` and the optimiser state `st` of a stage part-way (atomically).
-  void save_partial(const fs::path& file, const std::string& stage, labor::train::StateDict weights,
-                    labor::train::StageState st) const {
-    weights.add(st, "optim.");
-    weights.save(file, {{"stage", stage},
-                        {"iteration", st.iteration},
-                        {"optimizer", st.describe()},
-                        {"rng", {{"seed", cfg_.labor.seed}, {"stream", stage}}},
-                        {"config", fingerprints_.at(stage)}});
-  }
-
-  /// Loads a mid-stage checkpoint into `weights` and returns its optimiser state (none without a file).
-  std::optional<labor::train::StageState> load_partial(const fs::path& file, const std::string& stage,
-                                                       labor::train::StateDict weights) {
-    using namespace labor;
-    if (!fs::exists(file)) return std::nullopt;
-    const auto f = io::read_safetensors(file);
-    const auto it = f.metadata.find("labor");
-    LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: no labor metadata (not written by labor_train)", file.string());
-    const auto meta = parse(file, it->second);
-    check_fingerprint(file, stage, meta);
-    LABOR_CHECK(meta.contains("optimizer"), "checkpoint {}: metadata: expected an 'optimizer' entry", file.string());
-    auto st = train::StageState::shaped_like(meta["optimizer"], f, "optim.", file.string());
-    weights.add(st, "optim.");
-    (void)weights.load(f, file);  // the file read once: its shapes sized `st`, its data fills it
-    progress_.note(fmt::format("[{}] resuming at iteration {} from {}", stage, st.iteration, file.string()));
-    return st;
-  }
-
-  static nlohmann::json parse(const fs::path& file, const std::string& text) {
-    try {
-      return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      labor::fail("checkpoint {}: metadata: expected JSON, got a parse error ({})", file.string(), e.what());
-    }
-  }
-  static nlohmann::json read_json(const fs::path& file) {
-    std::ifstream in(file);
-    LABOR_CHECK(in.good(), "checkpoint {}: cannot open the file", file.string());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse(file, text);
-  }
-  void check_fingerprint(const fs::path& file, const std::string& stage, const nlohmann::json& meta) const {
-    const auto it = fingerprints_.find(stage);
-    LABOR_CHECK(it != fingerprints_.end(), "checkpoint {}: unknown stage '{}' (not written by labor_train?)",
-                file.string(), stage);
-    LABOR_CHECK(meta.is_object() && meta.contains("config") && meta["config"].is_string(),
-                "checkpoint {}: metadata: expected a 'config' entry (not written by labor_train?)", file.string());
-    LABOR_CHECK(meta["config"].get<std::string>() == it->second,
-                "checkpoint {}: written by a run with other settings (preset, seed or options differ); pass another "
-                "--out, or --restart to discard the old checkpoints",
-                file.string());
-  }
-
   [[nodiscard]] std::int64_t num_classes() const { return static_cast<std::int64_t>(data_.class_names.size()); }
 
-  /// Makes the classifier heads (F_A, F_B1, F_B2) on `features` channels.
-  [[nodiscard]] typename Trainer::HeadFactory head_factory(std::int64_t features) const {
-    return [features, classes = num_classes(), dil = cfg_.aspp_dilations](labor::Rng& r) {
-      return Head({.in_channels = features, .num_classes = classes, .dilations = dil}, r);
-    };
-  }
+ public:
+  /// Per method, its rows after each round (only with more than one round).
+  [[nodiscard]] const std::map<std::string, std::vector<MethodResult>>& round_rows() const { return round_rows_; }
 
+ private:
   Config cfg_;
   Splits data_;
   MakeBackbone make_backbone_;
   fs::path out_;
   Progress& progress_;
   nlohmann::json config_json_;
-  std::map<std::string, std::string> fingerprints_;
   std::int64_t visuals_;
+  Run run_;
   std::vector<std::int64_t> vis_idx_;
   std::map<std::string, MethodResult> rows_;
+  std::map<std::string, std::vector<MethodResult>> round_rows_;
   std::map<std::string, labor::Tensor<std::int32_t, labor::cpu>> predictions_;
-  std::map<std::string, labor::annotate::LabelStore> stores_;
   std::vector<std::uint8_t> vis_mask_;
   labor::samplers::Query vis_ppl_;
   nlohmann::json timing_ = nlohmann::json::object();
@@ -473,18 +355,13 @@ class Comparison {
 template <labor::models::Backbone B, class Make>
 RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, const fs::path& out, Progress& progress,
                          std::int64_t visuals) {
-  Comparison<B> c(
-      cfg, std::move(data),
-      [make_backbone, weights = cfg.weights](labor::Rng& rng) {
-        B backbone = make_backbone(rng);
-        if (!weights.empty()) labor::io::load_weights(backbone, weights);
-        return backbone;
-      },
-      out, progress, visuals);
+  Comparison<B> c(cfg, std::move(data), make_backbone, out, progress, visuals);
   RunOutput r;
   r.rows = c.run();
   r.config = c.config_json();
   r.timing = c.timing();
+  for (const auto& [m, rows] : c.round_rows())
+    for (const auto& row : rows) r.round_rows[m].push_back(row);
   return r;
 }
 
@@ -492,29 +369,18 @@ RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, con
 template <labor::Device D>
 RunOutput run_small_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
                        std::int64_t visuals) {
-  using Backbone = labor::models::SmallBackbone<float, D>;
-  return run_comparison<Backbone>(
-      cfg, std::move(data), [o = cfg.backbone](labor::Rng& rng) { return Backbone(o, rng); }, out, progress,
-      visuals);
+  return with_small<D>(cfg, [&]<class B, class Make>(std::type_identity<B>, Make make) {
+    return run_comparison<B>(cfg, std::move(data), make, out, progress, visuals);
+  });
 }
 
 /// The comparison with a DeepLab-v2 ResNet preset (cfg.model) on device D.
 template <labor::Device D>
 RunOutput run_resnet_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
                         std::int64_t visuals) {
-  auto options = labor::models::deeplabv2_options(resnet_depth(cfg.model));
-  // DeepLab-v2 freezes batch norm at the statistics of its pretrained weights; a network trained
-  // from scratch has no statistics to freeze, so there it is trained.
-  options.frozen_bn = !cfg.weights.empty();
-  const auto make = [options]<class B>(std::type_identity<B>) {
-    return [options](labor::Rng& rng) { return B(options, rng); };
-  };
-  using Basic = labor::models::BasicResNet<float, D>;
-  using Bottleneck = labor::models::BottleneckResNet<float, D>;
-  if (labor::models::resnet_uses_bottleneck(options.depth))
-    return run_comparison<Bottleneck>(cfg, std::move(data), make(std::type_identity<Bottleneck>{}), out, progress,
-                                      visuals);
-  return run_comparison<Basic>(cfg, std::move(data), make(std::type_identity<Basic>{}), out, progress, visuals);
+  return with_resnet<D>(cfg, [&]<class B, class Make>(std::type_identity<B>, Make make) {
+    return run_comparison<B>(cfg, std::move(data), make, out, progress, visuals);
+  });
 }
 
 }  // namespace labor_train

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,7 +20,8 @@
 
 #include <labor/annotate.hpp>
 #include <labor/data.hpp>
-#include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/atomic_file.hpp>
+#include <labor/io/weights.hpp>
 #include <labor/models.hpp>
 #include <labor/samplers.hpp>
 #include <labor/train.hpp>
@@ -132,39 +134,7 @@ inline void set_model(Config& c, const std::string& name) {
 /// Depth of a "deeplabv2-rN" model name.
 inline int resnet_depth(const std::string& model) { return std::stoi(model.substr(model.rfind("-r") + 2)); }
 
-inline nlohmann::json to_json(const labor::data::AugmentOptions& a) {
-  return {{"crop", {a.crop_height, a.crop_width}}, {"scale", {a.scale_min, a.scale_max}}, {"flip", a.flip}};
-}
-inline nlohmann::json to_json(const labor::train::SgdSchedule& s) {
-  return {{"lr", s.lr},
-          {"head_lr_mult", s.head_lr_mult},
-          {"momentum", s.momentum},
-          {"weight_decay", s.weight_decay},
-          {"poly_power", s.poly_power}};
-}
-inline nlohmann::json to_json(const labor::train::SegmenterStageOptions& o) {
-  return {{"iterations", o.iterations},
-          {"batch_size", o.batch_size},
-          {"sgd", to_json(o.sgd)},
-          {"lambda_adv", o.lambda_adv},
-          {"lambda_tgt", o.lambda_tgt},
-          {"d_lr", o.d_lr},
-          {"d_betas", {o.d_beta1, o.d_beta2}},
-          {"augment", to_json(o.augment)}};
-}
-inline nlohmann::json to_json(const labor::train::SelectorStageOptions& o) {
-  return {{"iterations", o.iterations},
-          {"batch_size", o.batch_size},
-          {"sgd", to_json(o.sgd)},
-          {"lambda_dis", o.lambda_dis},
-          {"lambda_weight", o.lambda_weight},
-          {"augment", to_json(o.augment)},
-          {"pl_alpha", o.pl_alpha},
-          {"pl_gamma", o.pl_gamma},
-          {"pl_momentum", o.pl_momentum},
-          {"pl_init", o.pl_init},
-          {"pl_max", o.pl_max}};
-}
+using labor::train::to_json;
 
 /// The settings as JSON (results.json's "config"; checkpoints must match it to be reused).
 inline nlohmann::json to_json(const Config& c) {
@@ -219,8 +189,58 @@ struct Splits {
 /// What a comparison returns: the rows in table order, the settings and the per-stage timing.
 struct RunOutput {
   std::vector<MethodResult> rows;
+  /// With several rounds: per labeled method, its row after each round.
+  std::map<std::string, std::vector<MethodResult>> round_rows;
   nlohmann::json config, timing;
 };
+
+/// The LabOR trainer of `cfg` on device B::device_type with `num_classes` classes: the backbone from
+/// `make_backbone` (cfg.weights loaded into it when set), an ASPP head and a discriminator, all
+/// initialised from stage_seed(seed, "init"), so every program that builds it gets the same weights.
+template <labor::models::Backbone B, class Make>
+labor::train::LaborTrainer<B, HeadOn<typename B::device_type>, DiscOn<typename B::device_type>> make_trainer(
+    const Config& cfg, const Make& make_backbone, std::int64_t num_classes) {
+  using D = typename B::device_type;
+  using Trainer = labor::train::LaborTrainer<B, HeadOn<D>, DiscOn<D>>;
+  labor::Rng rng(labor::train::stage_seed(cfg.labor.seed, "init"));
+  B backbone = make_backbone(rng);
+  if (!cfg.weights.empty()) labor::io::load_weights(backbone, cfg.weights);
+  typename Trainer::HeadFactory make_head = [features = backbone.out_channels(), num_classes,
+                                             dil = cfg.aspp_dilations](labor::Rng& r) {
+    return HeadOn<D>({.in_channels = features, .num_classes = num_classes, .dilations = dil}, r);
+  };
+  HeadOn<D> head = make_head(rng);
+  DiscOn<D> disc({.num_classes = num_classes, .ndf = cfg.ndf}, rng);
+  return Trainer({std::move(backbone), std::move(head)}, std::move(disc), make_head, cfg.labor);
+}
+
+/// Calls `f(std::type_identity<B>{}, make_backbone)` with SmallBackbone on device D and its factory.
+template <labor::Device D, class F>
+decltype(auto) with_small(const Config& cfg, F&& f) {
+  using B = labor::models::SmallBackbone<float, D>;
+  return f(std::type_identity<B>{}, [o = cfg.backbone](labor::Rng& rng) { return B(o, rng); });
+}
+
+/// Calls `f(std::type_identity<B>{}, make_backbone)` with the DeepLab-v2 ResNet of cfg.model on device D
+/// (batch norm frozen only with pretrained weights: a network trained from scratch has no
+/// statistics to freeze).
+template <labor::Device D, class F>
+decltype(auto) with_resnet(const Config& cfg, F&& f) {
+  auto options = labor::models::deeplabv2_options(resnet_depth(cfg.model));
+  options.frozen_bn = !cfg.weights.empty();
+  using Basic = labor::models::BasicResNet<float, D>;
+  using Bottleneck = labor::models::BottleneckResNet<float, D>;
+  if (labor::models::resnet_uses_bottleneck(options.depth))
+    return f(std::type_identity<Bottleneck>{}, [options](labor::Rng& rng) { return Bottleneck(options, rng); });
+  return f(std::type_identity<Basic>{}, [options](labor::Rng& rng) { return Basic(options, rng); });
+}
+
+/// with_small or with_resnet, as cfg.model says.
+template <labor::Device D, class F>
+decltype(auto) with_backbone(const Config& cfg, F&& f) {
+  if (cfg.model == "small") return with_small<D>(cfg, std::forward<F>(f));
+  return with_resnet<D>(cfg, std::forward<F>(f));
+}
 
 /// Runs the comparison with the SmallBackbone presets on the CPU (comparison_small.cpp).
 RunOutput run_small(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals);

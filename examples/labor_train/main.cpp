@@ -27,16 +27,17 @@
 
 #include <labor/core/parallel.hpp>
 
+#include "cli.hpp"
 #include "experiment.hpp"
 #include "splits.hpp"
 
 namespace {
 
-void print_error(std::string message) {
-  for (auto& ch : message)
-    if (ch == '\n' || ch == '\r') ch = ' ';
-  std::fprintf(stderr, "labor_train: error: %s\n", message.c_str());
-}
+using labor_train::parse_size;
+using labor_train::split_list;
+
+void print_error(std::string message) { labor_train::print_error("labor_train", std::move(message)); }
+
 
 /// Command-line overrides of a preset (unset = keep the preset's value).
 struct Overrides {
@@ -44,37 +45,6 @@ struct Overrides {
   std::optional<std::int64_t> source_images, pool_images, test_images, height, width;
   std::optional<double> lambda_adv, lambda_dis, lambda_weight, palette_shift;
 };
-
-/// "HxW" (or "HXW") as (H, W), both > 0. @throws labor::Error naming `flag` otherwise.
-std::pair<std::int64_t, std::int64_t> parse_size(const std::string& text, const char* flag) {
-  const auto x = text.find_first_of("xX");
-  std::int64_t h = 0, w = 0;
-  try {
-    std::size_t n1 = 0, n2 = 0;
-    if (x != std::string::npos) {
-      h = std::stoll(text.substr(0, x), &n1);
-      w = std::stoll(text.substr(x + 1), &n2);
-    }
-    if (n1 != x || n2 != text.size() - x - 1) h = w = 0;
-  } catch (const std::exception&) {
-    h = w = 0;
-  }
-  LABOR_CHECK(h > 0 && w > 0, "{}: expected HxW with positive sizes (e.g. 256x512), got '{}'", flag, text);
-  return {h, w};
-}
-
-/// Comma-separated items (empty text: none).
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  if (text.empty()) return out;
-  std::size_t start = 0;
-  while (true) {
-    const auto comma = text.find(',', start);
-    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
-}
 
 template <class T>
 void set_if(const std::optional<T>& v, T& field) {
@@ -97,7 +67,7 @@ int main(int argc, char** argv) {
   std::optional<double> spl_cap;
   std::string export_dir, resize, source_resize, class_names, weights, crop, scale, device = "cpu";
   std::optional<int> workers;
-  std::int64_t checkpoint_every = 0;
+  std::int64_t checkpoint_every = 0, rounds = 1;
   std::optional<std::string> model;
   labor_train::FileData files;
   Overrides ov;
@@ -110,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--points", points, "LabOR-PPL points per image (default 40)");
   app.add_option("--min-distance", min_distance, "LabOR-PPL minimum Chebyshev distance between points of a class");
   app.add_option("--spl-cap", spl_cap, "LabOR-SPL per-image cap as a fraction of the pixels, in (0, 1]");
+  app.add_option("--rounds", rounds,
+                 "labeling rounds R: each labeled method spends its budget (--points, --spl-cap) in R equal parts, "
+                 "retraining the selector from its own model and never re-selecting a labeled pixel")
+      ->capture_default_str();
   app.add_option("--visuals", visuals, "target test images to draw in visuals/")->capture_default_str();
   app.add_option("--source-iters", ov.source_iters, "iterations of the source-only stage");
   app.add_option("--uda-iters", ov.uda_iters, "iterations of the UDA stage");
@@ -119,7 +93,7 @@ int main(int argc, char** argv) {
   app.add_option("--lambda-adv", ov.lambda_adv, "weight of the adversarial loss (UDA and adaptation)");
   app.add_option("--lambda-dis", ov.lambda_dis, "weight of the discrepancy the selector's heads maximise");
   app.add_option("--lambda-weight", ov.lambda_weight,
-                 "weight of the selector heads' weight-space cosine similarity, which they minimise (default 0: off)");
+                 "weight of the selector heads' weight-space cosine similarity, which they minimise (the presets use 1; 0: off)");
   app.add_option("--source-images", ov.source_images, "source images of the benchmark");
   app.add_option("--pool-images", ov.pool_images, "target pool images of the benchmark");
   app.add_option("--test-images", ov.test_images, "target test images of the benchmark");
@@ -131,15 +105,15 @@ int main(int argc, char** argv) {
       "Instead of the embedded benchmark, read PNG images and label maps (class indices, 255 = ignore). SPEC is "
       "folder:IMAGES:LABELS (matched by file stem), list:FILE (one 'image label' pair per line, relative to the "
       "file's folder), cityscapes:ROOT:SPLIT (leftImg8bit/ and gtFine/ *_labelIds.png, 19 train ids) or "
-      "gta5:ROOT (images/ and labels/, 19 train ids)");
+      "gta5:ROOT (images/ and labels/, 19 train ids). Unlabeled images (images:DIR) are for the `labor` program");
   data_group->add_option("--source", files.source, "labeled source domain SPEC");
   data_group->add_option("--target", files.target, "target pool SPEC (its labels answer the simulated oracle)");
   data_group->add_option("--target-test", files.target_test, "held-out target test SPEC");
   data_group->add_option("--num-classes", files.num_classes,
                          "classes in the label maps (default: 19 for cityscapes/gta5; required for folder/list)");
   data_group->add_option("--label-map", files.label_map,
-                         "raw label value → class, as '7:0,8:1,...' or a file of 'raw class' lines; unmapped "
-                         "values become 255");
+                         "raw label value → class, as '7:0,8:1,...' or a file of 'raw class' lines; a value the "
+                         "map does not name is an error (map it to 255 to ignore it)");
   data_group->add_option("--class-names", class_names, "comma-separated class names for the table");
   data_group->add_option("--resize", resize, "resize every target image and label map to HxW (e.g. 512x1024)");
   data_group->add_option("--source-resize", source_resize, "resize every source image and label map to HxW (default: --resize)");
@@ -195,6 +169,10 @@ int main(int argc, char** argv) {
     if (model) set_model(cfg, *model);
     const std::string gpu = check_device(device);  // before anything is read or written
     cfg.device = device;
+    LABOR_CHECK(rounds >= 1, "--rounds: expected >= 1, got {}", rounds);
+    cfg.labor.rounds = rounds;
+    LABOR_CHECK(cfg.ppl_points >= rounds, "--points: expected at least one point per round ({} rounds), got {}",
+                rounds, cfg.ppl_points);
     LABOR_CHECK(checkpoint_every >= 0, "--checkpoint-every: expected >= 0, got {}", checkpoint_every);
     cfg.checkpoint_every = checkpoint_every;
     if (workers) {
@@ -266,6 +244,7 @@ int main(int argc, char** argv) {
                 "--points: expected at most the {} pixels of a target image, got {}", splits.height * splits.width,
                 cfg.ppl_points);
     const auto classes = splits.class_names;
+    const std::int64_t test_images = splits.test.size();
     if (restart) {
       LABOR_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir),
                   "--out '{}': expected a folder, got a file", out);
@@ -282,12 +261,17 @@ int main(int argc, char** argv) {
     auto timing = result.timing;
     timing["total_seconds"] = total;
     write_results(dir / "results.json", rows, classes, result.config, timing);
-    labor::io::detail::atomic_write(dir / "miou_vs_labels.svg", "plot", svg_plot(rows));
+    labor::io::atomic_write(dir / "miou_vs_labels.svg", "plot", svg_plot(rows));
     std::printf("\n%s\n", markdown_table(rows, classes).c_str());
+    for (const auto& [m, per_round] : result.round_rows) {
+      std::vector<MethodResult> numbered = per_round;
+      for (std::size_t r = 0; r < numbered.size(); ++r) numbered[r].name = fmt::format("{} round {}", m, r + 1);
+      std::printf("%s\n", markdown_table(numbered, classes).c_str());
+    }
     std::printf(
         "labeled %% = share of target pool pixels labeled by the oracle; mIoU on the %lld held-out target "
         "test images.\nWrote %s/results.json, %s/miou_vs_labels.svg and %s/visuals/ (%s in all).\n",
-        static_cast<long long>(cfg.data.target_test), out.c_str(), out.c_str(), out.c_str(),
+        static_cast<long long>(test_images), out.c_str(), out.c_str(), out.c_str(),
         format_seconds(total).c_str());
     return 0;
   } catch (const std::exception& e) {

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/atomic_file.hpp>
 
 namespace labor_train {
 
@@ -69,7 +69,7 @@ inline void write_results(const std::filesystem::path& file, const std::vector<M
   nlohmann::json methods = nlohmann::json::array();
   for (const auto& r : rows) methods.push_back(r.to_json());
   const nlohmann::json j = {{"methods", methods}, {"classes", classes}, {"config", config}, {"timing", timing}};
-  labor::io::detail::atomic_write(file, "results.json", j.dump(2) + "\n");
+  labor::io::atomic_write(file, "results.json", j.dump(2) + "\n");
 }
 
 /// An SVG scatter of mIoU against the labeled share of the target pool (log axis). Methods without

@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include <labor/data.hpp>
-#include <labor/io/detail/atomic_file.hpp>
+#include <labor/io/atomic_file.hpp>
 #include <labor/io/png.hpp>
 
 #include "experiment.hpp"
@@ -17,13 +19,32 @@
 
 namespace labor_train {
 
+/// Refuses an unlabeled dataset for `flag` (labor_train trains on the source's labels, simulates the
+/// annotator from the pool's and evaluates on the test split's); `got` says what it is.
+/// @throws labor::Error "FLAG 'SPEC': expected a labeled dataset (...), got GOT; ..." when !labeled.
+inline void require_labels(std::string_view flag, std::string_view spec, bool labeled, std::string_view got) {
+  const std::string_view why = flag == "--source"   ? "the source stages train on its labels"
+                               : flag == "--target" ? "the comparison's simulated annotator reads the pool's labels"
+                                                    : "the comparison evaluates mIoU on its labels";
+  LABOR_CHECK(labeled,
+              "{} '{}': expected a labeled dataset ({}), got {}; use the `labor` workflow program for unlabeled "
+              "target images",
+              flag, spec, why, got);
+}
+
 /// The three splits of `cfg`: generated from cfg.data, or opened from cfg.files (every file is
-/// checked before anything is trained). @throws labor::Error for bad options or unreadable data.
+/// checked before anything is trained). @throws labor::Error for bad options, unreadable data, or
+/// an unlabeled spec (images:, an image-only list:) for any split.
 inline Splits make_splits(const Config& cfg) {
   using namespace labor;
   Splits s;
   if (cfg.files.enabled()) {
     const FileData& f = cfg.files;
+    using Flag = std::pair<std::string_view, std::string_view>;
+    for (const auto& [flag, spec] : {Flag{"--source", f.source}, Flag{"--target", f.target},
+                                     Flag{"--target-test", f.target_test}})  // before any other check or read
+      require_labels(flag, spec, data::parse_dataset_spec(spec).kind != data::DatasetKind::images,
+                     "unlabeled images");
     const bool labeled_kind = f.source.rfind("cityscapes:", 0) == 0 || f.source.rfind("gta5:", 0) == 0;
     data::FileDatasetOptions o{.num_classes = static_cast<int>(f.num_classes), .height = f.height, .width = f.width};
     if (o.num_classes == 0) {
@@ -36,9 +57,14 @@ inline Splits make_splits(const Config& cfg) {
       so.height = f.source_height;
       so.width = f.source_width;
     }
-    auto source = data::open_dataset(f.source, so);
-    auto pool = data::open_dataset(f.target, o);
-    auto test = data::open_dataset(f.target_test, o);
+    const auto open = [](std::string_view flag, const std::string& spec, const data::FileDatasetOptions& opts) {
+      auto d = data::open_dataset(spec, opts);
+      require_labels(flag, spec, d.has_labels(), "an image-only list (no labels)");
+      return d;
+    };
+    auto source = open("--source", f.source, so);
+    auto pool = open("--target", f.target, o);
+    auto test = open("--target-test", f.target_test, o);
     // Pool and test images are batched together by the selection and the evaluation: one size
     // (each file dataset already has one size: its files' or --resize's).
     LABOR_CHECK(test.height() == pool.height() && test.width() == pool.width(),
@@ -96,7 +122,7 @@ inline void export_benchmark(const Config& cfg, const std::filesystem::path& dir
       io::write_png(dir / name / "labels" / file, gray);
       list += fmt::format("{0}/images/{1} {0}/labels/{1}\n", name, file);
     }
-    io::detail::atomic_write(dir / (name + ".txt"), "list file", list);
+    io::atomic_write(dir / (name + ".txt"), "list file", list);
   };
   write_split("source", bench.source);
   write_split("target_pool", bench.target_pool);

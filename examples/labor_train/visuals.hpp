@@ -1,6 +1,6 @@
 #pragma once
-// labor_train's pictures: per test image one PNG row of panels — input, ground truth, the
-// prediction of every method, the selector's inconsistency mask and the PPL points.
+// labor_train's pictures: per test image one PNG row of captioned panels — input, ground truth,
+// the prediction of every method, the selector's inconsistency mask and the PPL points.
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <labor/core/error.hpp>
 #include <labor/core/tensor.hpp>
+#include <labor/io/draw.hpp>
 #include <labor/io/png.hpp>
 
 namespace labor_train {
@@ -31,12 +33,7 @@ using Panel = labor::Tensor<std::uint8_t, labor::cpu>;
 
 /// An RGB image (3×H×W floats in [0, 1]) as a panel.
 inline Panel image_panel(const labor::Tensor<float, labor::cpu>& img) {
-  const std::int64_t h = img.size(1), w = img.size(2);
-  Panel p(labor::Shape{h, w, 3});
-  for (std::int64_t c = 0; c < 3; ++c)
-    for (std::int64_t i = 0; i < h * w; ++i)
-      p[i * 3 + c] = static_cast<std::uint8_t>(std::clamp(img[c * h * w + i], 0.0f, 1.0f) * 255.0f + 0.5f);
-  return p;
+  return labor::io::to_rgb8(img);
 }
 
 /// A label map (H×W) in class colours.
@@ -77,15 +74,43 @@ inline Panel points_panel(const labor::Tensor<float, labor::cpu>& img, const std
   return p;
 }
 
-/// Writes the panels side by side (2-pixel grey gaps) to `file`.
-inline void write_row(const std::filesystem::path& file, const std::vector<Panel>& panels) {
-  const std::int64_t h = panels.front().size(0), w = panels.front().size(1), gap = 2;
-  const auto n = static_cast<std::int64_t>(panels.size());
+/// The caption scale for panels `width` pixels wide: width/128 clamped to [1, 3], lowered until the
+/// longest caption fits (at scale 1 a longer one is clipped).
+inline int caption_scale(std::int64_t width, const std::vector<std::string>& captions) {
+  int s = static_cast<int>(std::clamp<std::int64_t>(width / 128, 1, 3));
+  const auto fits = [&](int scale) {
+    for (const auto& c : captions)
+      if (labor::io::text_size(c, scale).second > width) return false;
+    return true;
+  };
+  while (s > 1 && !fits(s)) --s;
+  return s;
+}
+
+/// Writes the panels side by side to `file`, each enlarged (nearest neighbour) by the smallest
+/// integer factor that makes its shorter side at least 128 pixels, with captions[k] in a band over
+/// panels[k], grey gaps of 2 pixels per enlargement step between them.
+/// @throws labor::Error when there are no panels, the counts differ or the panels differ in size.
+inline void write_row(const std::filesystem::path& file, const std::vector<Panel>& panels,
+                      const std::vector<std::string>& captions) {
+  LABOR_CHECK(!panels.empty() && captions.size() == panels.size(),
+              "write_row: captions: expected one per panel ({}), got {}", panels.size(), captions.size());
+  for (const auto& p : panels)
+    LABOR_CHECK(p.shape() == panels.front().shape(), "write_row: panel: expected shape {}, got {}",
+                panels.front().shape(), p.shape());
+  // 128 pixels: captions at scale 2 fit over the 64×128 synthetic images.
+  const int f = labor::io::enlargement_for(panels.front().size(0), panels.front().size(1), 128);
+  const int scale = caption_scale(panels.front().size(1) * f, captions);
+  std::vector<Panel> shown;
+  for (std::size_t k = 0; k < panels.size(); ++k)
+    shown.push_back(labor::io::with_caption(labor::io::enlarge(panels[k], f), captions[k], scale));
+  const std::int64_t h = shown.front().size(0), w = shown.front().size(1), gap = 2 * std::int64_t{f};
+  const auto n = static_cast<std::int64_t>(shown.size());
   Panel out(labor::Shape{h, n * w + (n - 1) * gap, 3});
   out.fill(128);
   for (std::int64_t k = 0; k < n; ++k)
     for (std::int64_t y = 0; y < h; ++y)
-      std::copy_n(panels[static_cast<std::size_t>(k)].data() + y * w * 3, w * 3,
+      std::copy_n(shown[static_cast<std::size_t>(k)].data() + y * w * 3, w * 3,
                   out.data() + (y * out.size(1) + k * (w + gap)) * 3);
   labor::io::write_png(file, out);
 }

@@ -38,7 +38,8 @@ std::map<std::string, nlohmann::json> methods(const nlohmann::json& r) {
 TEST(LaborTrainQuick, WritesEveryOutput) {
   ASSERT_FALSE(out_dir().empty()) << "set LABOR_E2E_OUT";
   for (const char* f : {"results.json", "miou_vs_labels.svg", "visuals/test_000.png", "labels/labor_spl.lstore",
-                        "checkpoints/uda.safetensors", "checkpoints/selection.json"})
+                        "checkpoints/uda.safetensors", "checkpoints/selector_r1.safetensors",
+                        "checkpoints/selection_labor_spl.json", "checkpoints/selection_labor_ppl.json"})
     EXPECT_TRUE(fs::exists(out_dir() / f)) << f;
   const auto m = methods(results());
   for (const char* name : {"source_only", "uda", "labor_ppl", "labor_spl", "random", "entropy", "target_supervised"}) {

@@ -119,8 +119,9 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         resumed = [l for l in err.splitlines() if "resumed" in l]
         trained = [l.split("]")[0][1:] for l in err.splitlines() if l.startswith("[") and "resumed" not in l]
-        if len(resumed) != 7 or sorted(s for s in trained if s not in ("data",)) != ["entropy", "target_supervised"]:
-            failures.append(f"resume: expected 7 resumed stages and 2 trained, got:\n{err}")
+        # source_only, uda, selector_r1, the four selections, labor_spl, labor_ppl, random.
+        if len(resumed) != 10 or sorted(s for s in trained if s not in ("data",)) != ["entropy", "target_supervised"]:
+            failures.append(f"resume: expected 10 resumed stages and 2 trained, got:\n{err}")
         if methods(resume) != methods(QUICK):
             failures.append("resume: results.json methods differ from the uninterrupted run")
         if "| labor_spl |" not in out:
@@ -152,6 +153,31 @@ with tempfile.TemporaryDirectory() as tmp:
             left = [f for f in os.listdir(os.path.join(ck, "checkpoints")) if ".partial" in f]
             if left:
                 failures.append(f"interrupted: mid-stage checkpoints left after the run: {left}")
+
+    # --rounds 2: each labeled method spends its budget in two rounds; a table per method and round,
+    # the labeled share growing from round 1 to round 2, and round 2 never re-selecting a pixel
+    # (the cumulative store holds as many pixels as the two rounds selected).
+    rounds = os.path.join(tmp, "rounds")
+    rc, out, err = run("--preset", "quick", "--rounds", "2", "--source-iters", "3", "--uda-iters", "3",
+                       "--selector-iters", "3", "--adapt-iters", "3", "--out", rounds, "--quiet")
+    if rc != 0:
+        failures.append(f"rounds: exit {rc}: {err.strip()[-400:]}")
+    else:
+        for m in ("labor_ppl", "labor_spl", "random", "entropy"):
+            if f"| {m} round 1 |" not in out or f"| {m} round 2 |" not in out:
+                failures.append(f"rounds: no per-round rows for {m}")
+        marks = {}
+        for r in (1, 2):
+            with open(os.path.join(rounds, "checkpoints", f"selection_labor_ppl_r{r}.json")) as fh:
+                marks[r] = json.load(fh)
+        if not all(0 < marks[r]["points_per_image"] <= 20 for r in (1, 2)):
+            failures.append(f"rounds: PPL's 40 points per image are not split in two rounds of at most 20: {marks}")
+        ppl = next(m for m in methods(rounds) if m["name"] == "labor_ppl")
+        total = marks[1]["points_per_image"] + marks[2]["points_per_image"]
+        if abs(ppl["points_per_image"] - total) > 1e-9:
+            failures.append(f"rounds: labor_ppl labeled {ppl['points_per_image']} points per image, the rounds "
+                            f"selected {total}: a pixel was selected twice")
+    expect_error("zero rounds", ["--rounds", "0", "--out", os.path.join(tmp, "x")], 1, ["--rounds"])
 
 if failures:
     print("\n".join(failures))

@@ -39,6 +39,7 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/io/detail/atomic_file.hpp"
+#include "labor/io/json.hpp"
 #include "labor/io/png.hpp"
 #include "labor/samplers/query.hpp"
 
@@ -66,16 +67,7 @@ inline std::filesystem::path labels_path(const std::filesystem::path& dir, std::
   return dir / ("labels_" + std::to_string(id) + ".png");
 }
 
-/// Parses a JSON file; throws labor::Error naming it for a missing file or malformed JSON.
-inline nlohmann::json read_json(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  LABOR_CHECK(in.good(), "json '{}': cannot open file", file.string());
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail("json '{}': malformed: {}", file.string(), e.what());
-  }
-}
+using io::read_json;
 
 /// An integer field; throws naming `file` and `what` unless it is an integer.
 inline std::int64_t json_int(const nlohmann::json& j, const std::string& file, const std::string& what) {
@@ -129,11 +121,14 @@ inline std::vector<std::int32_t> json_labels(const nlohmann::json& j, const samp
   return labels;
 }
 
-inline Answers import_json(const std::filesystem::path& dir, const samplers::Query& query,
-                           const std::vector<std::int64_t>& ids, std::int32_t num_classes) {
-  const auto path = dir / "answers.json";
-  const std::string file = path.string();
-  const auto j = read_json(path);
+}  // namespace detail
+
+/// The answers to `query` (image ids `ids`) in the parsed answers.json document `j`, read from
+/// `file` (named in errors); the format is in this file's comment. Checks counts, the repeated
+/// pixels and label ranges. @throws labor::Error naming the file, the image, the pixel and the value.
+inline Answers answers_from_json(const nlohmann::json& j, const std::string& file, const samplers::Query& query,
+                                 const std::vector<std::int64_t>& ids, std::int32_t num_classes) {
+  using namespace detail;
   Answers out;
   if (j.is_array()) {
     LABOR_CHECK(j.size() == query.images.size(), "json '{}': image count: expected {} (queried images), got {}", file,
@@ -175,6 +170,14 @@ inline Answers import_json(const std::filesystem::path& dir, const samplers::Que
                           json_labels(json_field(e, "labels", file, "answers image"), q, ids[i], num_classes, file)});
   }
   return out;
+}
+
+namespace detail {
+
+inline Answers import_json(const std::filesystem::path& dir, const samplers::Query& query,
+                           const std::vector<std::int64_t>& ids, std::int32_t num_classes) {
+  const auto path = dir / "answers.json";
+  return annotate::answers_from_json(read_json(path), path.string(), query, ids, num_classes);
 }
 
 inline Answers import_png(const std::filesystem::path& dir, const samplers::Query& query,

@@ -26,6 +26,7 @@
 #include "labor/annotate/answers.hpp"
 #include "labor/annotate/detail/checks.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/hash.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/io/detail/atomic_file.hpp"
 
@@ -38,14 +39,7 @@ static_assert(std::endian::native == std::endian::little, "LabelStore files are 
 inline constexpr std::string_view store_magic{"LABORLS\0", 8};
 inline constexpr std::uint32_t store_version = 1;
 
-inline std::uint64_t fnv1a64(std::string_view bytes) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+using labor::fnv1a64;
 
 template <class T>
 void put(std::string& out, T v) {
