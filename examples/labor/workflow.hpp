@@ -5,7 +5,6 @@
 // the data, builds the networks and writes what a person reads.
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -18,7 +17,6 @@
 #include <nlohmann/json.hpp>
 
 #include <labor/annotate.hpp>
-#include <labor/annotate/render.hpp>
 #include <labor/data.hpp>
 #include <labor/io/atomic_file.hpp>
 #include <labor/io/png.hpp>
@@ -168,6 +166,7 @@ inline labor::train::RunOptions run_options(const RunConfig& rc, const labor_tra
   o.source_only = cfg.source;
   o.labor = cfg.labor;
   o.num_classes = static_cast<std::int32_t>(rc.num_classes);
+  o.class_names = rc.class_names;
   o.hooks.begin = [&progress](std::string_view s) { progress.begin(s); };
   o.hooks.end = [&progress](std::string_view s) { progress.end(s); };
   o.hooks.note = [](std::string_view s) { Progress::note(s); };
@@ -225,14 +224,12 @@ class Workflow {
     run_.load_model(round - 1, trainer_);
     auto sel = run_.selector(round, trainer_, pool);
     const labor::samplers::Query q = select(round, sel, pool, a, hw);
-    const auto t0 = std::chrono::steady_clock::now();
-    write_pictures(round, q, pool);
-    const double files = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto round_meta = labor::io::read_json(run_.round_dir(round) / "round.json");
     const auto selector_meta = run_.stage_meta(Run::stage_name("selector", round));
     Progress::note(fmt::format("[timing] selection {:.2f}s (selector forward passes, sampler, queries.json, masks), "
                                "pictures and answers template {:.2f}s; selector training {:.2f}s",
-                               round_meta.at("seconds").template get<double>(), files,
+                               round_meta.at("seconds").template get<double>(),
+                               round_meta.at("pictures_seconds").template get<double>(),
                                selector_meta.at("timing").at("seconds").template get<double>()));
     std::printf("Round %lld: %lld pixels queried in %lld images (%.3f%% of the pool). Label them:\n"
                 "  pictures: %s/images/  (each point numbered as in answers_template.json)\n"
@@ -404,37 +401,6 @@ class Workflow {
     if (st == "margin")
       return run_.query(round, trainer_, sel, pool, s::MarginSampler{.points = points}, {{"points", points}});
     labor::fail("--strategy: expected ppl, spl, random, entropy or margin, got '{}'", st);
-  }
-
-  /// rounds/<r>/images/<id>_<stem>.png (the image with its queried pixels) and answers_template.json.
-  template <class Pool>
-  void write_pictures(std::int64_t round, const labor::samplers::Query& q, const Pool& pool) const {
-    const auto dir = run_.round_dir(round);
-    fs::create_directories(dir / "images");
-    nlohmann::json images = nlohmann::json::array();
-    for (std::size_t i = 0; i < q.images.size(); ++i) {
-      const auto& qi = q.images[i];
-      const auto id = static_cast<std::int64_t>(i);
-      const std::string stem = pool.image_file(id).stem().string();
-      const std::string picture = fmt::format("images/{:04d}_{}.png", id, stem);
-      if (!qi.pixels.empty())
-        labor::io::write_png(dir / picture, labor::annotate::render_query(pool.image(id), qi));
-      nlohmann::json pixels = nlohmann::json::array();
-      for (auto p : qi.pixels) pixels.push_back({p / qi.width, p % qi.width});
-      images.push_back({{"index", id},
-                        {"file", pool.image_file(id).string()},
-                        {"picture", qi.pixels.empty() ? nlohmann::json(nullptr) : nlohmann::json(picture)},
-                        {"pixels", std::move(pixels)},
-                        {"predicted", qi.classes},
-                        {"labels", nlohmann::json(std::vector<std::nullptr_t>(qi.pixels.size(), nullptr))}});
-    }
-    const auto meta = labor::io::read_json(dir / "round.json");
-    const nlohmann::json doc = {{"round", round},
-                                {"query_id", meta.at("query_id")},
-                                {"classes", rc_.class_names},
-                                {"ignore", 255},
-                                {"images", std::move(images)}};
-    labor::io::atomic_write(dir / "answers_template.json", "json", doc.dump(1) + "\n");
   }
 
   /// The latest finished model: (round, stage name), round 0 = UDA.

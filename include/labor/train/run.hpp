@@ -10,7 +10,9 @@
 ///   (weights, optimiser state, iteration), removed when the stage ends.
 /// - `rounds/<r>/` (r = 1, 2, …): `queries.json` and `mask_<i>.png` (annotate::export_queries),
 ///   `round.json` (what the round was selected from: the query id, the sampler, the models'
-///   fingerprints, the pool's image files), `answers.lstore` (the round's answers, a LabelStore).
+///   fingerprints; the selection's seconds), for the annotator `images/<id>_<stem>.png` (the image
+///   with its queried pixels drawn) and `answers_template.json` (the points to label, "labels" to
+///   fill), and `answers.lstore` (the round's answers, a LabelStore).
 /// - `labels.lstore`: every answer so far (the rounds' stores merged in round order).
 ///
 /// Stages of the standard schedule: `source_only`, `uda`, then per round `selector_r<r>`,
@@ -39,12 +41,14 @@
 #include "labor/annotate/file_oracle.hpp"
 #include "labor/annotate/label_store.hpp"
 #include "labor/annotate/oracle.hpp"
+#include "labor/annotate/render.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/hash.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/data/dataset.hpp"
 #include "labor/io/atomic_file.hpp"
 #include "labor/io/json.hpp"
+#include "labor/io/png.hpp"
 #include "labor/io/safetensors.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
@@ -101,6 +105,11 @@ struct RunOptions {
   LaborOptions labor;
   /// Classes C of the label maps (1 to 255): the label stores' and the queries' class count.
   std::int32_t num_classes = 0;
+  /// Class names for the annotator's answers template (empty: none listed).
+  std::vector<std::string> class_names;
+  /// Write the annotator's files with each round's queries: `rounds/<r>/images/<id>_<stem>.png`
+  /// (annotate::render_query) and `answers_template.json`.
+  bool pictures = true;
   /// Save a stage part-way every this many iterations (0: only when it ends). Does not change results.
   std::int64_t checkpoint_every = 0;
   RunHooks hooks;
@@ -404,10 +413,15 @@ class LaborRun {
     std::vector<std::int64_t> ids(static_cast<std::size_t>(pool.size()));
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);
     annotate::export_queries(q, dir, ids);
+    const auto t1 = std::chrono::steady_clock::now();
+    const auto id = query_id(q);
+    if (options_.pictures) write_annotator_files(round, id, q, pool);
+    const auto t2 = std::chrono::steady_clock::now();
     auto round_meta = meta;
-    round_meta["query_id"] = query_id(q);
+    round_meta["query_id"] = id;
     round_meta["selected_pixels"] = q.selected_pixels();
-    round_meta["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    round_meta["seconds"] = std::chrono::duration<double>(t1 - t0).count();
+    round_meta["pictures_seconds"] = std::chrono::duration<double>(t2 - t1).count();
     io::atomic_write(dir / "round.json", "json", round_meta.dump(2) + "\n");
     end(fmt::format("{} pixels in {} images ({:.3f}% of the pool, {:.1f} per image)", q.selected_pixels(),
                     q.images.size(), 100.0 * q.fraction(), q.points_per_image()));
@@ -605,6 +619,40 @@ class LaborRun {
           tr.train_segmenter(stage, source, target, labels, o, seed, resume);
         },
         [](Trainer&) { return nlohmann::json(nullptr); });
+  }
+
+  /// rounds/<r>/images/<id>_<stem>.png (the image with its queried pixels drawn, for images with
+  /// any) and answers_template.json: per image its index, file, picture, pixels [[y, x], ...], the
+  /// predicted class of each as a hint and "labels" (null each) for the annotator to fill.
+  template <data::Dataset T>
+  void write_annotator_files(std::int64_t round, const std::string& id, const samplers::Query& q,
+                             const T& pool) const {
+    const auto dir = round_dir(round);
+    std::filesystem::create_directories(dir / "images");
+    nlohmann::json images = nlohmann::json::array();
+    for (std::size_t i = 0; i < q.images.size(); ++i) {
+      const auto& qi = q.images[i];
+      const auto n = static_cast<std::int64_t>(i);
+      std::filesystem::path file;
+      if constexpr (requires { pool.image_file(n); }) file = pool.image_file(n);
+      const std::string picture =
+          fmt::format("images/{:04d}{}.png", n, file.empty() ? std::string() : "_" + file.stem().string());
+      if (!qi.pixels.empty()) io::write_png(dir / picture, annotate::render_query(pool.image(n), qi));
+      nlohmann::json pixels = nlohmann::json::array();
+      for (auto p : qi.pixels) pixels.push_back({p / qi.width, p % qi.width});
+      images.push_back({{"index", n},
+                        {"file", file.string()},
+                        {"picture", qi.pixels.empty() ? nlohmann::json(nullptr) : nlohmann::json(picture)},
+                        {"pixels", std::move(pixels)},
+                        {"predicted", qi.classes},
+                        {"labels", nlohmann::json(std::vector<std::nullptr_t>(qi.pixels.size(), nullptr))}});
+    }
+    const nlohmann::json doc = {{"round", round},
+                                {"query_id", id},
+                                {"classes", options_.class_names},
+                                {"ignore", annotate::ignore_label},
+                                {"images", std::move(images)}};
+    io::atomic_write(dir / "answers_template.json", "json", doc.dump(1) + "\n");
   }
 
   void check_round_number(std::int64_t round) const {
