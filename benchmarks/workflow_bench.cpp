@@ -4,7 +4,10 @@
 //   BM_QueryRound:        LaborRun::query — both heads on every pool image, PPL with 40 points per
 //                         image, queries.json, masks, the annotator's pictures and answers template;
 //   BM_AnswerImport:      `labor answer` on those 500 × 40 points — answers.json parsed, checked
-//                         against the round, merged and stored.
+//                         against the round, merged and stored;
+//   BM_SelectorForward:   the network part of the selection alone (both heads' probabilities of every
+//                         pool image, batches of 8), so QueryRound − SelectorForward is what the
+//                         sampler and the files cost.
 // The selector trains for the preset's iterations (quick 100, default 300); the target is
 // QueryRound < 10 % of that many SelectorIterations, and AnswerImport < 1 s.
 //
@@ -12,6 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -86,9 +90,15 @@ void BM_SelectorIteration(benchmark::State& state) {
   Trainer::Selector sel(t.model().backbone, t.model().head, make_head(rng));
   const auto labels = labor::train::all_labels(pool());
   auto o = t.options().selector;
+  // Several selector iterations per call, so the loader's start and the first allocations (once per
+  // stage in a real round) are spread out; the time reported is per selector iteration.
+  constexpr std::int64_t steps = 6;
+  o.iterations = steps;
   for (auto _ : state) {
-    o.iterations = 1;
+    const auto t0 = std::chrono::steady_clock::now();
     t.train_selector_steps(sel, pool(), labels, o, 3);
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                           static_cast<double>(steps));
   }
   state.counters["images_per_iteration"] = static_cast<double>(o.batch_size);
 }
@@ -146,8 +156,24 @@ void BM_AnswerImport(benchmark::State& state) {
   state.counters["answered_pixels"] = static_cast<double>(answers.size());
 }
 
+void BM_SelectorForward(benchmark::State& state) {
+  Trainer t = make_trainer();
+  labor::Rng rng(2);
+  Trainer::Selector sel(t.model().backbone, t.model().head, make_head(rng));
+  for (auto _ : state) {
+    for (std::int64_t i = 0; i < kPool; i += 8) {
+      std::vector<std::int64_t> idx;
+      for (std::int64_t k = i; k < std::min(kPool, i + 8); ++k) idx.push_back(k);
+      const auto [p1, p2] = t.selector_probabilities(sel, labor::data::batch_images(pool(), idx));
+      benchmark::DoNotOptimize(p1.data());
+      benchmark::DoNotOptimize(p2.data());
+    }
+  }
+}
+
 }  // namespace
 
-BENCHMARK(BM_SelectorIteration)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SelectorForward)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_SelectorIteration)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(2);
 BENCHMARK(BM_QueryRound)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(BM_AnswerImport)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AnswerImport)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
