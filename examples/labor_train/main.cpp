@@ -171,8 +171,6 @@ int main(int argc, char** argv) {
     cfg.device = device;
     LABOR_CHECK(rounds >= 1, "--rounds: expected >= 1, got {}", rounds);
     cfg.labor.rounds = rounds;
-    LABOR_CHECK(cfg.ppl_points >= rounds, "--points: expected at least one point per round ({} rounds), got {}",
-                rounds, cfg.ppl_points);
     LABOR_CHECK(checkpoint_every >= 0, "--checkpoint-every: expected >= 0, got {}", checkpoint_every);
     cfg.checkpoint_every = checkpoint_every;
     if (workers) {
@@ -211,6 +209,8 @@ int main(int argc, char** argv) {
       cfg.files = files;
     }
     LABOR_CHECK(cfg.ppl_points > 0, "--points: expected a budget > 0 points per image, got {}", cfg.ppl_points);
+    LABOR_CHECK(cfg.ppl_points >= rounds, "--points: expected at least one point per round ({} rounds), got {}",
+                rounds, cfg.ppl_points);
     LABOR_CHECK(cfg.files.enabled() || cfg.ppl_points <= cfg.data.height * cfg.data.width,
                 "--points: expected at most the {} pixels of an image, got {}", cfg.data.height * cfg.data.width,
                 cfg.ppl_points);
@@ -234,6 +234,8 @@ int main(int argc, char** argv) {
     }
 
     const std::filesystem::path dir(out);
+    LABOR_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir),
+                "--out '{}': expected a folder, got a file", out);
     Progress progress(quiet);
     Splits splits = make_splits(cfg);
     LABOR_CHECK(splits.height >= 32 && splits.width >= 32,
