@@ -270,7 +270,6 @@ class Workflow {
                     src.string(), j["query_id"].dump(), round, meta.at("query_id").dump());
       answers = labor::annotate::answers_from_json(j, src.string(), q, ids, classes);
     }
-    labor::annotate::validate_answers(answers, classes);
     const auto s = run_.answer(round, answers);
     if (s.changed)
       std::printf("Round %lld: stored %lld answers for %lld images. Next: labor adapt %s\n",

@@ -207,8 +207,6 @@ class LaborTrainer {
   void set_monitor(Monitor m) { monitor_ = std::move(m); }
   /// The factory of fresh heads (the selector's second head F_B2).
   [[nodiscard]] const HeadFactory& head_factory() const { return make_head_; }
-  /// The monitor set by set_monitor (empty when none).
-  [[nodiscard]] const Monitor& monitor() const { return monitor_; }
 
   /// Called inside a stage every `every` iterations (not after its last): the stage's name, its
   /// state, and the selector being trained (nullptr in the segmenter stages, whose weights are
