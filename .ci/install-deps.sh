@@ -9,6 +9,9 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libpng-dev nlohmann-json3-dev libcli11-dev
   python3 python3-numpy python3-pil python3-torch python3-torchvision
+  # The fuzz presets (tests/fuzz): clang, its libFuzzer and sanitizer runtimes (a recommendation of
+  # clang, so named here: apt runs without recommends) and LLVM's OpenMP for clang.
+  clang libclang-rt-14-dev libomp-dev
 )
 # Thrust and CUB: the CUDA toolkit's CCCL when the toolkit is installed, else Debian's copy.
 if [ ! -d /usr/local/cuda/include/cccl ] && [ -z "${CUDA_PATH:-}" ]; then
