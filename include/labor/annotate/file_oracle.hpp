@@ -26,6 +26,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <span>
 #include <sstream>
 #include <string>
@@ -69,9 +70,11 @@ inline std::filesystem::path labels_path(const std::filesystem::path& dir, std::
 
 using io::read_json;
 
-/// An integer field; throws naming `file` and `what` unless it is an integer.
+/// An integer field; throws naming `file` and `what` unless it is an integer that fits in int64.
 inline std::int64_t json_int(const nlohmann::json& j, const std::string& file, const std::string& what) {
-  LABOR_CHECK(j.is_number_integer(), "json '{}': {}: expected an integer, got {}", file, what, j.dump());
+  LABOR_CHECK(j.is_number_integer() && !(j.is_number_unsigned() &&
+                                         j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)),
+              "json '{}': {}: expected an integer (64-bit), got {}", file, what, io::quote(j));
   return j.get<std::int64_t>();
 }
 
@@ -81,7 +84,8 @@ inline const nlohmann::json& json_field(const nlohmann::json& obj, const char* k
   return obj[key];
 }
 
-/// Reads [[y, x], ...] as linear indices, checking every coordinate against H×W.
+/// Reads [[y, x], ...] as linear indices, checking every coordinate against H×W (a size that
+/// passed check_image_size, so y·W + x cannot overflow).
 inline std::vector<std::int64_t> json_pixels(const nlohmann::json& j, std::int64_t height, std::int64_t width,
                                              std::int64_t image, const std::string& file) {
   LABOR_CHECK(j.is_array(), "json '{}': image {}: pixels: expected a list of [y, x], got {}", file, image,
@@ -91,7 +95,7 @@ inline std::vector<std::int64_t> json_pixels(const nlohmann::json& j, std::int64
   for (std::size_t k = 0; k < j.size(); ++k) {
     const auto& yx = j[k];
     LABOR_CHECK(yx.is_array() && yx.size() == 2, "json '{}': image {}: pixel {}: expected [y, x], got {}", file, image,
-                k, yx.dump());
+                k, io::quote(yx));
     const auto y = json_int(yx[0], file, fmt::format("image {}: pixel {} y", image, k));
     const auto x = json_int(yx[1], file, fmt::format("image {}: pixel {} x", image, k));
     LABOR_CHECK(y >= 0 && y < height && x >= 0 && x < width,
@@ -113,7 +117,7 @@ inline std::vector<std::int32_t> json_labels(const nlohmann::json& j, const samp
   for (std::size_t k = 0; k < j.size(); ++k) {
     const auto p = q.pixels[k];
     LABOR_CHECK(j[k].is_number_integer(), "json '{}': image {}: pixel (y {}, x {}): label: expected an integer, got {}",
-                file, id, p / q.width, p % q.width, j[k].dump());
+                file, id, p / q.width, p % q.width, io::quote(j[k]));
     const auto v = j[k].get<std::int64_t>();
     check_label(fmt::format("json '{}'", file), id, p, q.width, v, num_classes);
     labels.push_back(static_cast<std::int32_t>(v));
@@ -129,6 +133,9 @@ inline std::vector<std::int32_t> json_labels(const nlohmann::json& j, const samp
 inline Answers answers_from_json(const nlohmann::json& j, const std::string& file, const samplers::Query& query,
                                  const std::vector<std::int64_t>& ids, std::int32_t num_classes) {
   using namespace detail;
+  LABOR_CHECK(ids.size() == query.images.size(), "json '{}': image ids: expected {} (one per queried image), got {}",
+              file, query.images.size(), ids.size());
+  check_query(fmt::format("json '{}'", file), query, ids);
   Answers out;
   if (j.is_array()) {
     LABOR_CHECK(j.size() == query.images.size(), "json '{}': image count: expected {} (queried images), got {}", file,
@@ -146,11 +153,9 @@ inline Answers answers_from_json(const nlohmann::json& j, const std::string& fil
     const auto id = json_int(json_field(e, "index", file, "answers image"), file, "image index");
     LABOR_CHECK(by_id.emplace(id, &e).second, "json '{}': image {} is answered twice", file, id);
   }
-  for (const auto& [id, e] : by_id) {
-    bool queried = false;
-    for (auto q : ids) queried = queried || q == id;
-    LABOR_CHECK(queried, "json '{}': image {}: answered but not queried", file, id);
-  }
+  const std::set<std::int64_t> queried(ids.begin(), ids.end());
+  for (const auto& [id, e] : by_id)
+    LABOR_CHECK(queried.contains(id), "json '{}': image {}: answered but not queried", file, id);
   for (std::size_t i = 0; i < query.images.size(); ++i) {
     const auto& q = query.images[i];
     const auto it = by_id.find(ids[i]);
@@ -257,7 +262,7 @@ inline ExportedQueries load_queries(const std::filesystem::path& dir, std::int32
   const auto j = detail::read_json(path);
   ExportedQueries out;
   const auto& strategy = detail::json_field(j, "strategy", file, "queries");
-  LABOR_CHECK(strategy.is_string(), "json '{}': strategy: expected a string, got {}", file, strategy.dump());
+  LABOR_CHECK(strategy.is_string(), "json '{}': strategy: expected a string, got {}", file, io::quote(strategy));
   out.query.strategy = strategy.get<std::string>();
   out.query.num_classes = num_classes;
   const auto& images = detail::json_field(j, "images", file, "queries");
@@ -267,14 +272,13 @@ inline ExportedQueries load_queries(const std::filesystem::path& dir, std::int32
     samplers::ImageQuery q;
     q.height = detail::json_int(detail::json_field(e, "height", file, "queries image"), file, "height");
     q.width = detail::json_int(detail::json_field(e, "width", file, "queries image"), file, "width");
-    LABOR_CHECK(q.height > 0 && q.width > 0, "json '{}': image {}: size: expected positive, got {}x{}", file, id,
-                q.height, q.width);
+    detail::check_image_size(fmt::format("json '{}'", file), id, q.height, q.width);
     q.pixels = detail::json_pixels(detail::json_field(e, "pixels", file, "queries image"), q.height, q.width, id, file);
     if (e.contains("classes")) {
       const auto& c = e["classes"];
       LABOR_CHECK(c.is_array() && c.size() == q.pixels.size(),
                   "json '{}': image {}: classes: expected a list of {} (one per pixel), got {}", file, id,
-                  q.pixels.size(), c.dump());
+                  q.pixels.size(), io::quote(c));
       for (const auto& k : c) {
         const auto v = detail::json_int(k, file, fmt::format("image {}: class", id));
         LABOR_CHECK(v >= 0 && v < num_classes, "json '{}': image {}: class {}: expected in [0, {})", file, id, v,

@@ -9,7 +9,8 @@
 ///     count × (i64 linear index y·W + x, strictly ascending · i32 label) ·
 ///   u64 FNV-1a 64-bit hash of every byte before it.
 /// load() checks every field (magic, version, class count, sizes, order, ranges, hash, length),
-/// so a truncated or corrupt file is reported, never half-read.
+/// so a truncated or corrupt file is reported, never half-read. Image sizes follow the rule merge()
+/// applies (detail::check_image_size), so every store that can be saved can be loaded.
 
 #include <bit>
 #include <cstdint>
@@ -276,9 +277,7 @@ class LabelStore {
       ImageLabels im;
       im.height = r.get<std::int64_t>("height");
       im.width = r.get<std::int64_t>("width");
-      LABOR_CHECK(
-          im.height > 0 && im.width > 0 && im.height <= (std::int64_t{1} << 31) && im.width <= (std::int64_t{1} << 31),
-          "label store '{}': image {}: size {}x{} out of range", file, id, im.height, im.width);
+      detail::check_image_size(fmt::format("label store '{}'", file), id, im.height, im.width);
       const auto n = r.get<std::uint64_t>("entry count");
       LABOR_CHECK(r.remaining() >= 8 && n <= (r.remaining() - 8) / entry_bytes,
                   "label store '{}': image {}: entry count {} exceeds the file", file, id, n);

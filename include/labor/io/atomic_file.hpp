@@ -16,4 +16,9 @@ using detail::atomic_write;
 /// without commit, it removes its temporary file and leaves the target unchanged.
 using detail::AtomicFile;
 
+/// Removes the temporary files that writers which died before commit left in folder `dir`
+/// (`<name>.tmp-<pid>-<n>` of a process that no longer exists, unlocked); every AtomicFile does
+/// this once per folder and process before its first write there. Returns the count removed.
+using detail::remove_stale_temporaries;
+
 }  // namespace labor::io

@@ -47,6 +47,7 @@
 
 #include "labor/core/error.hpp"
 #include "labor/data/dataset.hpp"
+#include "labor/io/json.hpp"
 #include "labor/io/weights.hpp"
 #include "labor/models/aspp.hpp"
 #include "labor/models/resnet.hpp"
@@ -131,18 +132,19 @@ template <class Model>
 void export_segmenter(Model& model, const std::filesystem::path& file, const nlohmann::json& architecture) {
   const std::string f = file.string();
   LABOR_CHECK(architecture.is_object(), "export_segmenter {}: architecture: expected a JSON object, got {}", f,
-              architecture.dump());
+              io::quote(architecture));
   LABOR_CHECK(architecture.contains("backbone") && architecture.at("backbone").is_string(),
               "export_segmenter {}: architecture: expected a string field \"backbone\", got {}", f,
-              architecture.dump());
+              architecture.contains("backbone") ? io::quote(architecture.at("backbone")) : std::string("none"));
   LABOR_CHECK(!architecture.contains("head") || architecture.at("head").is_string(),
-              "export_segmenter {}: architecture: head: expected a string, got {}", f, architecture.at("head").dump());
+              "export_segmenter {}: architecture: head: expected a string, got {}", f,
+              io::quote(architecture.at("head")));
   if constexpr (requires { model.num_classes(); }) {
     if (architecture.contains("num_classes")) {
       const auto& n = architecture.at("num_classes");
       LABOR_CHECK(n.is_number_integer() && n.get<std::int64_t>() == model.num_classes(),
                   "export_segmenter {}: architecture: num_classes: expected {} (the model's), got {}", f,
-                  model.num_classes(), n.dump());
+                  model.num_classes(), io::quote(n));
     }
   }
   io::save_weights(model, file, std::map<std::string, std::string>{{"labor_model", architecture.dump()}});

@@ -3,9 +3,11 @@
 /// Saving and restoring the state of layers (parameters and buffers) and of a stage's optimisers
 /// as safetensors files with a JSON metadata string, written atomically.
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,7 @@
 
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
+#include "labor/io/json.hpp"
 #include "labor/io/safetensors.hpp"
 #include "labor/io/weights.hpp"
 #include "labor/nn/layer.hpp"
@@ -46,25 +49,56 @@ struct StageState {
 
   /// An empty state shaped as the one `describe()` and the tensors "<prefix>sgd.<i>.momentum_buffer",
   /// "<prefix>adam.<i>.exp_avg" / "exp_avg_sq" of `file` describe, ready for StateDict::load.
-  /// @throws labor::Error naming `origin` when the description is malformed.
+  /// Counts are checked against the file before anything is allocated: an optimiser holds one
+  /// entry per parameter and the parameters are in the same file, so neither count can exceed the
+  /// file's tensors; each optimiser tensor must be F32 with as many bytes as its shape needs.
+  /// @throws labor::Error naming `origin` when the description is malformed or disagrees with the file.
   static StageState shaped_like(const nlohmann::json& description, const io::SafetensorsFile& file,
                                 const std::string& prefix, const std::string& origin) {
+    const auto bad = [&](std::string_view what) {
+      fail("{}: optimiser state: {}: expected {{\"iteration\": n, \"sgd\": count, \"adam_steps\": [...]}} "
+           "with non-negative integers, got {}",
+           origin, what, io::quote(description));
+    };
+    const auto count = [&](const nlohmann::json& j, std::string_view what) -> std::int64_t {
+      const bool ok = j.is_number_unsigned() ? j.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)
+                                             : j.is_number_integer() && j.get<std::int64_t>() >= 0;
+      if (!ok)
+        fail("{}: optimiser state: {}: expected a non-negative integer, got {}", origin, what, io::quote(j));
+      return j.get<std::int64_t>();
+    };
+    if (!description.is_object() || !description.contains("iteration") || !description.contains("sgd") ||
+        !description.contains("adam_steps"))
+      bad("missing fields");
+    const auto& steps = description["adam_steps"];
+    if (!steps.is_array()) bad("adam_steps");
+    const auto tensors = static_cast<std::int64_t>(file.tensors.size());
     StageState st;
-    try {
-      st.iteration = description.at("iteration").get<std::int64_t>();
-      st.sgd.resize(description.at("sgd").get<std::size_t>());
-      for (const auto& step : description.at("adam_steps")) {
-        st.adam.emplace_back();
-        st.adam.back().step = step.get<std::int64_t>();
-      }
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}: optimiser state: expected iteration, sgd and adam_steps, got {} ({})", origin, description.dump(),
-           e.what());
+    st.iteration = count(description["iteration"], "iteration");
+    const std::int64_t n_sgd = count(description["sgd"], "sgd");
+    LABOR_CHECK(n_sgd <= tensors && static_cast<std::int64_t>(steps.size()) <= tensors,
+                "{}: optimiser state: {} SGD and {} Adam entries (one per parameter), but the file holds only {} "
+                "tensors",
+                origin, n_sgd, steps.size(), tensors);
+    st.sgd.resize(static_cast<std::size_t>(n_sgd));
+    for (const auto& step : steps) {
+      st.adam.emplace_back();
+      st.adam.back().step = count(step, "adam step");
     }
     const auto shaped = [&](const std::string& name) {
       const auto it = file.tensors.find(prefix + name);
-      return it == file.tensors.end() ? Tensor<float, cpu>()
-                                      : Tensor<float, cpu>(io::detail::entry_shape(origin, prefix + name, it->second));
+      if (it == file.tensors.end()) return Tensor<float, cpu>();
+      const auto& e = it->second;
+      std::uint64_t numel = 1;
+      bool fits = e.dtype == "F32";
+      for (const auto d : e.shape) {
+        fits = fits && d >= 0 && (d == 0 || numel <= e.bytes.size() / 4 / static_cast<std::uint64_t>(d));
+        if (fits) numel *= static_cast<std::uint64_t>(d);
+      }
+      LABOR_CHECK(fits && numel * 4 == e.bytes.size(),
+                  "{}: tensor '{}': expected F32 data of its shape {} ({} bytes present, dtype {})", origin,
+                  prefix + name, fmt::join(e.shape, "x"), e.bytes.size(), e.dtype);
+      return Tensor<float, cpu>(io::detail::entry_shape(origin, prefix + name, e));
     };
     for (std::size_t i = 0; i < st.sgd.size(); ++i)
       st.sgd[i].momentum_buffer = shaped(fmt::format("sgd.{}.momentum_buffer", i));
@@ -119,14 +153,9 @@ class StateDict {
     // A checkpoint holds exactly the model's names, as saved: no mapping, nothing ignored, F32 only.
     const io::WeightsMapping exact{.ignore = {}, .dtypes = {"F32"}};
     const auto keys = io::match_weights(f, entries_.targets(), exact, "checkpoint");
-    nlohmann::json meta;
     const auto it = f.metadata.find("labor");
     LABOR_CHECK(it != f.metadata.end(), "checkpoint {}: metadata: expected a 'labor' entry, not found", file.string());
-    try {
-      meta = nlohmann::json::parse(it->second);
-    } catch (const nlohmann::json::exception& ex) {
-      fail("checkpoint {}: metadata: expected JSON, got a parse error ({})", file.string(), ex.what());
-    }
+    nlohmann::json meta = io::parse_json(it->second, fmt::format("checkpoint '{}': metadata", file.string()));
     io::assign_weights(f, entries_.targets(), keys);
     entries_.push();
     return meta;

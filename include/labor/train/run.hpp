@@ -149,13 +149,17 @@ struct NoAnswers {
 inline nlohmann::json checkpoint_meta(const io::SafetensorsFile& f, const std::filesystem::path& file) {
   const auto it = f.metadata.find("labor");
   LABOR_CHECK(it != f.metadata.end(), "checkpoint '{}': no labor metadata (not written by labor)", file.string());
-  try {
-    auto j = nlohmann::json::parse(it->second);
-    LABOR_CHECK(j.is_object(), "checkpoint '{}': metadata: expected a JSON object, got {}", file.string(), j.type_name());
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint '{}': metadata: expected JSON, got a parse error ({})", file.string(), e.what());
-  }
+  auto j = io::parse_json(it->second, fmt::format("checkpoint '{}': metadata", file.string()));
+  LABOR_CHECK(j.is_object(), "checkpoint '{}': metadata: expected a JSON object, got {}", file.string(), j.type_name());
+  return j;
+}
+
+/// The "summary" string of a checkpoint's "result", "" when it has none.
+inline std::string result_summary(const nlohmann::json& meta) {
+  if (!meta.is_object() || !meta.contains("result")) return {};
+  const auto& r = meta["result"];
+  return r.is_object() && r.contains("summary") && r["summary"].is_string() ? r["summary"].get<std::string>()
+                                                                             : std::string();
 }
 
 }  // namespace detail
@@ -225,9 +229,10 @@ class LaborRun {
     LABOR_CHECK(meta.contains("labor_run") && meta["labor_run"] == run_version,
                 "checkpoint '{}': written by another labor version (run format {}, expected {}); start a new run "
                 "folder",
-                file.string(), meta.contains("labor_run") ? meta["labor_run"].dump() : std::string("none"), run_version);
+                file.string(), meta.contains("labor_run") ? io::quote(meta["labor_run"]) : std::string("none"),
+                run_version);
     LABOR_CHECK(meta.contains("stage") && meta["stage"] == stage, "checkpoint '{}': expected stage '{}', got {}",
-                file.string(), stage, meta.contains("stage") ? meta["stage"].dump() : std::string("none"));
+                file.string(), stage, meta.contains("stage") ? io::quote(meta["stage"]) : std::string("none"));
     LABOR_CHECK(meta.contains("config") && meta["config"] == fp,
                 "checkpoint '{}': written by a run with other settings (the data, model, seed, options or labels "
                 "differ); use another run folder, or remove the folder's checkpoints to train again",
@@ -271,10 +276,9 @@ class LaborRun {
     t.set_checkpoint_hook({}, 0);
     auto meta = final_meta(stage, fp, iterations, t0);
     meta["result"] = finish(t);
-    state.save(checkpoint(stage), meta);
+    save_checkpoint(state, checkpoint(stage), meta);
     std::filesystem::remove(partial);
-    end(meta["result"].is_object() && meta["result"].contains("summary") ? meta["result"]["summary"].template get<std::string>()
-                                                                          : std::string());
+    end(detail::result_summary(meta));
     return {std::move(meta), false};
   }
 
@@ -322,7 +326,7 @@ class LaborRun {
     auto meta = final_meta(stage, fp, o.iterations, t0);
     StateDict trained;
     trained.add(sel, "selector.");
-    trained.save(checkpoint(stage), meta);
+    save_checkpoint(trained, checkpoint(stage), meta);
     std::filesystem::remove(partial_checkpoint(stage));
     end("");
     if (record != nullptr) *record = {std::move(meta), false};
@@ -400,8 +404,8 @@ class LaborRun {
         LABOR_CHECK(stored.contains(key) && stored[key] == meta[key],
                     "round {}: '{}' was selected with other settings ({} differs: stored {}, now {}); answer that "
                     "round as it is, or start a new run folder",
-                    round, (dir / "round.json").string(), key, stored.contains(key) ? stored[key].dump() : "none",
-                    meta[key].dump());
+                    round, (dir / "round.json").string(), key,
+                    stored.contains(key) ? io::quote(stored[key]) : std::string("none"), io::quote(meta[key]));
       return round_query(round);
     }
     begin("selection");
@@ -501,6 +505,13 @@ class LaborRun {
                 "adapt round {}: no answers yet in '{}': answer the round's queries first (rounds/{}/queries.json)",
                 round, dir_.string(), round);
     const Shape size = pool.image(0).shape();  // one decode for a file dataset
+    for (const auto id : labels.image_ids()) {  // before dense_labels allocates a map per stored image
+      const auto& im = labels.image(id);
+      LABOR_CHECK(id < pool.size() && im.height == size[1] && im.width == size[2],
+                  "adapt round {}: the answers of rounds 1..{} in '{}' (rounds/<r>/answers.lstore) hold image {} of "
+                  "{}x{}, but the pool has {} images of {}x{}",
+                  round, round, dir_.string(), id, im.height, im.width, pool.size(), size[1], size[2]);
+    }
     const auto dense = dense_labels(labels, pool.size(), size[1], size[2]);
     return segment(stage_name("adapt", round), adapt_fingerprint(round), t, source, pool, &dense, options_.labor.adapt,
                    stage_seed(options_.labor.seed, "adapt", round - 1));
@@ -670,16 +681,15 @@ class LaborRun {
     auto meta = detail::checkpoint_meta(f, file);
     check_checkpoint(file, stage, meta, fp);
     (void)state.load(f, file);
-    const bool summary = meta.contains("result") && meta["result"].is_object() && meta["result"].contains("summary");
-    note(fmt::format("[{}] resumed from {}{}", stage, file.string(),
-                     summary ? " · " + meta["result"]["summary"].template get<std::string>() : std::string()));
+    const auto summary = detail::result_summary(meta);
+    note(fmt::format("[{}] resumed from {}{}", stage, file.string(), summary.empty() ? summary : " · " + summary));
     return meta;
   }
 
   /// Saves weights + optimiser state of a stage part-way (atomically).
   void save_partial(const std::string& stage, const std::string& fp, StateDict weights, StageState st) const {
     weights.add(st, "optim.");
-    weights.save(partial_checkpoint(stage), {{"labor_run", run_version},
+    save_checkpoint(weights, partial_checkpoint(stage), {{"labor_run", run_version},
                                              {"stage", stage},
                                              {"iteration", st.iteration},
                                              {"optimizer", st.describe()},
@@ -717,8 +727,14 @@ class LaborRun {
               {"iterations_per_second", static_cast<double>(iterations) / secs}}}};
   }
 
+  /// Saves `state` to `file`, making RUN/checkpoints/ first: folders appear only when a file is
+  /// written into them, so a stage that fails before its first save leaves the run folder as it was.
+  static void save_checkpoint(const StateDict& state, const std::filesystem::path& file, const nlohmann::json& meta) {
+    std::filesystem::create_directories(file.parent_path());
+    state.save(file, meta);
+  }
+
   void begin(std::string_view stage) const {
-    std::filesystem::create_directories(dir_ / "checkpoints");
     if (options_.hooks.begin) options_.hooks.begin(stage);
   }
   void end(const std::string& summary) const {

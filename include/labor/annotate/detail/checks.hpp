@@ -15,11 +15,28 @@ namespace labor::annotate::detail {
 
 inline constexpr std::int32_t ignore_value = 255;
 
-/// Throws unless H, W > 0 and `pixels` are strictly ascending linear indices inside H×W.
+/// The largest height or width of a queried or labeled image: PNG's limit 2^31 − 1, so that every
+/// mask and label map can be written, and H·W and every linear index y·W + x fit in int64.
+inline constexpr std::int64_t max_image_side = 0x7fffffff;
+/// The most pixels H·W of a queried or labeled image (2^32): a dense label map of it can exist.
+inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 32;
+
+/// The one rule for an image's size, applied by every path a size takes (a query's export and
+/// import, answers, LabelStore::merge, a label store file): H and W in [1, max_image_side] and
+/// H·W ≤ max_image_pixels. So whatever is merged or saved can be loaded again.
+/// @throws labor::Error "WHAT: image I: size: expected ..., got HxW" otherwise.
+inline void check_image_size(std::string_view what, std::int64_t image, std::int64_t height, std::int64_t width) {
+  LABOR_CHECK(height > 0 && width > 0 && height <= max_image_side && width <= max_image_side &&
+                  height <= max_image_pixels / width,
+              "{}: image {}: size: expected height and width in [1, {}] and at most {} pixels, got {}x{}", what, image,
+              max_image_side, max_image_pixels, height, width);
+}
+
+/// Throws unless H×W satisfies check_image_size and `pixels` are strictly ascending linear indices
+/// inside H×W.
 inline void check_image_pixels(std::string_view what, std::int64_t image, std::int64_t height, std::int64_t width,
                                std::span<const std::int64_t> pixels) {
-  LABOR_CHECK(height > 0 && width > 0, "{}: image {}: size: expected positive height and width, got {}x{}", what, image,
-              height, width);
+  check_image_size(what, image, height, width);
   const std::int64_t n = height * width;
   for (std::size_t j = 0; j < pixels.size(); ++j) {
     const std::int64_t p = pixels[j];
