@@ -1,6 +1,9 @@
-"""Pieces shared by the PyTorch comparison scripts (compare_torch.py, compare_torch_gpu.py): the
-convolution case encoded in a conv benchmark's name, its table label, and Google Benchmark times.
+"""Pieces shared by the PyTorch comparison scripts (compare_torch.py, compare_torch_gpu.py, shared_cores.py):
+the convolution case encoded in a conv benchmark's name, its table label, Google Benchmark times, and
+a run of a labor benchmark program.
 Imports nothing beyond the standard library, so a script can report a missing PyTorch itself."""
+import json
+import subprocess
 
 
 def parse_conv(name):
@@ -26,3 +29,12 @@ def describe(key):
 def to_ms(b):
     """A Google Benchmark JSON entry's real time in milliseconds."""
     return b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
+
+
+def run_labor(binary, min_time, bench_filter):
+    """labor's benchmarks of one run (skipped ones left out), as Google Benchmark JSON entries."""
+    raw = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
+                          f"--benchmark_filter={bench_filter}"], check=True, capture_output=True, text=True)
+    labor = json.loads(raw.stdout)
+    return labor["context"], [b for b in labor["benchmarks"] if not b.get("error_occurred") and not b.get("skipped")
+                              and b.get("run_type", "iteration") == "iteration"]

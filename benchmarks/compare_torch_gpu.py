@@ -21,10 +21,9 @@ Exits with a message, and status 0, where no CUDA device is available.
 import argparse
 import json
 import os
-import subprocess
 import sys
 
-from bench_common import describe, parse_conv, to_ms
+from bench_common import describe, parse_conv, run_labor, to_ms
 
 TRAIN_CASES = {"BM_SmallPresetIterationCuda": "small", "BM_DeepLabV2IterationCuda": "deeplabv2-r101"}
 
@@ -64,15 +63,6 @@ def time_cuda(torch, fn, warmup=3, min_time=0.3, min_calls=5):
         total_ms += start.elapsed_time(stop)
         calls += 1
     return total_ms / calls
-
-
-def run_labor(binary, min_time, bench_filter):
-    """labor's benchmarks of one run (skipped ones left out), as Google Benchmark JSON entries."""
-    raw = subprocess.run([binary, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
-                          f"--benchmark_filter={bench_filter}"], check=True, capture_output=True, text=True)
-    labor = json.loads(raw.stdout)
-    return labor["context"], [b for b in labor["benchmarks"] if not b.get("error_occurred") and not b.get("skipped")
-                              and b.get("run_type", "iteration") == "iteration"]
 
 
 def print_table(torch, cases, keys, torch_ms):

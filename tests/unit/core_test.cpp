@@ -4,9 +4,16 @@
 #include <labor/core.hpp>
 #include <labor/io/npy.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <numeric>
 #include <set>
+#include <thread>
 
+#include "support/errors.hpp"
 #include "support/torch.hpp"
 
 namespace {
@@ -203,6 +210,116 @@ TEST(Parallel, ForCoversEveryIndexOnceAndSumIsDeterministic) {
     for (std::int64_t i = lo; i < hi; ++i) chunks[static_cast<std::size_t>(i - 3)] = {lo, hi};
   });
   for (int i = 0; i < 7; ++i) EXPECT_NE(chunks[static_cast<std::size_t>(i)].first, -1) << i;
+}
+
+// Restores the thread count a test changed.
+struct ThreadCount {
+  int saved = labor::num_threads();
+  explicit ThreadCount(int n) { labor::set_num_threads(n); }
+  ~ThreadCount() { labor::set_num_threads(saved); }
+};
+
+TEST(ThreadPool, EveryIndexRunsOnceForAnyThreadCountSizeAndGrain) {
+  for (int threads : {1, 2, 3, 5}) {
+    const ThreadCount tc(threads);
+    EXPECT_EQ(labor::num_threads(), threads);
+    for (std::int64_t n : {1, 2, 7, 1000, 65537}) {
+      for (std::int64_t grain : {1, 3, 4096}) {
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+        labor::parallel_for(5, 5 + n, [&](std::int64_t i) { hits[static_cast<std::size_t>(i - 5)]++; }, grain);
+        for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << threads << " " << n;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, ChunksAreContiguousInOrderAtMostOnePerThreadAndAtLeastGrain) {
+  for (int threads : {1, 2, 4}) {
+    const ThreadCount tc(threads);
+    for (const auto& [n, grain] : std::vector<std::pair<std::int64_t, std::int64_t>>{{10, 1}, {10, 4}, {3, 8}, {100000, 1000}}) {
+      std::mutex m;
+      std::vector<std::pair<std::int64_t, std::int64_t>> chunks;
+      labor::parallel_chunks(2, 2 + n, [&](std::int64_t lo, std::int64_t hi) {
+        std::lock_guard lock(m);
+        chunks.emplace_back(lo, hi);
+      }, grain);
+      std::sort(chunks.begin(), chunks.end());
+      ASSERT_FALSE(chunks.empty());
+      EXPECT_LE(static_cast<int>(chunks.size()), threads);
+      EXPECT_EQ(chunks.front().first, 2);
+      EXPECT_EQ(chunks.back().second, 2 + n);
+      for (std::size_t c = 0; c < chunks.size(); ++c) {
+        if (chunks.size() > 1) EXPECT_GE(chunks[c].second - chunks[c].first, grain);
+        if (c > 0) EXPECT_EQ(chunks[c].first, chunks[c - 1].second);
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, UsesTheThreadsItIsGivenAndNestedRegionsRunOnTheirCaller) {
+  const ThreadCount tc(3);
+  std::mutex m;
+  std::set<std::thread::id> ids;
+  std::atomic<int> nested_elsewhere{0};
+  labor::parallel_tasks(300, [&](std::int64_t) {
+    const auto me = std::this_thread::get_id();
+    labor::parallel_for(0, 100, [&](std::int64_t) {
+      if (std::this_thread::get_id() != me) nested_elsewhere++;
+    }, 1);
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    std::lock_guard lock(m);
+    ids.insert(me);
+  });
+  EXPECT_EQ(nested_elsewhere.load(), 0);
+  EXPECT_LE(ids.size(), 3u);
+}
+
+TEST(ThreadPool, AnExceptionReachesTheCallerAfterEveryTaskRanAndThePoolStaysUsable) {
+  const ThreadCount tc(2);
+  std::atomic<int> ran{0};
+  labor::testing::expect_error([&] {
+    labor::parallel_tasks(64, [&](std::int64_t t) {
+      ran++;
+      if (t == 17) labor::fail("task {} failed", t);
+    });
+  }, "task 17 failed");
+  EXPECT_EQ(ran.load(), 64);
+  std::atomic<int> again{0};
+  labor::parallel_for(0, 5000, [&](std::int64_t) { again++; }, 1);
+  EXPECT_EQ(again.load(), 5000);
+}
+
+TEST(ThreadPool, RegionsFromSeveralThreadsAtOnceAllComplete) {
+  const ThreadCount tc(2);
+  std::vector<std::int64_t> sums(4, 0);
+  std::vector<std::thread> users;
+  for (std::size_t u = 0; u < sums.size(); ++u)
+    users.emplace_back([&, u] {
+      for (int rep = 0; rep < 50; ++rep) {
+        std::vector<std::int64_t> v(4096, 0);
+        labor::parallel_for(0, 4096, [&](std::int64_t i) { v[static_cast<std::size_t>(i)] = i; }, 64);
+        sums[u] += std::accumulate(v.begin(), v.end(), std::int64_t{0});
+      }
+    });
+  for (auto& t : users) t.join();
+  for (auto s : sums) EXPECT_EQ(s, 50 * (4095 * 4096 / 2));
+}
+
+TEST(ThreadPool, DefaultThreadCountComesFromTheEnvironmentThenTheProcessorsAllowed) {
+  const char* saved_labor = std::getenv("LABOR_NUM_THREADS");
+  const char* saved_omp = std::getenv("OMP_NUM_THREADS");
+  const std::string keep_labor = saved_labor ? saved_labor : "", keep_omp = saved_omp ? saved_omp : "";
+  ::setenv("LABOR_NUM_THREADS", "3", 1);
+  ::setenv("OMP_NUM_THREADS", "5", 1);
+  EXPECT_EQ(labor::detail::default_thread_count(), 3);
+  ::unsetenv("LABOR_NUM_THREADS");
+  EXPECT_EQ(labor::detail::default_thread_count(), 5);
+  ::setenv("OMP_NUM_THREADS", "zero", 1);
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  EXPECT_EQ(labor::detail::default_thread_count(), CPU_COUNT(&set));
+  if (saved_labor) ::setenv("LABOR_NUM_THREADS", keep_labor.c_str(), 1); else ::unsetenv("LABOR_NUM_THREADS");
+  if (saved_omp) ::setenv("OMP_NUM_THREADS", keep_omp.c_str(), 1); else ::unsetenv("OMP_NUM_THREADS");
 }
 
 TEST(Npy, RoundTripAllTypes) {

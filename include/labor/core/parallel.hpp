@@ -1,9 +1,14 @@
 #pragma once
 /// @file parallel.hpp
-/// OpenMP-parallel loops for host kernels. Without OpenMP they run serially with the same results.
+/// Parallel loops for host kernels, on labor's thread pool (core/thread_pool.hpp). Results never
+/// depend on the thread count or on which thread ran what.
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <type_traits>
+
+#include "labor/core/thread_pool.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -12,62 +17,65 @@
 namespace labor {
 
 /// Number of threads host kernels use.
-inline int num_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+inline int num_threads() { return detail::ThreadPool::instance().size(); }
 
-/// Sets the number of threads host kernels use (n >= 1).
+/// Sets the number of threads host kernels use (n >= 1); OpenMP code (Thrust's host algorithms,
+/// Eigen) is told the same number.
 inline void set_num_threads(int n) {
+  detail::ThreadPool::instance().resize(std::max(1, n));
 #if defined(_OPENMP)
   omp_set_num_threads(std::max(1, n));
-#else
-  (void)n;
 #endif
 }
 
-/// Calls `f(i)` for every i in [begin, end), split statically across threads. Runs serially when
-/// the range is shorter than `grain` or when already inside a parallel region. `f` must not throw.
+/// Calls `f(t)` for every task t in [0, tasks) on labor's threads (core/thread_pool.hpp): whichever
+/// thread is running takes the next task, so a thread another process delays does not hold the
+/// others up. Serial inside another region. An exception from `f` is rethrown after every task ran.
+template <class F>
+void parallel_tasks(std::int64_t tasks, F&& f) {
+  if (tasks <= 0) return;
+  using Fn = std::remove_reference_t<F>;
+  if (tasks == 1) {
+    f(std::int64_t{0});
+    return;
+  }
+  const auto call = [](void* ctx, std::uint32_t t) { (*static_cast<Fn*>(ctx))(static_cast<std::int64_t>(t)); };
+  auto& pool = detail::ThreadPool::instance();
+  pool.run(static_cast<std::uint32_t>(std::min<std::int64_t>(tasks, 0xFFFFFFFE)), call,
+           const_cast<void*>(static_cast<const void*>(std::addressof(f))), pool.size());
+}
+
+/// Calls `f(i)` for every i in [begin, end), in contiguous runs handed to the running threads. Runs
+/// serially when the range is shorter than `grain` or when already inside a parallel region.
 template <class F>
 void parallel_for(std::int64_t begin, std::int64_t end, F&& f, std::int64_t grain = 1024) {
   if (end <= begin) return;
-  (void)grain;
-#if defined(_OPENMP)
-  if (end - begin >= grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static)
+  const std::int64_t n = end - begin;
+  const int threads = num_threads();
+  if (n < std::max<std::int64_t>(grain, 2) || threads <= 1 || detail::ThreadPool::in_region()) {
     for (std::int64_t i = begin; i < end; ++i) f(i);
     return;
   }
-#endif
-  for (std::int64_t i = begin; i < end; ++i) f(i);
+  // A few runs per thread, so the threads that run take the share of one that does not.
+  const std::int64_t runs = std::min<std::int64_t>(4 * threads, n / std::max<std::int64_t>(1, grain));
+  parallel_tasks(runs, [&](std::int64_t r) {
+    const std::int64_t lo = begin + n * r / runs, hi = begin + n * (r + 1) / runs;
+    for (std::int64_t i = lo; i < hi; ++i) f(i);
+  });
 }
 
-/// Calls `f(lo, hi)` on contiguous chunks covering [begin, end), one chunk per thread at most.
-/// Use when each worker needs its own scratch space or accumulators.
+/// Calls `f(lo, hi)` on contiguous chunks covering [begin, end) in order of index, at most
+/// num_threads() chunks of at least `grain` indices (one when inside a parallel region). Each chunk
+/// runs on one thread; use when each needs its own scratch space or accumulators.
 template <class F>
 void parallel_chunks(std::int64_t begin, std::int64_t end, F&& f, std::int64_t grain = 1) {
   if (end <= begin) return;
-#if defined(_OPENMP)
   const std::int64_t n = end - begin;
-  const std::int64_t workers =
-      omp_in_parallel() ? 1
-                        : std::min<std::int64_t>(omp_get_max_threads(),
-                                                 std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain)));
-  if (workers > 1) {
-#pragma omp parallel num_threads(static_cast <int>(workers))
-    {
-      const std::int64_t t = omp_get_thread_num();
-      const std::int64_t lo = begin + n * t / workers;
-      const std::int64_t hi = begin + n * (t + 1) / workers;
-      if (lo < hi) f(lo, hi);
-    }
-    return;
-  }
-#endif
-  f(begin, end);
+  const std::int64_t chunks = detail::ThreadPool::in_region()
+                                  ? 1
+                                  : std::min<std::int64_t>(num_threads(),
+                                                           std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain)));
+  parallel_tasks(chunks, [&](std::int64_t t) { f(begin + n * t / chunks, begin + n * (t + 1) / chunks); });
 }
 
 /// Parallel sum of `f(i)` over [begin, end) in double precision, reduced in a fixed order so the

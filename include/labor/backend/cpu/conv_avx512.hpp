@@ -34,9 +34,7 @@
 #include "labor/backend/cpu/im2col.hpp"
 #include "labor/backend/cpu/sgemm_avx512.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "labor/core/parallel.hpp"
 
 namespace labor::cpu_kernels {
 
@@ -316,7 +314,7 @@ inline PackBuffer& conv_phase_buffer(int which) {
 /// y (N × C_out × OH × OW) = conv(x (N × C × H × W), w (C_out × C·KH·KW)) + bias (C_out, or null),
 /// cross-correlation with the strides, padding and dilation of `g`, in single precision. When
 /// `x_copy` is not null, x is also copied there (N·C·H·W floats) by the threads that read it.
-/// Outside an OpenMP parallel region the work is split across omp_get_max_threads() threads.
+/// Outside a parallel region (core/parallel.hpp) the work is split across num_threads() threads.
 /// Requires AVX-512F.
 inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeometry& g, const float* w,
                                   std::int64_t co, const float* bias, float* y, float* x_copy = nullptr) {
@@ -346,51 +344,40 @@ inline void conv2d_forward_avx512(const float* x, std::int64_t n, const ConvGeom
     return layout.direct ? xi : phase;
   };
 
-  int threads = 1;
-#if defined(_OPENMP)
-  if (!omp_in_parallel()) threads = omp_get_max_threads();
-#endif
+  const int threads = labor::detail::ThreadPool::in_region() ? 1 : num_threads();
   if (threads <= 1) {
     float* phase = layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
     for (std::int64_t i = 0; i < n; ++i)
       detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0, blocks);
     return;
   }
-#if defined(_OPENMP)
   // The first n − n mod T images go whole to whichever thread is free next (a thread slowed by
   // other work on the machine takes fewer); the rest are shared by all threads.
   const std::int64_t whole = n - n % threads;
-  std::atomic<std::int64_t> next_image{0}, next_task{0};
-  float* shared =
-      whole < n && !layout.direct ? detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats)) : nullptr;
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    if (whole > 0) {
-      float* phase =
-          layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
-      for (std::int64_t i = next_image++; i < whole; i = next_image++)
-        detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0, blocks);
-    }
-    // Shared images: task = (band, block), band-major, handed out in runs of `chunk` tasks.
-    const std::int64_t tasks = bands * blocks, chunk = std::max<std::int64_t>(1, tasks / (8 * nt));
-    for (std::int64_t i = whole; i < n; ++i) {
-#pragma omp barrier
-      if (t == 0) next_task = 0;
-      const float* src = prepare(i, shared, g.channels * t / nt, g.channels * (t + 1) / nt);
-#pragma omp barrier
-      for (std::int64_t lo = next_task.fetch_add(chunk); lo < tasks; lo = next_task.fetch_add(chunk)) {
-        const std::int64_t hi = std::min(tasks, lo + chunk);
-        for (std::int64_t task = lo; task < hi;) {
-          const std::int64_t band = task / blocks, b0 = task % blocks;
-          const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
-          detail::conv_image_part<MR, NV>(plan, src, y + i * out_image, band, band + 1, b0, b1);
-          task += b1 - b0;
-        }
+  parallel_tasks(whole, [&](std::int64_t i) {
+    float* phase = layout.direct ? nullptr : detail::conv_phase_buffer(0).get(static_cast<std::size_t>(layout.floats));
+    detail::conv_image_part<MR, NV>(plan, prepare(i, phase, 0, g.channels), y + i * out_image, 0, bands, 0, blocks);
+  });
+  if (whole == n) return;
+  // Shared images: packed by channel slices, then task = (band, block), band-major, handed out in
+  // runs of `chunk` tasks.
+  float* shared = layout.direct ? nullptr : detail::conv_phase_buffer(1).get(static_cast<std::size_t>(layout.floats));
+  const std::int64_t tasks = bands * blocks, chunk = std::max<std::int64_t>(1, tasks / (8 * threads));
+  const std::int64_t runs = (tasks + chunk - 1) / chunk;
+  for (std::int64_t i = whole; i < n; ++i) {
+    const float* src = layout.direct ? x + i * in_image : shared;
+    if (!layout.direct || x_copy != nullptr)
+      parallel_chunks(0, g.channels, [&](std::int64_t c_lo, std::int64_t c_hi) { prepare(i, shared, c_lo, c_hi); });
+    parallel_tasks(runs, [&](std::int64_t r) {
+      const std::int64_t lo = r * chunk, hi = std::min(tasks, lo + chunk);
+      for (std::int64_t task = lo; task < hi;) {
+        const std::int64_t band = task / blocks, b0 = task % blocks;
+        const std::int64_t b1 = std::min(blocks, b0 + (hi - task));
+        detail::conv_image_part<MR, NV>(plan, src, y + i * out_image, band, band + 1, b0, b1);
+        task += b1 - b0;
       }
-    }
+    });
   }
-#endif
 }
 
 }  // namespace labor::cpu_kernels

@@ -21,9 +21,7 @@
 #include <memory>
 #include <new>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "labor/core/parallel.hpp"
 
 namespace labor::cpu_kernels {
 
@@ -283,37 +281,31 @@ void sgemm_blocked(const SgemmBlocking& blk, bool trans_a, bool trans_b, std::in
     return;
   }
   constexpr int NR = 16 * NV;
-  int threads = 1;
-#if defined(_OPENMP)
-  if (!omp_in_parallel()) threads = omp_get_max_threads();
-#endif
+  int threads = labor::detail::ThreadPool::in_region() ? 1 : num_threads();
   // Below about a million FMAs the fork/join costs more than it saves.
   if (threads > 1 && m * n * k < (std::int64_t{1} << 20)) threads = 1;
   const bool split_n = n >= m;
   const std::int64_t unit = split_n ? NR : MR;
   const std::int64_t units = ((split_n ? n : m) + unit - 1) / unit;
-  threads = static_cast<int>(std::min<std::int64_t>(threads, units));
-  if (threads <= 1) {
+  // Two slices per thread, handed to whichever thread is free: a thread that another process delays
+  // takes fewer.
+  const std::int64_t slices = std::min<std::int64_t>(2 * threads, units);
+  if (threads <= 1 || slices <= 1) {
     sgemm_serial<MR, NV>(blk, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::int64_t lo = units * t / nt * unit;
-    const std::int64_t hi = std::min((units * (t + 1) / nt) * unit, split_n ? n : m);
-    if (lo < hi) {
-      if (split_n) {
-        sgemm_serial<MR, NV>(blk, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo, ldb,
-                             beta, c + lo, ldc);
-      } else {
-        sgemm_serial<MR, NV>(blk, trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b, ldb,
-                             beta, c + lo * ldc, ldc);
-      }
+  parallel_tasks(slices, [&](std::int64_t t) {
+    const std::int64_t lo = units * t / slices * unit;
+    const std::int64_t hi = std::min((units * (t + 1) / slices) * unit, split_n ? n : m);
+    if (lo >= hi) return;
+    if (split_n) {
+      sgemm_serial<MR, NV>(blk, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo, ldb,
+                           beta, c + lo, ldc);
+    } else {
+      sgemm_serial<MR, NV>(blk, trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b, ldb,
+                           beta, c + lo * ldc, ldc);
     }
-  }
-#endif
+  });
 }
 
 /// Register tile of the default kernel: MR rows × 16·NV columns.
@@ -324,7 +316,7 @@ inline constexpr int kSgemmNv = 3;
 
 /// C (m×n, leading dimension ldc) = alpha·op(A)·op(B) + beta·C in single precision, all row-major;
 /// op(A) is m×k (A is m×k, or k×m with `trans_a`), op(B) is k×n likewise. beta == 0 does not read C.
-/// Outside an OpenMP parallel region the work is split across omp_get_max_threads() threads;
+/// Outside a parallel region (core/parallel.hpp) the work is split across num_threads() threads;
 /// inside one it runs on the calling thread. Requires AVX-512F.
 inline void sgemm_avx512(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
