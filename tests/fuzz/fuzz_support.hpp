@@ -55,6 +55,14 @@ inline std::filesystem::path write_file(const std::filesystem::path& file, std::
   return write_file(file, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
 }
 
+/// Whether an input is among the about 1 in 64 that a harness also sends through a slow path
+/// (labor's atomic writers fsync): chosen by the input's bytes, so a replay takes the same path.
+inline bool sampled(const std::uint8_t* data, std::size_t size) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 0x100000001b3ull;
+  return (h >> 58) == 0;
+}
+
 /// Runs `f`; a labor::Error is the expected answer to bad input and is swallowed. Any other
 /// exception leaves the harness, and libFuzzer reports it as a crash (a finding).
 template <class F>
