@@ -108,7 +108,9 @@ int status(const Common& common) {
                            ? labor::io::read_json(common.run / "metrics.json")
                            : nlohmann::json::object();
   const auto miou = [&](const std::string& stage) {
-    return metrics.contains(stage) ? fmt::format(" · mIoU {:.1f}", metrics[stage].get<double>()) : std::string();
+    return metrics.is_object() && metrics.contains(stage) && metrics[stage].is_number()
+               ? fmt::format(" · mIoU {:.1f}", metrics[stage].get<double>())
+               : std::string();
   };
   std::printf("run %s: model %s, %lld classes, target %s\n", common.run.string().c_str(), rc.model.c_str(),
               static_cast<long long>(rc.num_classes), rc.target.c_str());

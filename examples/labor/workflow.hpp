@@ -226,11 +226,15 @@ class Workflow {
     const labor::samplers::Query q = select(round, sel, pool, a, hw);
     const auto round_meta = labor::io::read_json(run_.round_dir(round) / "round.json");
     const auto selector_meta = run_.stage_meta(Run::stage_name("selector", round));
+    const auto seconds = [](const nlohmann::json& j, const char* key) {
+      return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].template get<double>() : 0.0;
+    };
     Progress::note(fmt::format("[timing] selection {:.2f}s (selector forward passes, sampler, queries.json, masks), "
                                "pictures and answers template {:.2f}s; selector training {:.2f}s",
-                               round_meta.at("seconds").template get<double>(),
-                               round_meta.at("pictures_seconds").template get<double>(),
-                               selector_meta.at("timing").at("seconds").template get<double>()));
+                               seconds(round_meta, "seconds"), seconds(round_meta, "pictures_seconds"),
+                               selector_meta.is_object() && selector_meta.contains("timing")
+                                   ? seconds(selector_meta["timing"], "seconds")
+                                   : 0.0));
     std::printf("Round %lld: %lld pixels queried in %lld images (%.3f%% of the pool). Label them:\n"
                 "  pictures: %s/images/  (each point numbered as in answers_template.json)\n"
                 "  fill %s/answers_template.json (\"labels\": a class 0..%lld or 255 per point) and run\n"
@@ -263,11 +267,14 @@ class Workflow {
       const auto j = labor::io::read_json(src);
       if (j.is_object() && j.contains("round"))
         LABOR_CHECK(j["round"] == round, "answers '{}': written for round {}, not round {} (pass --round)",
-                    src.string(), j["round"].dump(), round);
-      if (j.is_object() && j.contains("query_id"))
-        LABOR_CHECK(j["query_id"] == meta.at("query_id"),
+                    src.string(), labor::io::quote(j["round"]), round);
+      if (j.is_object() && j.contains("query_id")) {
+        LABOR_CHECK(meta.is_object() && meta.contains("query_id"), "'{}': expected a query_id, got none",
+                    (run_.round_dir(round) / "round.json").string());
+        LABOR_CHECK(j["query_id"] == meta["query_id"],
                     "answers '{}': they answer a query that no longer exists (query_id {}, round {} has {})",
-                    src.string(), j["query_id"].dump(), round, meta.at("query_id").dump());
+                    src.string(), labor::io::quote(j["query_id"]), round, labor::io::quote(meta["query_id"]));
+      }
       answers = labor::annotate::answers_from_json(j, src.string(), q, ids, classes);
     }
     const auto s = run_.answer(round, answers);
@@ -424,6 +431,8 @@ class Workflow {
     const double miou = 100.0 * trainer_.evaluate(test).miou();
     const auto file = common_.run / "metrics.json";
     nlohmann::json m = fs::exists(file) ? labor::io::read_json(file) : nlohmann::json::object();
+    LABOR_CHECK(m.is_object(), "'{}': expected a JSON object of mIoU per stage, got {}", file.string(),
+                labor::io::quote(m));
     m[stage] = miou;
     labor::io::atomic_write(file, "json", m.dump(2) + "\n");
     Progress::note(fmt::format("[{}] mIoU {:.1f} on the target test set", stage, miou));

@@ -23,6 +23,7 @@
 #include <labor/annotate.hpp>
 #include <labor/data.hpp>
 #include <labor/io/atomic_file.hpp>
+#include <labor/io/json.hpp>
 #include <labor/io/weights.hpp>
 #include <labor/models.hpp>
 #include <labor/samplers.hpp>
@@ -80,9 +81,8 @@ class Comparison {
     check_output();
     Trainer src = make_trainer<B>(cfg_, make_backbone_, num_classes());  // loads --weights first
     src.set_monitor([this](const train::StepInfo& s) { progress_.step(s); });
-    fs::create_directories(out_ / "checkpoints");
-    fs::create_directories(out_ / "labels");
-    fs::create_directories(out_ / "visuals");
+    // No folder is made before something is written into it: an error in the data (a PNG that
+    // fails to decode in the first batch) leaves --out as it was.
     progress_.note(fmt::format("[data] {}", data_.description));
     for (std::int64_t i = 0; i < std::min(visuals_, data_.test.size()); ++i) vis_idx_.push_back(i);
 
@@ -155,19 +155,26 @@ class Comparison {
       const fs::path marker = out_ / "checkpoints" / ("selection_" + stage + ".json");
       if (fs::exists(marker) && fs::exists(store_file)) {
         const auto j = labor::io::read_json(marker);
-        LABOR_CHECK(j.contains("config") && j["config"] == select_fp,
+        LABOR_CHECK(j.is_object() && j.contains("config") && j["config"] == select_fp,
                     "checkpoint '{}': written by a run with other settings (preset, seed or options differ); pass "
                     "another --out, or --restart to discard the old checkpoints",
                     marker.string());
         store = annotate::LabelStore::read(store_file);
         Progress::note(fmt::format("[selection {}] resumed from {}", stage, marker.string()));
-        if (m == "labor_spl") spl_points.push_back(j.at("points").get<std::int64_t>());
+        if (m == "labor_spl") {
+          LABOR_CHECK(j.contains("points") && j["points"].is_number_integer() && j["points"].get<std::int64_t>() >= 1,
+                      "checkpoint '{}': points: expected an integer >= 1, got {}", marker.string(),
+                      j.contains("points") ? labor::io::quote(j["points"]) : std::string("none"));
+          spl_points.push_back(j["points"].get<std::int64_t>());
+        }
       } else {
         progress_.begin("selection " + stage);
         const auto q = select(m, r, a, sel, oracle, store, spl_points);
+        fs::create_directories(store_file.parent_path());
         store.save(store_file);
         const auto k = std::max<std::int64_t>(1, std::llround(q.points_per_image()));
         if (m == "labor_spl") spl_points.push_back(k);
+        fs::create_directories(marker.parent_path());
         io::atomic_write(marker, "selection checkpoint",
                          nlohmann::json{{"stage", "selection_" + stage},
                                         {"config", select_fp},
@@ -250,8 +257,13 @@ class Comparison {
           j["summary"] = fmt::format("mIoU {:.1f}", r.miou);
           return j;
         });
-    rows_[name] = MethodResult::from_json(rec.meta.at("result"));
-    timing_[name] = rec.meta.at("timing");
+    try {
+      rows_[name] = MethodResult::from_json(rec.meta.at("result"));
+      timing_[name] = rec.meta.at("timing");
+    } catch (const nlohmann::json::exception& e) {
+      fail("checkpoint '{}': metadata: expected the result and timing labor_train writes ({})",
+           run_.checkpoint(name).string(), e.what());
+    }
     predictions_[name] =
         t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>())
             .template to<cpu>();
@@ -293,6 +305,7 @@ class Comparison {
   void write_visuals() const {
     using namespace labor;
     const std::int64_t h = data_.height, w = data_.width;
+    if (!vis_idx_.empty()) fs::create_directories(out_ / "visuals");
     for (std::size_t v = 0; v < vis_idx_.size(); ++v) {
       const auto i = vis_idx_[v];
       std::vector<Panel> panels{image_panel(data_.test.image(i)), label_panel(data_.test.label(i))};

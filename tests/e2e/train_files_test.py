@@ -71,6 +71,14 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append("expected 10 classes in results.json")
         if res["config"]["data"].get("target") != pool:
             failures.append("results.json config does not record the target spec")
+        if "mIoU on the 48 held-out target test images" not in out:
+            failures.append("the closing line does not state the 48 test images of the file dataset")
+
+    # --help describes the defaults as they are.
+    rc, helptext, _ = run("--help")
+    flat = " ".join(helptext.split())
+    if rc != 0 or "presets use 1" not in flat or "is an error" not in flat or "become 255" in flat:
+        failures.append(f"--help: --lambda-weight's default or --label-map's unmapped values misdescribed:\n{helptext}")
 
     # Bad input: every problem is named.
     quick = ["--preset", "quick", "--out", os.path.join(tmp, "bad"), "--quiet"]
@@ -91,6 +99,25 @@ with tempfile.TemporaryDirectory() as tmp:
     os.remove(os.path.join(bad, "images", "0005.png"))
     expect_error("image without label", [*quick, "--source", src, "--target", pool, "--num-classes", "10",
                                          "--target-test", f"folder:{bad}/images:{bad}/labels"], ["0005"])
+    # Image data that fails to decode only when it is read (the PNG header is fine, the pixel data
+    # truncated): the error names the file and --out gets no empty checkpoints/ labels/ visuals/.
+    broken = os.path.join(tmp, "broken_source")
+    shutil.copytree(os.path.join(data, "source"), broken)
+    for name in os.listdir(os.path.join(broken, "images")):
+        path = os.path.join(broken, "images", name)
+        raw = open(path, "rb").read()
+        idat = raw.index(b"IDAT") - 4  # the chunk's length field
+        open(path, "wb").write(raw[:idat + 8 + 6])
+    fresh = os.path.join(tmp, "broken_out")
+    rc, _, err = run("--preset", "quick", "--out", fresh, "--quiet", "--num-classes", "10", "--source",
+                     f"folder:{broken}/images:{broken}/labels", "--target", pool, "--target-test", test)
+    lines = [l for l in err.splitlines() if l.strip()]
+    if not (rc == 1 and lines and lines[-1].startswith("labor_train: error: ") and ".png" in lines[-1]):
+        failures.append(f"undecodable source images: exit {rc}, stderr: {err.strip()[-400:]}")
+    if os.path.exists(fresh):
+        made = [os.path.relpath(os.path.join(r, d), fresh) for r, ds, _ in os.walk(fresh) for d in ds]
+        failures.append(f"undecodable source images: --out {fresh} was created (folders: {made})")
+
     # Unlabeled data: the comparison's simulated annotator needs labels. Refused at once, one line,
     # nothing written (a fresh --out that must not appear).
     with open(os.path.join(data, "target_images.txt"), "w") as fh:  # the pool's images, one path a line
