@@ -131,6 +131,30 @@ with tempfile.TemporaryDirectory() as tmp:
     bad_answers("label out of range", lambda d: d["images"][0]["labels"].__setitem__(0, 10), ["label"])
     bad_answers("another round", lambda d: d.__setitem__("round", 2), ["round 2"])
     bad_answers("query that no longer exists", lambda d: d.__setitem__("query_id", "0000"), ["no longer exists"])
+    bad_answers("coordinate above int64", lambda d: d["images"][0]["pixels"][0].__setitem__(0, 2**64 - 1),
+                ["expected an integer"])
+    # Written by an attacker: 100 000 nested arrays (nlohmann's recursive dump() crashed on them), a
+    # round and query_id of nested values, a label that is a 100 000-character string (quoted short).
+    deep = "[" * 100000 + "]" * 100000
+    nested = os.path.join(tmp, "nested.json")
+    open(nested, "w").write('{"images": [{"index": 0, "labels": %s}]}' % deep)
+    expect_error("answers nested 100000 deep", ["answer", run_dir, nested], ["nested.json", "nested deeper"], run_dir)
+    bad_answers("round of nested arrays", lambda d: d.__setitem__("round", [[[[1]]]]), ["written for round"])
+    bad_answers("long string label", lambda d: d["images"][0]["labels"].__setitem__(0, "x" * 100000), ["label"])
+    rc, _, err = run("answer", run_dir, os.path.join(tmp, "long_string_label.json"))
+    if len(err) > 1000:
+        failures.append(f"long string label: the error quotes all of it ({len(err)} characters)")
+    # A queries.json tampered with after the selection: refused by name, the round left as it is.
+    queries = os.path.join(r1, "queries.json")
+    kept = open(queries).read()
+    open(queries, "w").write('{"strategy": %s, "images": [], "selected_pixels": 0}' % deep)
+    expect_error("queries.json nested 100000 deep", ["answer", run_dir, good], ["queries.json", "nested deeper"],
+                 run_dir)
+    doc = json.loads(kept)
+    doc["images"][0]["height"] = 2**62 + 1
+    open(queries, "w").write(json.dumps(doc))
+    expect_error("queries.json of an overflowing size", ["answer", run_dir, good], ["queries.json", "size"], run_dir)
+    open(queries, "w").write(kept)
     truncated = os.path.join(tmp, "truncated.json")
     open(truncated, "w").write(open(good).read()[:200])
     expect_error("truncated answers.json", ["answer", run_dir, truncated], ["truncated.json"], run_dir)
