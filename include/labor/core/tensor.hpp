@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -216,8 +217,15 @@ class Tensor {
     void operator()(T* p) const noexcept { DeviceMemory<D>::deallocate(p); }
   };
   Tensor(Shape shape, Uninit)
-      : data_(static_cast<T*>(DeviceMemory<D>::allocate(static_cast<std::size_t>(shape.numel()) * sizeof(T)))),
-        shape_(shape) {}
+      : data_(static_cast<T*>(DeviceMemory<D>::allocate(storage_bytes(shape)))), shape_(shape) {}
+
+  /// Bytes of storage for `shape`; throws labor::Error when they do not fit in the address space
+  /// (so that bytes() never wraps and the storage always holds numel() elements).
+  static std::size_t storage_bytes(const Shape& shape) {
+    LABOR_CHECK(shape.numel() <= std::numeric_limits<std::ptrdiff_t>::max() / static_cast<std::int64_t>(sizeof(T)),
+                "Tensor: shape {}: {} elements of {} bytes do not fit in memory", shape, shape.numel(), sizeof(T));
+    return static_cast<std::size_t>(shape.numel()) * sizeof(T);
+  }
 
   std::unique_ptr<T, Free> data_;
   Shape shape_{0};

@@ -11,9 +11,12 @@
 /// - read_png_rgb: 8-bit RGB as stored; palette images are expanded to their colours; grayscale
 ///   (any depth ≤ 8) is scaled to 8 bits and replicated to three channels; a tRNS colour key is
 ///   ignored. Images with an alpha channel and 16-bit images are rejected.
-/// Every failure (missing file, not a PNG, corrupt or truncated data, a rejected format) throws
-/// labor::Error naming the file. libpng's errors are caught with setjmp/longjmp inside small
-/// functions that own no C++ objects, so no destructor is ever skipped.
+/// Limits (io::PngLimits, checked on the header before anything is allocated): at most 2^28 pixels
+/// and 10^6 per side by default, and no more pixels than the file's compressed bytes can hold
+/// (deflate compresses at most 1032:1), so a short file cannot make a reader allocate much.
+/// Every failure (missing file, not a PNG, corrupt or truncated data, a rejected format, an image
+/// over the limits) throws labor::Error naming the file. libpng's errors are caught with
+/// setjmp/longjmp inside small functions that own no C++ objects, so no destructor is ever skipped.
 
 #include <png.h>
 
@@ -24,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "labor/core/error.hpp"
@@ -32,7 +36,24 @@
 
 namespace labor::io {
 
+/// Limits on the PNG images labor reads (read_png_gray, read_png_rgb, png_size), checked on the
+/// header before any pixel memory is allocated: the counterpart of libpng's png_set_user_limits
+/// with a pixel budget added. The defaults admit every image size labor's data sets use (Cityscapes
+/// 2048×1024, GTA5 1914×1052) with room to spare: 2^28 pixels are 256 MiB as a label map and
+/// 768 MiB as RGB.
+struct PngLimits {
+  /// Largest accepted width and largest accepted height (libpng's own default user limit).
+  std::int64_t max_side = 1'000'000;
+  /// Largest accepted width × height.
+  std::int64_t max_pixels = std::int64_t{1} << 28;
+  /// Largest ancillary chunk (text, ICC profile, ...) libpng may allocate, in bytes.
+  std::size_t max_chunk_bytes = std::size_t{8} << 20;
+};
+
 namespace detail {
+
+/// deflate's largest compression ratio: a 258-byte match costs at least 2 bits.
+inline constexpr std::uint64_t deflate_max_ratio = 1032;
 
 /// libpng's error pointer: the last error message.
 struct PngErrorState {
@@ -152,8 +173,43 @@ inline const char* png_color_type_name(int color_type) {
   }
 }
 
-/// Opens `file` into `r`, checks the signature and reads the header chunks.
-inline PngHeader png_open(PngReader& r, const std::filesystem::path& file) {
+/// Samples per pixel of a colour type as stored (before any transformation).
+inline int png_stored_channels(int color_type) {
+  switch (color_type) {
+    case PNG_COLOR_TYPE_RGB:
+      return 3;
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+      return 4;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+/// Checks the header of `file` (of `file_size` bytes, 0 when unknown) against `limits`.
+inline void png_check_limits(const PngHeader& h, const std::string& path, std::uintmax_t file_size,
+                             const PngLimits& limits) {
+  const auto width = static_cast<std::int64_t>(h.width), height = static_cast<std::int64_t>(h.height);
+  LABOR_CHECK(width <= limits.max_side && height <= limits.max_side,
+              "png '{}': image size {}×{} (height×width): expected at most {} per side (io::PngLimits::max_side)", path,
+              height, width, limits.max_side);
+  // Both are below 2^31, so the products fit in int64 / uint64.
+  LABOR_CHECK(width * height <= limits.max_pixels,
+              "png '{}': image size {}×{} (height×width): {} pixels, expected at most {} (io::PngLimits::max_pixels)",
+              path, height, width, width * height, limits.max_pixels);
+  const std::uint64_t bits = static_cast<std::uint64_t>(width * height) *
+                             static_cast<std::uint64_t>(png_stored_channels(h.color_type) * h.bit_depth);
+  const std::uint64_t min_compressed = (bits + 7) / 8 / deflate_max_ratio;
+  LABOR_CHECK(file_size == 0 || min_compressed <= file_size,
+              "png '{}': truncated: a {}×{} (height×width) image needs at least {} bytes of compressed data (deflate "
+              "compresses at most {}:1), the file has {}",
+              path, height, width, min_compressed, deflate_max_ratio, file_size);
+}
+
+/// Opens `file` into `r`, checks the signature, reads the header chunks and checks the header
+/// against `limits`.
+inline PngHeader png_open(PngReader& r, const std::filesystem::path& file, const PngLimits& limits) {
   const std::string path = file.string();
   r.fp = std::fopen(file.c_str(), "rb");
   LABOR_CHECK(r.fp != nullptr, "png '{}': cannot open file: {}", path, std::strerror(errno));
@@ -165,17 +221,24 @@ inline PngHeader png_open(PngReader& r, const std::filesystem::path& file) {
   LABOR_CHECK(r.png != nullptr, "png '{}': cannot create the libpng reader", path);
   r.info = png_create_info_struct(r.png);
   LABOR_CHECK(r.info != nullptr, "png '{}': cannot create the libpng info", path);
+  // The size limits are labor's own (png_check_limits, with messages naming PngLimits): libpng's
+  // are opened to the format's maximum.
+  png_set_user_limits(r.png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+  png_set_chunk_malloc_max(r.png, limits.max_chunk_bytes);
   PngHeader h;
   LABOR_CHECK(png_phase_header(r.png, r.info, r.fp, &h), "png '{}': corrupt or truncated: {}", path, r.error.message);
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(file, ec);
+  png_check_limits(h, path, ec ? 0 : size, limits);
   return h;
 }
 
 /// Reads `file` as H×W (rgb = false) or H×W×3 (rgb = true) under the rules in the file comment.
-inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, bool rgb) {
+inline Tensor<std::uint8_t, cpu> read_png(const std::filesystem::path& file, bool rgb, const PngLimits& limits) {
   const std::string path = file.string();
   const char* fn = rgb ? "read_png_rgb" : "read_png_gray";
   PngReader r;
-  const PngHeader h = png_open(r, file);
+  const PngHeader h = png_open(r, file, limits);
   LABOR_CHECK(h.bit_depth <= 8, "png '{}': {}: bit depth: expected at most 8, got {} ({}); convert to 8-bit", path, fn,
               h.bit_depth, png_color_type_name(h.color_type));
   LABOR_CHECK((h.color_type & PNG_COLOR_MASK_ALPHA) == 0,
@@ -215,26 +278,27 @@ struct PngSize {
 };
 
 /// Reads only the signature and the header chunks of `file` (no pixel data): a cheap check that the
-/// file exists, is a PNG and has the given size. Throws labor::Error naming the file for a missing
-/// or unreadable file, a bad signature or a corrupt header.
-inline PngSize png_size(const std::filesystem::path& file) {
+/// file exists, is a PNG, has the given size and is within `limits` (so that the readers accept
+/// it as far as its header tells). Throws labor::Error naming the file for a missing or unreadable
+/// file, a bad signature, a corrupt header or an image over the limits.
+inline PngSize png_size(const std::filesystem::path& file, const PngLimits& limits = {}) {
   detail::PngReader r;
-  const detail::PngHeader h = detail::png_open(r, file);
+  const detail::PngHeader h = detail::png_open(r, file, limits);
   return {static_cast<std::int64_t>(h.height), static_cast<std::int64_t>(h.width)};
 }
 
 /// Reads an 8-bit grayscale (or palette-index) PNG as an H×W tensor; see the file comment for the
 /// accepted formats. Throws labor::Error naming the file for a missing, corrupt or truncated file,
-/// or an RGB, alpha or 16-bit image.
-inline Tensor<std::uint8_t, cpu> read_png_gray(const std::filesystem::path& file) {
-  return detail::read_png(file, false);
+/// an RGB, alpha or 16-bit image, or an image over `limits` (checked before allocating).
+inline Tensor<std::uint8_t, cpu> read_png_gray(const std::filesystem::path& file, const PngLimits& limits = {}) {
+  return detail::read_png(file, false, limits);
 }
 
 /// Reads a PNG as an H×W×3 RGB tensor (channels last); palette and grayscale images are converted.
-/// Throws labor::Error naming the file for a missing, corrupt or truncated file, an alpha channel
-/// or a 16-bit image.
-inline Tensor<std::uint8_t, cpu> read_png_rgb(const std::filesystem::path& file) {
-  return detail::read_png(file, true);
+/// Throws labor::Error naming the file for a missing, corrupt or truncated file, an alpha channel,
+/// a 16-bit image, or an image over `limits` (checked before allocating).
+inline Tensor<std::uint8_t, cpu> read_png_rgb(const std::filesystem::path& file, const PngLimits& limits = {}) {
+  return detail::read_png(file, true, limits);
 }
 
 /// Writes an 8-bit PNG: an H×W (or H×W×1) tensor as grayscale, an H×W×3 tensor (channels last) as

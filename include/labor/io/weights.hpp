@@ -103,8 +103,11 @@ inline bool wildcard_match(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
+/// "[64, 3, 7, 7]"; a shape of more than 8 extents (a file may hold any) shows its first 8 and its rank.
 inline std::string dims_string(const std::vector<std::int64_t>& dims) {
-  return fmt::format("[{}]", fmt::join(dims, ", "));
+  constexpr std::size_t max_shown = 8;
+  if (dims.size() <= max_shown) return fmt::format("[{}]", fmt::join(dims, ", "));
+  return fmt::format("[{}, ... ({} extents)]", fmt::join(dims.begin(), dims.begin() + max_shown, ", "), dims.size());
 }
 
 }  // namespace detail
@@ -115,7 +118,7 @@ inline std::string dims_string(const std::vector<std::int64_t>& dims) {
 /// @throws labor::Error "<what> <file>: does not match the model: ..." listing every missing key
 ///         ("missing 'name'"), every unexpected key ("unexpected 'key'"), every key of a wrong dtype
 ///         or shape ("'name' is I64 [64], expected F32/F16/BF16/F64 [64]") and every pair of keys
-///         mapping to one name.
+///         mapping to one name; the first 1000 problems are listed, then their number ("and 7 more").
 inline std::vector<std::string> match_weights(const SafetensorsFile& file, const WeightTargets& targets,
                                               const WeightsMapping& mapping, std::string_view what) {
   std::vector<std::string> problems;
@@ -134,7 +137,9 @@ inline std::vector<std::string> match_weights(const SafetensorsFile& file, const
       }
     name = mapping.add_prefix + name;
     const auto [it, inserted] = by_model_name.emplace(name, key);
-    if (!inserted) problems.push_back(fmt::format("'{}' and '{}' both map to '{}'", it->second, key, name));
+    if (!inserted)
+      problems.push_back(fmt::format("'{}' and '{}' both map to '{}'", detail::tensor_name(it->second),
+                                     detail::tensor_name(key), detail::tensor_name(name)));
   }
   std::vector<std::string> keys;
   std::set<std::string> used;
@@ -153,16 +158,26 @@ inline std::vector<std::string> match_weights(const SafetensorsFile& file, const
     bool dtype_ok = false;
     for (const auto& dt : mapping.dtypes) dtype_ok = dtype_ok || e.dtype == dt;
     if (!dtype_ok || e.shape != dims) {
-      const std::string from = it->second == name ? std::string() : fmt::format(" (file key '{}')", it->second);
-      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, e.dtype,
+      const std::string from =
+          it->second == name ? std::string() : fmt::format(" (file key '{}')", detail::tensor_name(it->second));
+      problems.push_back(fmt::format("'{}'{} is {} {}, expected {} {}", name, from, detail::tensor_name(e.dtype),
                                      detail::dims_string(e.shape), fmt::join(mapping.dtypes, "/"),
                                      detail::dims_string(dims)));
     }
   }
   for (const auto& [name, key] : by_model_name)
-    if (used.count(name) == 0) problems.push_back(fmt::format("unexpected '{}'", key));
-  LABOR_CHECK(problems.empty(), "{} {}: does not match the model ({} problem{}): {}", what, file.path.string(),
-              problems.size(), problems.size() == 1 ? "" : "s", fmt::join(problems, ", "));
+    if (used.count(name) == 0) problems.push_back(fmt::format("unexpected '{}'", detail::tensor_name(key)));
+  if (problems.empty()) return keys;
+  // A file from elsewhere may hold any number of keys: the message lists the first 1000 problems
+  // (a whole ResNet-101 mismatch has fewer), each name cut to 80 characters.
+  constexpr std::size_t max_listed = 1000;
+  const std::size_t total = problems.size();
+  if (total > max_listed) {
+    problems.resize(max_listed);
+    problems.push_back(fmt::format("and {} more", total - max_listed));
+  }
+  fail("{} {}: does not match the model ({} problem{}): {}", what, file.path.string(), total, total == 1 ? "" : "s",
+       fmt::join(problems, ", "));
   return keys;
 }
 
