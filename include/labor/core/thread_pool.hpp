@@ -14,7 +14,7 @@
 /// step of many small regions collapses when one of those threads is descheduled.
 ///
 /// Threads: LABOR_NUM_THREADS, else OMP_NUM_THREADS, else the processors this process may run on;
-/// set_num_threads changes it. One region runs at a time: a region started while another one runs
+/// set_num_threads changes it. Spin before sleeping: LABOR_SPIN_US, else 50 µs. One region runs at a time: a region started while another one runs
 /// (from another thread, or nested inside a task) runs serially on its caller.
 
 #include <atomic>
@@ -66,8 +66,11 @@ class ThreadPool {
   /// A task: `fn(ctx, t)` for task index t.
   using TaskFn = void (*)(void*, std::uint32_t);
 
-  /// How long an idle thread spins before it sleeps in the kernel.
-  static constexpr std::chrono::microseconds spin_time{50};
+  /// How long an idle worker, or a caller waiting for the tasks of its region, spins before it
+  /// sleeps in the kernel, in microseconds: LABOR_SPIN_US (0 to 10^6), else this. Longer spins make
+  /// a step on dedicated cores a little faster and one beside another process slower
+  /// (docs/design.md, Parallelism).
+  static constexpr long default_spin_us = 50;
 
   /// The process's pool.
   static ThreadPool& instance() {
@@ -119,7 +122,7 @@ class ThreadPool {
     while (work_once(-1)) {
     }
     // Wait for the tasks other threads claimed: spin a little, then sleep until the last one ends.
-    const auto spin_until = std::chrono::steady_clock::now() + spin_time;
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
     for (std::uint32_t d = done_.load(std::memory_order_acquire); d != tasks; d = done_.load(std::memory_order_acquire)) {
       if (std::chrono::steady_clock::now() < spin_until) {
         for (int i = 0; i < 32; ++i) spin_pause();
@@ -138,7 +141,18 @@ class ThreadPool {
  private:
   static constexpr std::uint64_t closed = 0xFFFFFFFFu;
 
-  explicit ThreadPool(int threads) : threads_(std::max(1, threads)) { start_workers(size() - 1); }
+  explicit ThreadPool(int threads) : threads_(std::max(1, threads)), spin_us_(spin_from_environment()) {
+    start_workers(size() - 1);
+  }
+
+  static long spin_from_environment() {
+    if (const char* v = std::getenv("LABOR_SPIN_US")) {
+      char* end = nullptr;
+      const long us = std::strtol(v, &end, 10);
+      if (end != v && us >= 0) return std::min<long>(us, 1000000);
+    }
+    return default_spin_us;
+  }
 
   static bool& in_region_flag() {
     thread_local bool flag = false;
@@ -187,7 +201,7 @@ class ThreadPool {
     for (;;) {
       if (work_once(worker)) continue;
       // Idle: spin for a while, then sleep until the next region is published.
-      const auto spin_until = std::chrono::steady_clock::now() + spin_time;
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
       bool found = false;
       while (!found && std::chrono::steady_clock::now() < spin_until && !stop_.load(std::memory_order_relaxed)) {
         for (int i = 0; i < 32; ++i) spin_pause();
@@ -215,6 +229,7 @@ class ThreadPool {
   }
 
   std::atomic<int> threads_;
+  long spin_us_;  ///< see default_spin_us
   std::vector<std::thread> workers_;
   std::mutex region_;  ///< held by the thread running a region (and by resize)
   std::uint64_t generation_ = 0;
