@@ -143,7 +143,7 @@ TEST(ExportSegmenter, RefusesAnArchitectureThatDoesNotFitTheModel) {
   TempDir dir;
   const auto file = dir / "m.safetensors";
   expect_error([&] { models::export_segmenter(net, file, nlohmann::json::array()); },
-               "architecture: expected a JSON object, got []");
+               "architecture: expected a JSON object, got an array of 0 elements");
   expect_error(
       [&] {
         models::export_segmenter(net, file, {{"num_classes", classes}});
