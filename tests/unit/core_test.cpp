@@ -249,8 +249,12 @@ TEST(ThreadPool, ChunksAreContiguousInOrderAtMostOnePerThreadAndAtLeastGrain) {
       EXPECT_EQ(chunks.front().first, 2);
       EXPECT_EQ(chunks.back().second, 2 + n);
       for (std::size_t c = 0; c < chunks.size(); ++c) {
-        if (chunks.size() > 1) EXPECT_GE(chunks[c].second - chunks[c].first, grain);
-        if (c > 0) EXPECT_EQ(chunks[c].first, chunks[c - 1].second);
+        if (chunks.size() > 1) {
+          EXPECT_GE(chunks[c].second - chunks[c].first, grain);
+        }
+        if (c > 0) {
+          EXPECT_EQ(chunks[c].first, chunks[c - 1].second);
+        }
       }
     }
   }
