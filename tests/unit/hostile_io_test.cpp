@@ -29,6 +29,7 @@
 #include <labor/io/weights.hpp>
 
 #include "support/errors.hpp"
+#include "support/bytes.hpp"
 #include "support/torch.hpp"
 
 namespace {
@@ -40,6 +41,9 @@ using labor::testing::expect_error;
 using labor::testing::TempDir;
 namespace fs = std::filesystem;
 namespace io = labor::io;
+using labor::testing::read_bytes;
+using labor::testing::safetensors_bytes;
+using labor::testing::write_bytes;
 
 /// A committed reproducer: tests/fuzz/regressions/<reader>/<name>.
 fs::path regression(const std::string& reader, const std::string& name) {
@@ -48,14 +52,6 @@ fs::path regression(const std::string& reader, const std::string& name) {
   return p;
 }
 
-std::string file_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool address_sanitizer = true;
@@ -178,7 +174,7 @@ TEST(HostileNpy, ShapesWhoseElementCountOverflowsAreRefused) {
   }
   TempDir dir;
   // A count that fits in int64 but whose bytes do not.
-  write_file(dir / "bytes.npy", npy_f4("(4611686018427387904,)", 16));
+  write_bytes(dir / "bytes.npy", npy_f4("(4611686018427387904,)", 16));
   expect_error([&] { (void)io::read_npy<float>(dir / "bytes.npy"); }, {"bytes.npy", "data size", "overflows"});
 }
 
@@ -206,14 +202,14 @@ TEST(HostileNpy, MalformedShapesAreLaborErrorsNamingTheFile) {
   TempDir dir;
   const auto p = dir / "s.npy";
   for (const char* shape : {"(2.5,)", "(3, x)", "(3,, 4)", "[3]", "3", "(1, 2, 3, 4, 5)", "(+3,)"}) {
-    write_file(p, npy_f4(shape, 64));
+    write_bytes(p, npy_f4(shape, 64));
     expect_error([&] { (void)io::read_npy<float>(p); }, {"s.npy", "shape", "expected a tuple"});
   }
-  write_file(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4", 64));
+  write_bytes(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4", 64));
   expect_error([&] { (void)io::read_npy<float>(p); }, {"s.npy", "malformed shape"});
   // Accepted: numpy's own forms, Python 2's long suffix.
   for (const char* shape : {"()", "(4,)", "(2, 2)", "(2, 2,)", "(2L, 2L)", "( 1 , 4 )"}) {
-    write_file(p, npy_f4(shape, 16));
+    write_bytes(p, npy_f4(shape, 16));
     EXPECT_EQ(io::read_npy<float>(p).numel(), shape == std::string("()") ? 1 : 4) << shape;
   }
 }
@@ -221,7 +217,7 @@ TEST(HostileNpy, MalformedShapesAreLaborErrorsNamingTheFile) {
 TEST(HostileNpy, MessagesQuoteAtMostAnExcerptOfTheHeader) {
   TempDir dir;
   const auto p = dir / "long.npy";
-  write_file(p, npy_bytes("{'x': '" + std::string(20000, 'y') + "'}", 0));
+  write_bytes(p, npy_bytes("{'x': '" + std::string(20000, 'y') + "'}", 0));
   const std::string msg = error_of([&] { (void)io::read_npy<float>(p); });
   EXPECT_NE(msg.find("long.npy"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'descr'"), std::string::npos) << msg;
@@ -231,16 +227,16 @@ TEST(HostileNpy, MessagesQuoteAtMostAnExcerptOfTheHeader) {
 TEST(HostileNpy, EveryTruncationAndEveryOtherFileIsALaborError) {
   TempDir dir;
   const std::string good = npy_f4("(2, 3)", 24);
-  write_file(dir / "good.npy", good);
+  write_bytes(dir / "good.npy", good);
   ASSERT_EQ(io::read_npy<float>(dir / "good.npy").numel(), 6);
   for (std::size_t cut = 0; cut < good.size(); ++cut) {
-    write_file(dir / "cut.npy", good.substr(0, cut));
+    write_bytes(dir / "cut.npy", good.substr(0, cut));
     expect_error([&] { (void)io::read_npy<float>(dir / "cut.npy"); }, {"cut.npy"});
   }
   fs::create_directory(dir / "folder.npy");
   expect_error([&] { (void)io::read_npy<float>(dir / "folder.npy"); }, {"folder.npy"});
   // A version 2 header whose length is cut off.
-  write_file(dir / "v2.npy", std::string("\x93NUMPY\x02\x00\x10\x00", 10));
+  write_bytes(dir / "v2.npy", std::string("\x93NUMPY\x02\x00\x10\x00", 10));
   expect_error([&] { (void)io::read_npy<float>(dir / "v2.npy"); }, {"v2.npy", "truncated header"});
 }
 
@@ -295,7 +291,7 @@ TEST(HostilePng, EveryHeaderVariantReadsOrThrowsALaborError) {
   Tensor<std::uint8_t> img(Shape{9, 7});
   for (std::int64_t i = 0; i < img.numel(); ++i) img[i] = static_cast<std::uint8_t>(i * 29);
   io::write_png(dir / "base.png", img);
-  const std::string base = file_text(dir / "base.png");
+  const std::string base = read_bytes(dir / "base.png");
   ASSERT_EQ(base.substr(12, 4), "IHDR");
   const auto p = dir / "v.png";
   int read = 0, refused = 0;
@@ -311,7 +307,7 @@ TEST(HostilePng, EveryHeaderVariantReadsOrThrowsALaborError) {
             v[25] = static_cast<char>(color);
             v[28] = static_cast<char>(interlace);
             put_be32(v, 29, crc32(v.substr(12, 17)));
-            write_file(p, v);
+            write_bytes(p, v);
             for (bool rgb : {false, true}) {
               try {
                 const auto t = rgb ? io::read_png_rgb(p) : io::read_png_gray(p);
@@ -332,27 +328,21 @@ TEST(HostilePng, BadCrcAndMissingPaletteAreLaborErrors) {
   TempDir dir;
   Tensor<std::uint8_t> img(Shape{4, 4});
   io::write_png(dir / "base.png", img);
-  const std::string base = file_text(dir / "base.png");
+  const std::string base = read_bytes(dir / "base.png");
   std::string crc = base;
   crc[29] = static_cast<char>(crc[29] ^ 1);  // the IHDR CRC
-  write_file(dir / "crc.png", crc);
+  write_bytes(dir / "crc.png", crc);
   expect_error([&] { (void)io::read_png_gray(dir / "crc.png"); }, {"crc.png", "corrupt"});
   std::string palette = base;  // colour type 3 without a PLTE chunk
   palette[25] = 3;
   put_be32(palette, 29, crc32(palette.substr(12, 17)));
-  write_file(dir / "nopal.png", palette);
+  write_bytes(dir / "nopal.png", palette);
   expect_error([&] { (void)io::read_png_rgb(dir / "nopal.png"); }, {"nopal.png"});
   expect_error([&] { (void)io::read_png_gray(dir / "nopal.png"); }, {"nopal.png"});
 }
 
 // ---- safetensors ---------------------------------------------------------------------------------
 
-std::string st_bytes(const std::string& header, const std::string& data) {
-  std::string out(8, '\0');
-  const std::uint64_t n = header.size();
-  std::memcpy(out.data(), &n, 8);
-  return out + header + data;
-}
 
 TEST(HostileSafetensors, ReproducersAreLaborErrorsNamingTheFile) {
   // Offsets above INT64_MAX became negative and ended in a bare std::out_of_range from substr.
@@ -377,7 +367,7 @@ TEST(HostileSafetensors, EmptyTensorsConvert) {
   EXPECT_EQ(t.numel(), 0);
   EXPECT_EQ(t.shape(), Shape{0});
   TempDir dir;
-  write_file(dir / "e.safetensors", st_bytes(R"({"i":{"dtype":"I32","shape":[2,0],"data_offsets":[0,0]},)"
+  write_bytes(dir / "e.safetensors", safetensors_bytes(R"({"i":{"dtype":"I32","shape":[2,0],"data_offsets":[0,0]},)"
                                              R"("h":{"dtype":"F16","shape":[0],"data_offsets":[0,0]}})",
                                              ""));
   const auto e = io::read_safetensors(dir / "e.safetensors");
@@ -396,7 +386,7 @@ TEST(HostileSafetensors, HeaderValuesOfTheWrongTypeAreNamedAndQuoted) {
   TempDir dir;
   const auto p = dir / "t.safetensors";
   const auto expect_bad = [&](const std::string& header, const std::string& data, std::vector<std::string> parts) {
-    write_file(p, st_bytes(header, data));
+    write_bytes(p, safetensors_bytes(header, data));
     parts.push_back("t.safetensors");
     expect_error([&] { (void)io::read_safetensors(p); }, parts);
   };
@@ -424,11 +414,11 @@ TEST(HostileSafetensors, LongNamesAndValuesAreCutInMessages) {
   TempDir dir;
   const auto p = dir / "n.safetensors";
   const std::string name(100000, 'k');
-  write_file(p, st_bytes(R"({")" + name + R"(":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", "1"));
+  write_bytes(p, safetensors_bytes(R"({")" + name + R"(":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", "1"));
   std::string msg = error_of([&] { (void)io::read_safetensors(p); });
   EXPECT_NE(msg.find("unknown dtype"), std::string::npos) << msg.substr(0, 300);
   EXPECT_LT(msg.size(), 400u) << msg.substr(0, 400);
-  write_file(p, st_bytes(R"({"a":{"dtype":")" + name + R"(","shape":[1],"data_offsets":[0,1]}})", "1"));
+  write_bytes(p, safetensors_bytes(R"({"a":{"dtype":")" + name + R"(","shape":[1],"data_offsets":[0,1]}})", "1"));
   msg = error_of([&] { (void)io::read_safetensors(p); });
   EXPECT_NE(msg.find("unknown dtype"), std::string::npos) << msg.substr(0, 300);
   EXPECT_LT(msg.size(), 400u) << msg.substr(0, 400);
@@ -438,9 +428,9 @@ TEST(HostileSafetensors, EveryTruncationIsALaborError) {
   TempDir dir;
   const auto a = Tensor<float>::from(Shape{2, 2}, {1, 2, 3, 4});
   io::write_safetensors(dir / "good.safetensors", {{"a", a.view()}, {"b", a.view()}}, {{"k", "v"}});
-  const std::string good = file_text(dir / "good.safetensors");
+  const std::string good = read_bytes(dir / "good.safetensors");
   for (std::size_t cut = 0; cut < good.size(); ++cut) {
-    write_file(dir / "cut.safetensors", good.substr(0, cut));
+    write_bytes(dir / "cut.safetensors", good.substr(0, cut));
     expect_error([&] { (void)io::read_safetensors(dir / "cut.safetensors"); }, {"cut.safetensors"});
   }
 }

@@ -14,6 +14,7 @@
 #include <labor/io/png.hpp>
 
 #include "support/errors.hpp"
+#include "support/bytes.hpp"
 #include "support/torch.hpp"
 
 namespace {
@@ -27,15 +28,9 @@ using labor::testing::expect_error;
 using labor::testing::TempDir;
 
 namespace fs = std::filesystem;
+using labor::testing::read_bytes;
+using labor::testing::write_bytes;
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void write_bytes(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(s.data(), static_cast<std::streamsize>(s.size()));
-}
 
 Tensor<std::uint8_t> pattern(Shape shape, int mul = 37) {
   Tensor<std::uint8_t> t(shape);

@@ -11,6 +11,7 @@
 #include <labor/train/checkpoint.hpp>
 
 #include "support/errors.hpp"
+#include "support/bytes.hpp"
 #include "support/torch.hpp"
 
 namespace {
@@ -19,22 +20,10 @@ using labor::Shape;
 using labor::Tensor;
 using labor::testing::TempDir;
 namespace io = labor::io;
+using labor::testing::read_bytes;
+using labor::testing::safetensors_bytes;
+using labor::testing::write_bytes;
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void spit(const std::filesystem::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary);
-  out << s;
-}
-/// A file with the given JSON header and data bytes.
-std::string file_bytes(const std::string& header, const std::string& data) {
-  std::string out(8, '\0');
-  const std::uint64_t n = header.size();
-  std::memcpy(out.data(), &n, 8);
-  return out + header + data;
-}
 
 TEST(Safetensors, RoundTripWithMetadata) {
   TempDir dir;
@@ -51,7 +40,7 @@ TEST(Safetensors, RoundTripWithMetadata) {
   for (std::int64_t i = 0; i < b.numel(); ++i) EXPECT_EQ(rb[i], b[i]);
   // The header is padded to 8 bytes, as the format's writers do.
   std::uint64_t n = 0;
-  std::memcpy(&n, slurp(dir.path() / "t.safetensors").data(), 8);
+  std::memcpy(&n, read_bytes(dir.path() / "t.safetensors").data(), 8);
   EXPECT_EQ(n % 8, 0u);
 }
 
@@ -64,7 +53,7 @@ TEST(Safetensors, ConvertsHalfBfloatAndDouble) {
   std::string data(reinterpret_cast<const char*>(f16), 6);
   data += std::string(reinterpret_cast<const char*>(bf16), 2);
   data += std::string(reinterpret_cast<const char*>(f64), 8);
-  spit(dir.path() / "c.safetensors", file_bytes(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},)"
+  write_bytes(dir.path() / "c.safetensors", safetensors_bytes(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},)"
                                                 R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[6,8]},)"
                                                 R"("d":{"dtype":"F64","shape":[],"data_offsets":[8,16]}})",
                                                 data));
@@ -83,24 +72,24 @@ TEST(Safetensors, BadFilesNameTheFileAndTheProblem) {
   TempDir dir;
   const auto p = dir.path() / "bad.safetensors";
   const auto expect_bad = [&](const std::string& bytes, std::vector<std::string> parts) {
-    spit(p, bytes);
+    write_bytes(p, bytes);
     parts.push_back("bad.safetensors");
     labor::testing::expect_error([&] { (void)io::read_safetensors(p); }, parts);
   };
   labor::testing::expect_error([&] { (void)io::read_safetensors(dir.path() / "none.safetensors"); }, "cannot open");
   expect_bad("abc", {"at least 8 bytes"});
-  expect_bad(file_bytes("{", ""), {"JSON"});
+  expect_bad(safetensors_bytes("{", ""), {"JSON"});
   std::string huge(8, '\xff');
   expect_bad(huge, {"runs past the end"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), {"'a'", "outside"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), {"'a'", "byte size"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", "1"), {"unknown dtype", "Q7"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), {"'a'", "outside"});
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), {"'a'", "byte size"});
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", "1"), {"unknown dtype", "Q7"});
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
                         "123456"),
              {"overlap"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "12345"), {"trailing"});
-  expect_bad(file_bytes(R"({"a":{"dtype":"F32","shape":[1]}})", ""), {"'a'", "data_offsets"});
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "12345"), {"trailing"});
+  expect_bad(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1]}})", ""), {"'a'", "data_offsets"});
 }
 
 TEST(Safetensors, WriteErrorsLeaveTheOldFile) {
@@ -108,10 +97,10 @@ TEST(Safetensors, WriteErrorsLeaveTheOldFile) {
   const auto p = dir.path() / "w.safetensors";
   const auto a = Tensor<float>::from(Shape{1}, {1.0f});
   io::write_safetensors(p, {{"a", a.view()}});
-  const std::string before = slurp(p);
+  const std::string before = read_bytes(p);
   labor::testing::expect_error([&] { io::write_safetensors(p, {{"a", a.view()}, {"a", a.view()}}); }, "unique");
   labor::testing::expect_error([&] { io::write_safetensors(p, {{"__metadata__", a.view()}}); }, "__metadata__");
-  EXPECT_EQ(slurp(p), before);
+  EXPECT_EQ(read_bytes(p), before);
 }
 
 using Block = labor::models::BasicBlock<float>;
