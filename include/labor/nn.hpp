@@ -5,6 +5,7 @@
 #include "labor/nn/activation.hpp"
 #include "labor/nn/batch_norm2d.hpp"
 #include "labor/nn/conv2d.hpp"
+#include "labor/nn/grad_mode.hpp"
 #include "labor/nn/layer.hpp"
 #include "labor/nn/max_pool2d.hpp"
 #include "labor/nn/parameter.hpp"

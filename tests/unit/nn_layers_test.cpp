@@ -1,16 +1,22 @@
 // Unit tests of the nn layers other than Conv2d: BatchNorm2d, ReLU, LeakyReLU, MaxPool2d,
-// UpsampleBilinear, Softmax, Identity/Residual/add. Gradient checks run in double.
+// UpsampleBilinear, Softmax, Identity/Residual/add; and NoGradGuard over every layer that keeps
+// something for backward (Conv2d included). Gradient checks run in double.
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <labor/core.hpp>
 #include <labor/nn/activation.hpp>
 #include <labor/nn/batch_norm2d.hpp>
+#include <labor/nn/conv2d.hpp>
+#include <labor/nn/grad_mode.hpp>
 #include <labor/nn/layer.hpp>
 #include <labor/nn/max_pool2d.hpp>
 #include <labor/nn/residual.hpp>
@@ -651,6 +657,115 @@ TEST(Layers, FloatForwardMatchesDouble) {
   nn::MaxPool2d<float> pf({.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = true});
   nn::MaxPool2d<double> pd({.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = true});
   close(pf.forward(xf), pd.forward(xd), 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NoGradGuard
+
+/// Bitwise equality of two tensors (shape and every element's bytes).
+template <class T>
+void expect_bitwise_equal(const Tensor<T>& a, const Tensor<T>& b) {
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)), 0);
+}
+
+/// A forward under NoGradGuard gives the bits of a forward with gradients; a backward after it
+/// throws an error naming `name` and the guard; after the guard, forward and backward give the
+/// bits they gave before.
+template <class L, class T>
+void expect_no_grad_forward(L& layer, const Tensor<T>& x, const char* name) {
+  const auto y = layer.forward(x);
+  Tensor<T> g(y.shape());
+  labor::Rng rng(5);
+  labor::fill_uniform(g.view(), rng, T(-1), T(1));
+  const auto dx = layer.backward(g);
+  {
+    const nn::NoGradGuard no_grad;
+    EXPECT_FALSE(nn::grad_enabled());
+    expect_bitwise_equal(layer.forward(x), y);
+    expect_error([&] { (void)layer.backward(g); }, {name, "backward called", "NoGradGuard"});
+  }
+  EXPECT_TRUE(nn::grad_enabled());
+  expect_bitwise_equal(layer.forward(x), y);
+  expect_bitwise_equal(layer.backward(g), dx);
+}
+
+TEST(NoGradGuard, NestsRestoresAndIsPerThread) {
+  EXPECT_TRUE(nn::grad_enabled());
+  {
+    const nn::NoGradGuard outer;
+    EXPECT_FALSE(nn::grad_enabled());
+    bool other_thread = false;
+    std::thread([&] { other_thread = nn::grad_enabled(); }).join();
+    EXPECT_TRUE(other_thread);  // the mode belongs to the thread that set it
+    {
+      const nn::NoGradGuard inner;
+      EXPECT_FALSE(nn::grad_enabled());
+    }
+    EXPECT_FALSE(nn::grad_enabled());  // the inner guard restores the outer mode, not "enabled"
+  }
+  EXPECT_TRUE(nn::grad_enabled());
+}
+
+TEST(NoGradGuard, EveryLayerThatKeepsStateKeepsNothing) {
+  const auto x = random_tensor(Shape{2, 3, 7, 6}, 200);
+  {
+    labor::Rng rng(1);
+    nn::Conv2d<double> conv({.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1}, rng);
+    expect_no_grad_forward(conv, x, "Conv2d");
+  }
+  {
+    // float on AVX-512 hosts: the implicit-GEMM kernel, which copies the input as it reads it.
+    Tensor<float> xf(x.shape());
+    for (std::int64_t i = 0; i < x.numel(); ++i) xf[i] = static_cast<float>(x[i]);
+    labor::Rng rng(2);
+    nn::Conv2d<float> conv({.in_channels = 3, .out_channels = 5, .kernel_size = 3, .stride = 2, .padding = 1}, rng);
+    expect_no_grad_forward(conv, xf, "Conv2d");
+  }
+  auto bn = make_bn(3, 201);
+  expect_no_grad_forward(bn, x, "BatchNorm2d");  // training mode: batch statistics
+  bn.set_training(false);
+  expect_no_grad_forward(bn, x, "BatchNorm2d");  // evaluation mode, trainable weight (x̂ kept)
+  auto frozen = make_bn(3, 202, true);
+  expect_no_grad_forward(frozen, x, "BatchNorm2d");  // frozen: nothing but the statistics kept
+  nn::ReLU<double> relu;
+  expect_no_grad_forward(relu, x, "ReLU");
+  nn::LeakyReLU<double> leaky(0.2);
+  expect_no_grad_forward(leaky, x, "LeakyReLU");
+  nn::Softmax<double> softmax;
+  expect_no_grad_forward(softmax, x, "Softmax");
+  nn::MaxPool2d<double> pool({.kernel_size = 3, .stride = 2, .padding = 1});
+  expect_no_grad_forward(pool, x, "MaxPool2d");
+  // A composite: its parts decide, and the first that kept nothing names itself.
+  nn::Residual<nn::Sequential<nn::BatchNorm2d<double>, nn::ReLU<double>>> block(
+      nn::Sequential<nn::BatchNorm2d<double>, nn::ReLU<double>>(make_bn(3, 203), nn::ReLU<double>{}));
+  expect_no_grad_forward(block, x, "ReLU");
+}
+
+TEST(NoGradGuard, BatchNormStillUpdatesRunningStatisticsInTrainingMode) {
+  // The guard is about gradients, not about the mode (as torch.no_grad): training-mode batch norm
+  // under it normalises with the batch and updates its running averages exactly as without it.
+  auto a = make_bn(3, 210), b = make_bn(3, 210);
+  const auto x = random_tensor(Shape{2, 3, 4, 4}, 211);
+  (void)a.forward(x);
+  {
+    const nn::NoGradGuard no_grad;
+    (void)b.forward(x);
+  }
+  expect_bitwise_equal(a.running_mean(), b.running_mean());
+  expect_bitwise_equal(a.running_var(), b.running_var());
+  EXPECT_NE(a.running_mean()[0], make_bn(3, 210).running_mean()[0]);
+}
+
+TEST(Softmax, OfATemporaryIsComputedInItsStorage) {
+  for (const Shape s : {Shape{2, 3, 5, 7}, Shape{1, 19, 16, 300}}) {
+    auto x = random_tensor(s, 220, -8.0, 8.0);
+    const auto expected = nn::softmax_channels(x);
+    const double* storage = x.data();
+    const auto y = nn::softmax_channels(std::move(x));
+    EXPECT_EQ(y.data(), storage);  // no new tensor
+    expect_bitwise_equal(y, expected);
+  }
 }
 
 }  // namespace

@@ -62,7 +62,8 @@ Tensor<T, D> map_elementwise_grad(const Tensor<T, D>& x, const Tensor<T, D>& g, 
 }  // namespace detail
 
 /// y = max(x, 0) element-wise. Input and output N×C×H×W (non-empty). Backward passes the gradient
-/// where x > 0 and 0 elsewhere (also at x = 0, as PyTorch). Keeps a copy of the input.
+/// where x > 0 and 0 elsewhere (also at x = 0, as PyTorch). Keeps a copy of the input (not under
+/// NoGradGuard).
 template <class T, Device D = cpu>
 class ReLU : public Stateless {
  public:
@@ -72,7 +73,7 @@ class ReLU : public Stateless {
   /// y = max(x, 0).
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     detail::check_nchw("ReLU", "input", x.shape());
-    detail::copy_into(input_, x);
+    detail::keep_for_backward(input_, x);
     return detail::map_elementwise(x, detail::ReluOp<T>{});
   }
 
@@ -112,7 +113,7 @@ class LeakyReLU : public Stateless {
   /// y = leaky_relu(x).
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     detail::check_nchw("LeakyReLU", "input", x.shape());
-    detail::copy_into(input_, x);
+    detail::keep_for_backward(input_, x);
     return detail::map_elementwise(x, op());
   }
 

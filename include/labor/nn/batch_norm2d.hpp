@@ -214,7 +214,7 @@ void lane_sums(std::int64_t n, F f, H h, double& sum_f, double& sum_h) {
 ///
 /// Parameters "weight" and "bias" (shape [C], only when `affine`), buffers "running_mean" (init 0)
 /// and "running_var" (init 1), shape [C]. Sums are accumulated in double. Keeps the normalised
-/// input x̂ for backward (not needed, hence not kept, when frozen).
+/// input x̂ for backward (not needed, hence not kept, when frozen; nothing kept under NoGradGuard).
 template <class T, Device D = cpu>
 class BatchNorm2d {
  public:
@@ -272,7 +272,8 @@ class BatchNorm2d {
     batch_stats_ = batch_stats;
     detail::ensure_shape(mean_, Shape{c});
     detail::ensure_shape(invstd_, Shape{c});
-    const bool keep_xhat = batch_stats_ || (options_.affine && weight_.trainable);
+    kept_ = grad_enabled();
+    const bool keep_xhat = kept_ && (batch_stats_ || (options_.affine && weight_.trainable));
     if (keep_xhat) {
       detail::ensure_shape(xhat_, x.shape());
     } else {
@@ -326,7 +327,7 @@ class BatchNorm2d {
   /// dLoss/dy (shape of the last input) → dLoss/dx. Adds dLoss/dweight = Σ g·x̂ and
   /// dLoss/dbias = Σ g to the trainable parameters' gradients.
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
-    detail::check_backward("BatchNorm2d", !mean_.empty(), grad_out.shape(), input_shape_);
+    detail::check_backward("BatchNorm2d", kept_, grad_out.shape(), input_shape_);
     const bool want_w = options_.affine && weight_.trainable;
     const bool want_b = options_.affine && bias_.trainable;
     LABOR_CHECK(!want_w || !xhat_.empty(),
@@ -493,6 +494,7 @@ class BatchNorm2d {
 
   // State of the last forward, for backward.
   bool batch_stats_ = false;
+  bool kept_ = false;  // whether the last forward kept what backward needs (not under NoGradGuard)
   Shape input_shape_{0};
   Tensor<double, D> mean_;    // per channel; empty before the first forward
   Tensor<double, D> invstd_;  // per channel

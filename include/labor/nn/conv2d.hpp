@@ -20,6 +20,7 @@
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
+#include "labor/nn/grad_mode.hpp"
 #include "labor/nn/parameter.hpp"
 
 namespace labor::nn {
@@ -78,7 +79,7 @@ class Conv2d {
   /// The bias parameter; empty (shape [0]) when the layer has no bias.
   Parameter<T, D>& bias() { return bias_; }
 
-  /// N×C_in×H×W → N×C_out×OH×OW. Keeps a copy of the input for backward.
+  /// N×C_in×H×W → N×C_out×OH×OW. Keeps a copy of the input for backward (not under NoGradGuard).
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     const auto g = geometry("forward", x.shape());
     if constexpr (std::is_same_v<D, cpu>) {
@@ -86,7 +87,7 @@ class Conv2d {
     } else {
       static_assert(std::is_same_v<T, float>, "Conv2d on the GPU: only float");
       auto y = Tensor<T, D>::uninitialized(Shape{x.size(0), options_.out_channels, g.out_height(), g.out_width()});
-      detail::copy_into(input_, x);
+      detail::keep_for_backward(input_, x);
       detail::Conv2dKernels<D>::forward(g, x.size(0), x.data(), weight_.value.data(),
                                         options_.bias ? bias_.value.data() : nullptr, options_.out_channels, y.data());
       return y;
@@ -96,7 +97,7 @@ class Conv2d {
   /// dLoss/dy (N×C_out×OH×OW) → dLoss/dx; adds dLoss/dweight and dLoss/dbias to the gradients
   /// of trainable parameters.
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
-    LABOR_CHECK(!input_.empty(), "Conv2d: backward called before forward");
+    LABOR_CHECK(!input_.empty(), "Conv2d: backward called before forward (or after a forward under NoGradGuard)");
     const auto g = geometry("backward", input_.shape());
     const std::int64_t n = input_.size(0), co = options_.out_channels;
     check_shape("Conv2d backward: grad_out", grad_out.shape(), Shape{n, co, g.out_height(), g.out_width()});
@@ -139,13 +140,19 @@ class Conv2d {
     if constexpr (std::is_same_v<T, float>) {
       if (use_implicit_gemm_) {
         // The kernel's threads copy the input for backward as they read it.
-        if (input_.shape() != x.shape()) input_ = Tensor<T, D>::uninitialized(x.shape());
-        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data(), input_.data());
+        T* kept = nullptr;
+        if (grad_enabled()) {
+          if (input_.shape() != x.shape()) input_ = Tensor<T, D>::uninitialized(x.shape());
+          kept = input_.data();
+        } else {
+          input_ = Tensor<T, D>();
+        }
+        cpu_kernels::conv2d_forward_avx512(x.data(), n, g, w, co, b, y.data(), kept);
         return y;
       }
     }
 #endif
-    input_ = x;
+    detail::keep_for_backward(input_, x);
     for_each_image(n, g, [&](std::int64_t i, T* col) {
       const T* xi = x.data() + i * g.channels * g.height * g.width;
       T* yi = y.data() + i * co * hw;

@@ -4,7 +4,8 @@
 ///
 /// A layer is a stateful object with value_type T and device_type D:
 ///   - `Tensor<T, D> forward(const Tensor<T, D>& x)` computes the output and keeps what backward
-///     needs (for most layers, a copy of the input);
+///     needs (for most layers, a copy of the input), except under NoGradGuard (grad_mode.hpp),
+///     where it keeps nothing and a following backward throws labor::Error;
 ///   - `Tensor<T, D> backward(const Tensor<T, D>& grad_out)` takes dLoss/dOutput of the *last*
 ///     forward, adds dLoss/dParameter to every trainable parameter's `grad` and returns dLoss/dInput;
 ///   - `void set_training(bool)` switches training/evaluation behaviour (batch norm);

@@ -219,7 +219,8 @@ void max_pool_backward_elements(const T* grad_out, const std::int32_t* arg, T* d
 
 /// Max pooling of N×C×H×W inputs to N×C×OH×OW, OH = max_pool_output_size(H, k, s, p, ceil_mode)
 /// (likewise OW), padding acting as −∞. Backward routes each output gradient to the first maximum
-/// of its window (PyTorch's CPU behaviour on ties). Keeps the argmax indices (int32) for backward.
+/// of its window (PyTorch's CPU behaviour on ties). Keeps the argmax indices (int32) for backward
+/// (not under NoGradGuard).
 template <class T, Device D = cpu>
 class MaxPool2d : public Stateless {
  public:
@@ -254,6 +255,7 @@ class MaxPool2d : public Stateless {
     } else {
       detail::max_pool_forward_elements<T, D>(x.data(), y.data(), argmax_.data(), g, planes);
     }
+    if (!grad_enabled()) argmax_ = Tensor<std::int32_t, D>();  // under NoGradGuard nothing is kept
     return y;
   }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
@@ -67,18 +68,15 @@ LABOR_HOST_DEVICE inline void softmax_pixel_backward(const T* y, const T* g, T* 
   for (std::int64_t k = 0; k < c; ++k) dx[k * stride] = softmax_grad(y[k * stride], g[k * stride], dot);
 }
 
-/// softmax_channels on any device, one work item per pixel (the GPU path).
+/// softmax_channels of the N×C×H×W values at px into py on any device, one work item per pixel
+/// (the GPU path). py may be px (each value is read before its own output is written).
 template <class T, Device D>
-Tensor<T, D> softmax_channels_pixels(TensorView<const T, D> x) {
-  const std::int64_t c = x.size(1), hw = x.size(2) * x.size(3);
-  auto y = Tensor<T, D>::uninitialized(x.shape());
-  const T* px = x.data();
-  T* py = y.data();
-  for_each_index<D>(x.size(0) * hw, [=] LABOR_HOST_DEVICE(std::int64_t pixel) {
+void softmax_channels_pixels(const T* px, T* py, const Shape& s) {
+  const std::int64_t c = s[1], hw = s[2] * s[3];
+  for_each_index<D>(s[0] * hw, [=] LABOR_HOST_DEVICE(std::int64_t pixel) {
     const std::int64_t off = (pixel / hw) * c * hw + pixel % hw;
     softmax_pixel(px + off, py + off, c, hw);
   });
-  return y;
 }
 
 /// softmax_channels_backward on any device, one work item per pixel (the GPU path).
@@ -97,13 +95,11 @@ Tensor<T, D> softmax_channels_backward_pixels(TensorView<const T, D> y, TensorVi
 }
 
 /// softmax_channels on the host: blocks of softmax_block pixels with the channel loops outside,
-/// so that the pixel loops vectorise.
+/// so that the pixel loops vectorise. py may be px (each value is read before its own output is
+/// written).
 template <class T>
-Tensor<T, cpu> softmax_channels_blocks(TensorView<const T, cpu> x) {
-  const std::int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  auto y = Tensor<T, cpu>::uninitialized(x.shape());
-  const T* px = x.data();
-  T* py = y.data();
+void softmax_channels_blocks(const T* px, T* py, const Shape& s) {
+  const std::int64_t n = s[0], c = s[1], hw = s[2] * s[3];
   detail::for_each_pixel_block(n, hw, [&](std::int64_t i, std::int64_t p0, std::int64_t p1) {
     T m[detail::softmax_block], s[detail::softmax_block];
     const std::int64_t len = p1 - p0;
@@ -123,7 +119,16 @@ Tensor<T, cpu> softmax_channels_blocks(TensorView<const T, cpu> x) {
     for (std::int64_t k = 0; k < c; ++k)
       for (std::int64_t j = 0; j < len; ++j) yi[k * hw + j] *= s[j];
   });
-  return y;
+}
+
+/// softmax_channels of the values at px into py (may be px) on device D.
+template <class T, Device D>
+void softmax_channels_into(const T* px, T* py, const Shape& s) {
+  if constexpr (std::is_same_v<D, cpu>) {
+    softmax_channels_blocks<T>(px, py, s);
+  } else {
+    softmax_channels_pixels<T, D>(px, py, s);
+  }
 }
 
 /// softmax_channels_backward on the host, in blocks of softmax_block pixels.
@@ -156,17 +161,24 @@ Tensor<T, cpu> softmax_channels_backward_blocks(TensorView<const T, cpu> y, Tens
 template <class T, Device D>
 Tensor<T, D> softmax_channels(TensorView<const T, D> x) {
   detail::check_nchw("softmax_channels", "input", x.shape());
-  if constexpr (std::is_same_v<D, cpu>) {
-    return detail::softmax_channels_blocks<T>(x);
-  } else {
-    return detail::softmax_channels_pixels<T, D>(x);
-  }
+  auto y = Tensor<T, D>::uninitialized(x.shape());
+  detail::softmax_channels_into<T, D>(x.data(), y.data(), x.shape());
+  return y;
 }
 
 /// softmax_channels of a tensor.
 template <class T, Device D>
 Tensor<T, D> softmax_channels(const Tensor<T, D>& x) {
   return softmax_channels<T, D>(x.view());
+}
+
+/// softmax_channels of a tensor the caller gives up: computed in its storage (no allocation, one
+/// pass over the memory instead of two), the same values as the copying form.
+template <class T, Device D>
+Tensor<T, D> softmax_channels(Tensor<T, D>&& x) {
+  detail::check_nchw("softmax_channels", "input", x.shape());
+  detail::softmax_channels_into<T, D>(x.data(), x.data(), x.shape());
+  return std::move(x);
 }
 
 /// Gradient of softmax_channels from its output `y` and dLoss/dy `grad_out` (both N×C×H×W, same
@@ -189,7 +201,8 @@ Tensor<T, D> softmax_channels_backward(const Tensor<T, D>& y, const Tensor<T, D>
   return softmax_channels_backward<T, D>(y.view(), grad_out.view());
 }
 
-/// Layer form of softmax_channels: N×C×H×W → N×C×H×W, softmax over C. Keeps its output for backward.
+/// Layer form of softmax_channels: N×C×H×W → N×C×H×W, softmax over C. Keeps its output for backward
+/// (not under NoGradGuard).
 template <class T, Device D = cpu>
 class Softmax : public Stateless {
  public:
@@ -200,7 +213,7 @@ class Softmax : public Stateless {
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     detail::check_nchw("Softmax", "input", x.shape());
     auto y = softmax_channels<T, D>(x.view());
-    detail::copy_into(output_, y);
+    detail::keep_for_backward(output_, y);
     return y;
   }
 

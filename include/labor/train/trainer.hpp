@@ -363,6 +363,7 @@ class LaborTrainer {
                                         .init_threshold = o.pl_init,
                                         .max_threshold = o.pl_max});
     model_.set_training(false);
+    const nn::NoGradGuard no_grad;
     for (int pass = 0; pass < 2; ++pass) {
       TargetLabels out;
       for_each_batch(target.size(), [&](std::span<const std::int64_t> idx) {
@@ -473,9 +474,11 @@ class LaborTrainer {
     report(c1.value, c2.value, dis.value);
   }
 
-  /// The two heads' class probabilities of `images` (normalised N×3×H×W) at H×W.
+  /// The two heads' class probabilities of `images` (normalised N×3×H×W) at H×W (evaluation mode,
+  /// under NoGradGuard: the selector keeps nothing for backward).
   std::pair<TensorF, TensorF> selector_probabilities(Selector& sel, const TensorF& images) {
     sel.set_training(false);
+    const nn::NoGradGuard no_grad;
     const auto f = sel.backbone.forward(images);
     const std::int64_t h = images.size(2), w = images.size(3);
     return {nn::softmax_channels(nn::upsample_bilinear(sel.head1.forward(f), h, w, options_.align_corners)),
@@ -526,9 +529,11 @@ class LaborTrainer {
     return all;
   }
 
-  /// Predicted classes of `images` (normalised N×3×H×W) at H×W, A in evaluation mode.
+  /// Predicted classes of `images` (normalised N×3×H×W) at H×W, A in evaluation mode, under
+  /// NoGradGuard.
   TensorI predict(const TensorF& images) {
     model_.set_training(false);
+    const nn::NoGradGuard no_grad;
     return argmax_channels(logits(model_, images, images.size(2), images.size(3)));
   }
 

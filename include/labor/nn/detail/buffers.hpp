@@ -10,6 +10,7 @@
 
 #include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
+#include "labor/nn/grad_mode.hpp"
 
 namespace labor::nn::detail {
 
@@ -38,6 +39,17 @@ void copy_into(Tensor<T, D>& dst, const Tensor<T, D>& src) {
   parallel_chunks(
       0, src.numel(), [&](std::int64_t lo, std::int64_t hi) { std::copy(s + lo, s + hi, d + lo); },
       std::int64_t{1} << 16);
+}
+
+/// What a forward keeps for its backward: dst = src as copy_into while gradients are enabled;
+/// under NoGradGuard nothing is copied and dst is released (empty), so backward finds no forward.
+template <class T, Device D>
+void keep_for_backward(Tensor<T, D>& dst, const Tensor<T, D>& src) {
+  if (grad_enabled()) {
+    copy_into(dst, src);
+  } else {
+    dst = Tensor<T, D>();
+  }
 }
 
 }  // namespace labor::nn::detail

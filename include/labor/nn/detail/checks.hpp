@@ -18,7 +18,7 @@ inline void check_nchw(const char* op, const char* arg, const Shape& s) {
 /// Throws labor::Error unless a forward preceded this backward and `grad_out` has shape `expected`
 /// (the shape of that forward's output).
 inline void check_backward(const char* op, bool have_forward, const Shape& grad_out, const Shape& expected) {
-  LABOR_CHECK(have_forward, "{}: backward called before forward", op);
+  LABOR_CHECK(have_forward, "{}: backward called before forward (or after a forward under NoGradGuard)", op);
   LABOR_CHECK(grad_out == expected, "{}: backward grad_out shape: expected {}, got {}", op, expected, grad_out);
 }
 
