@@ -119,6 +119,20 @@ TEST(Png, RgbRoundTripIsChannelsLast) {
     for (int c = 0; c < 3; ++c) EXPECT_EQ(rgb[i * 3 + c], g[i]);
 }
 
+TEST(Png, FastEncodingRoundTripsAndDiffersOnlyInTheBytes) {
+  // {.fast = true} changes how the pixels are compressed, never which pixels are stored.
+  TempDir dir;
+  Tensor<std::uint8_t> img(Shape{40, 64, 3});
+  for (std::int64_t i = 0; i < img.numel(); ++i) img[i] = static_cast<std::uint8_t>((i * 37 + i / 192 * 11) % 251);
+  write_png(dir / "small.png", img);
+  write_png(dir / "fast.png", img, {.fast = true});
+  const auto back = read_png_rgb(dir / "fast.png");
+  ASSERT_EQ(back.shape(), img.shape());
+  for (std::int64_t i = 0; i < img.numel(); ++i) ASSERT_EQ(back[i], img[i]) << i;
+  EXPECT_NE(read_bytes(dir / "fast.png"), read_bytes(dir / "small.png"));
+  EXPECT_TRUE(no_temp_files(dir.path()));
+}
+
 TEST(Png, OverwriteReplacesFile) {
   TempDir dir;
   write_png(dir / "a.png", pattern(Shape{8, 8}));

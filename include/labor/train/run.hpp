@@ -44,6 +44,7 @@
 #include "labor/annotate/render.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/hash.hpp"
+#include "labor/core/parallel.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/data/dataset.hpp"
 #include "labor/io/atomic_file.hpp"
@@ -640,18 +641,30 @@ class LaborRun {
                              const T& pool) const {
     const auto dir = round_dir(round);
     std::filesystem::create_directories(dir / "images");
+    const auto count = static_cast<std::int64_t>(q.images.size());
+    std::vector<std::filesystem::path> files(q.images.size());
+    std::vector<std::string> pictures(q.images.size());
+    for (std::int64_t n = 0; n < count; ++n) {
+      const auto i = static_cast<std::size_t>(n);
+      if constexpr (requires { pool.image_file(n); }) files[i] = pool.image_file(n);
+      pictures[i] =
+          fmt::format("images/{:04d}{}.png", n, files[i].empty() ? std::string() : "_" + files[i].stem().string());
+    }
+    // The pictures on every thread (a pool is readable from several threads, as the loader reads
+    // it), encoded for speed: each is looked at once.
+    parallel_tasks(count, [&](std::int64_t n) {
+      const auto i = static_cast<std::size_t>(n);
+      if (!q.images[i].pixels.empty())
+        io::write_png(dir / pictures[i], annotate::render_query(pool.image(n), q.images[i]), {.fast = true});
+    });
     nlohmann::json images = nlohmann::json::array();
     for (std::size_t i = 0; i < q.images.size(); ++i) {
       const auto& qi = q.images[i];
-      const auto n = static_cast<std::int64_t>(i);
-      std::filesystem::path file;
-      if constexpr (requires { pool.image_file(n); }) file = pool.image_file(n);
-      const std::string picture =
-          fmt::format("images/{:04d}{}.png", n, file.empty() ? std::string() : "_" + file.stem().string());
-      if (!qi.pixels.empty()) io::write_png(dir / picture, annotate::render_query(pool.image(n), qi));
+      const auto& file = files[i];
+      const auto& picture = pictures[i];
       nlohmann::json pixels = nlohmann::json::array();
       for (auto p : qi.pixels) pixels.push_back({p / qi.width, p % qi.width});
-      images.push_back({{"index", n},
+      images.push_back({{"index", static_cast<std::int64_t>(i)},
                         {"file", file.string()},
                         {"picture", qi.pixels.empty() ? nlohmann::json(nullptr) : nlohmann::json(picture)},
                         {"pixels", std::move(pixels)},
