@@ -1,7 +1,13 @@
-// A downstream program: trains a two-layer network for a few steps and checks the loss falls.
+// A downstream program: trains a two-layer network for a few steps and checks the loss falls, then
+// selects pixels with SPL from its two predictions. Built once per Thrust device system of host
+// code (CONSUMER_THRUST_SYSTEM: what the target asked labor for, or defined itself).
 #include <labor/labor.hpp>
 
 #include <cstdio>
+
+#if defined(CONSUMER_THRUST_SYSTEM)
+static_assert(THRUST_DEVICE_SYSTEM == CONSUMER_THRUST_SYSTEM, "Thrust's device system is not the one the target chose");
+#endif
 
 int main() {
   using namespace labor;
@@ -27,6 +33,13 @@ int main() {
     if (step == 0) first = loss.value;
     last = loss.value;
   }
-  std::printf("consumer: loss %.4f -> %.4f\n", first, last);
-  return last < first ? 0 : 1;
+  // The samplers run on their own explicit host system whatever the default device system is.
+  const auto p1 = nn::softmax_channels(net.forward(x));
+  auto shifted = x;
+  for (std::int64_t i = 0; i < shifted.numel(); ++i) shifted[i] = -shifted[i];
+  const auto p2 = nn::softmax_channels(net.forward(shifted));
+  const auto q = samplers::SplSampler{}.select(p1.view(), p2.view());
+  std::printf("consumer: loss %.4f -> %.4f, SPL selected %lld pixels\n", first, last,
+              static_cast<long long>(q.selected_pixels()));
+  return last < first && q.selected_pixels() > 0 ? 0 : 1;
 }

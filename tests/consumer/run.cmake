@@ -20,6 +20,8 @@ run(${CMAKE_COMMAND} -S "${LABOR_SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/bui
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DCONSUMER_CUDA=${CUDA})
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/build" -j 2)
 run("${WORK_DIR}/build/consumer")
+run("${WORK_DIR}/build/consumer_thrust_cpp")
+run("${WORK_DIR}/build/consumer_thrust_own")
 if(CUDA)
   # Links cudart and cuBLAS; runs a GPU step where a device is present, else says so and exits 0.
   run("${WORK_DIR}/build/consumer_cuda")
