@@ -163,6 +163,17 @@ TEST(FcDiscriminator, ShapeNamesAndGradient) {
 TEST(FcDiscriminator, Errors) {
   Rng rng(1);
   labor::testing::expect_error([&] { models::FcDiscriminator<float>({.num_classes = 0}, rng); }, "channels");
+  // The input is checked by the discriminator itself, before any convolution sees it.
+  models::FcDiscriminator<float> d({.num_classes = 3, .ndf = 2}, rng);
+  labor::testing::expect_error([&] { (void)d.forward(Tensor<float>(Shape{1, 3, 31, 64})); },
+                               {"FcDiscriminator", "input size", "H, W >= 32", "31×64"});
+  labor::testing::expect_error([&] { (void)d.forward(Tensor<float>(Shape{2, 3, 64, 16})); },
+                               {"FcDiscriminator", "H, W >= 32", "64×16"});
+  labor::testing::expect_error([&] { (void)d.forward(Tensor<float>(Shape{1, 4, 32, 32})); },
+                               {"FcDiscriminator", "expected N×3×H×W", "[1, 4, 32, 32]"});
+  labor::testing::expect_error([&] { (void)d.forward(Tensor<float>(Shape{3, 32, 32})); },
+                               {"FcDiscriminator", "[3, 32, 32]"});
+  EXPECT_EQ(d.forward(Tensor<float>(Shape{1, 3, 32, 32})).shape(), Shape({1, 1, 1, 1}));  // the smallest input
 }
 
 TEST(Segmenter, ForwardIsHeadOfBackboneAndCopiesAreIndependent) {

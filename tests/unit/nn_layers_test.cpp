@@ -768,4 +768,70 @@ TEST(Softmax, OfATemporaryIsComputedInItsStorage) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The Layer contract: backward may run twice after one forward
+
+/// After one forward, backward(g1) then backward(g2): the second returns the bits a backward of g2
+/// alone returns, and the parameters hold the sum of both gradients (to rounding).
+template <class L, class T>
+void expect_backward_twice(L& layer, const Tensor<T>& x, double tol) {
+  const auto shape = layer.forward(x).shape();
+  Tensor<T> g1(shape), g2(shape);
+  labor::Rng rng(300);
+  labor::fill_uniform(g1.view(), rng, T(-1), T(1));
+  labor::fill_uniform(g2.view(), rng, T(-1), T(1));
+  const auto grads = [&] {
+    std::vector<Tensor<T>> out;
+    for (auto& [name, p] : nn::named_parameters(layer)) out.push_back(p->grad);
+    return out;
+  };
+  nn::zero_grad(layer);
+  (void)layer.forward(x);
+  (void)layer.backward(g1);
+  const auto alone1 = grads();
+  nn::zero_grad(layer);
+  (void)layer.forward(x);
+  const auto dx2 = layer.backward(g2);
+  const auto alone2 = grads();
+  nn::zero_grad(layer);
+  (void)layer.forward(x);
+  (void)layer.backward(g1);
+  expect_bitwise_equal(layer.backward(g2), dx2);
+  const auto both = grads();
+  ASSERT_EQ(both.size(), alone1.size());
+  for (std::size_t k = 0; k < both.size(); ++k)
+    for (std::int64_t i = 0; i < both[k].numel(); ++i) {
+      const double expected = static_cast<double>(alone1[k][i]) + static_cast<double>(alone2[k][i]);
+      ASSERT_NEAR(both[k][i], expected, tol * (1 + std::abs(expected))) << "parameter " << k << " element " << i;
+    }
+}
+
+TEST(Layers, BackwardRunsTwiceAfterOneForward) {
+  const auto x = random_tensor(Shape{2, 3, 7, 6}, 310);
+  labor::Rng rng(311);
+  nn::Conv2d<double> conv({.in_channels = 3, .out_channels = 4, .kernel_size = 3, .padding = 1}, rng);
+  expect_backward_twice(conv, x, 1e-12);
+  Tensor<float> xf(x.shape());
+  for (std::int64_t i = 0; i < x.numel(); ++i) xf[i] = static_cast<float>(x[i]);
+  nn::Conv2d<float> convf({.in_channels = 3, .out_channels = 5, .kernel_size = 3, .padding = 1}, rng);
+  expect_backward_twice(convf, xf, 1e-5);  // the AVX-512 kernels on hosts that have them
+  auto bn = make_bn(3, 312);
+  expect_backward_twice(bn, x, 1e-12);
+  bn.set_training(false);
+  expect_backward_twice(bn, x, 1e-12);
+  nn::ReLU<double> relu;
+  expect_backward_twice(relu, x, 1e-12);
+  nn::LeakyReLU<double> leaky(0.2);
+  expect_backward_twice(leaky, x, 1e-12);
+  nn::Softmax<double> softmax;
+  expect_backward_twice(softmax, x, 1e-12);
+  nn::MaxPool2d<double> pool({.kernel_size = 3, .stride = 2, .padding = 1});
+  expect_backward_twice(pool, x, 1e-12);
+  nn::UpsampleBilinear<double> up({.out_height = 11, .out_width = 9});
+  expect_backward_twice(up, x, 1e-12);
+  nn::Residual<nn::Sequential<nn::BatchNorm2d<double>, nn::LeakyReLU<double>>> block(
+      nn::Sequential<nn::BatchNorm2d<double>, nn::LeakyReLU<double>>(make_bn(3, 313), nn::LeakyReLU<double>(0.2)));
+  expect_backward_twice(block, x, 1e-12);
+}
+
 }  // namespace

@@ -46,7 +46,19 @@ class FcDiscriminator {
 
   [[nodiscard]] const FcDiscriminatorOptions& options() const { return options_; }
 
-  Tensor<T, D> forward(const Tensor<T, D>& x) { return net_.forward(x); }
+  /// N×C×H×W logits of the segmenter → N×1×⌊H/32⌋×⌊W/32⌋ domain logits.
+  /// @throws labor::Error for an input of another rank or channel count, or smaller than 32×32 (the
+  /// five convolutions halve each side).
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    const auto& s = x.shape();
+    LABOR_CHECK(s.rank() == 4 && s[1] == options_.num_classes,
+                "FcDiscriminator: input: expected N×{}×H×W (the segmenter's classes), got shape {}", options_.num_classes,
+                s);
+    LABOR_CHECK(s[2] >= 32 && s[3] >= 32,
+                "FcDiscriminator: input size: expected H, W >= 32 (five convolutions halve each side), got {}×{}", s[2],
+                s[3]);
+    return net_.forward(x);
+  }
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) { return net_.backward(grad_out); }
   void set_training(bool training) { net_.set_training(training); }
   template <class V>

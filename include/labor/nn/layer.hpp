@@ -7,7 +7,10 @@
 ///     needs (for most layers, a copy of the input), except under NoGradGuard (grad_mode.hpp),
 ///     where it keeps nothing and a following backward throws labor::Error;
 ///   - `Tensor<T, D> backward(const Tensor<T, D>& grad_out)` takes dLoss/dOutput of the *last*
-///     forward, adds dLoss/dParameter to every trainable parameter's `grad` and returns dLoss/dInput;
+///     forward, adds dLoss/dParameter to every trainable parameter's `grad` and returns dLoss/dInput.
+///     It leaves what the forward kept unchanged, so it may run again after the same forward with
+///     another grad_out: the gradients of both are added, and each returns what it would return
+///     alone (the selector's step sends two losses through each head this way);
 ///   - `void set_training(bool)` switches training/evaluation behaviour (batch norm);
 ///   - `template <class V> void visit(V& v, const std::string& prefix)` calls
 ///     `v.parameter(prefix + name, Parameter&)` for each parameter and `v.buffer(prefix + name,
