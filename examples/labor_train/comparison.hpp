@@ -277,7 +277,7 @@ class Comparison {
       for (std::int64_t p = 0; p < pseudo[static_cast<std::size_t>(i)].numel(); ++p) {
         const auto v = pseudo[static_cast<std::size_t>(i)][p];
         ++total;
-        if (v != labor::annotate::ignore_label) {
+        if (v != labor::ignore_label) {
           ++labeled;
           correct += v == truth[p];
         }
@@ -295,7 +295,7 @@ class Comparison {
     const auto x = data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>();
     const auto [d1, d2] = uda.selector_probabilities(sel, x);
     const auto p1 = d1.template to<cpu>(), p2 = d2.template to<cpu>();
-    const auto a1 = train::argmax_channels(p1), a2 = train::argmax_channels(p2);
+    const auto a1 = labor::argmax_channels(p1), a2 = labor::argmax_channels(p2);
     vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
     for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
     vis_ppl_ = samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)}

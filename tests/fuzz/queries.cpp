@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pool += n;
     for (auto p : im.pixels) fuzz::expect(p >= 0 && p < n, "load_queries: pixel outside the image");
     answers.images.push_back({q->image_ids[i], im.height, im.width, im.pixels,
-                              std::vector<std::int32_t>(im.pixels.size(), annotate::ignore_label)});
+                              std::vector<std::int32_t>(im.pixels.size(), labor::ignore_label)});
   }
   annotate::LabelStore store(classes);
   if (fuzz::accepts([&] { store.merge(answers); })) {

@@ -449,8 +449,8 @@ TEST(NnGpu, SoftmaxBadInput) {
 
 template <Device D>
 Tensor<float, D> run_add(const Tensor<float>& a, const Tensor<float>& b) {
-  auto sum = nn::add(on<D>(a), on<D>(b));
-  nn::add_inplace(sum, on<D>(b));
+  auto sum = labor::add(on<D>(a), on<D>(b));
+  labor::add_inplace(sum, on<D>(b));
   return sum;  // a + 2b
 }
 
@@ -463,8 +463,8 @@ TEST(NnGpu, AddMatchesCpu) {
     expect_close(run_add<cpu>(a, b), run_add<cuda>(a, b), 0.0, label("a + 2b", s));
   }
   Tensor<float, cuda> a(Shape{2, 3});
-  expect_error([&] { nn::add_inplace(a, Tensor<float, cuda>(Shape{3, 2})); }, {"add: shapes"});
-  expect_error([&] { (void)nn::add(a, Tensor<float, cuda>(Shape{6})); }, {"add: shapes"});
+  expect_error([&] { labor::add_inplace(a, Tensor<float, cuda>(Shape{3, 2})); }, {"add: shapes"});
+  expect_error([&] { (void)labor::add(a, Tensor<float, cuda>(Shape{6})); }, {"add: shapes"});
 }
 
 }  // namespace

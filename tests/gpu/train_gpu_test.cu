@@ -137,7 +137,7 @@ StepOut run_steps(Trainer<D>& t) {
   const auto logits = t.logits(t.model(), xt, xt.size(2), xt.size(3));
   out.logits = host(logits);
   // predict() is the argmax of the same logits, on the device.
-  expect_equal(train::argmax_channels(out.logits), t.predict(xt), "predict");
+  expect_equal(labor::argmax_channels(out.logits), t.predict(xt), "predict");
   return out;
 }
 

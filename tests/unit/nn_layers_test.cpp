@@ -602,9 +602,9 @@ TEST(Residual, GradientWithShortcutAndPostAndPyTorchNames) {
 
 TEST(Residual, AddAndErrors) {
   auto a = random_tensor(Shape{2, 3}, 80), b = random_tensor(Shape{2, 3}, 81);
-  auto s = nn::add(a, b);
+  auto s = labor::add(a, b);
   for (std::int64_t i = 0; i < 6; ++i) EXPECT_EQ(s[i], a[i] + b[i]);
-  expect_error([&] { (void)nn::add(a, random_tensor(Shape{3, 2}, 82)); }, {"add", "shapes", "[2, 3]", "[3, 2]"});
+  expect_error([&] { (void)labor::add(a, random_tensor(Shape{3, 2}, 82)); }, {"add", "shapes", "[2, 3]", "[3, 2]"});
   nn::Residual<nn::MaxPool2d<double>> shrinking(nn::MaxPool2d<double>({.kernel_size = 2}));
   expect_error(
       [&] {

@@ -231,7 +231,7 @@ TEST(Trainer, LaterRoundsNeverSelectAStoredPixel) {
     for (std::size_t i = 0; i < q1.images.size(); ++i) {
       const auto& im = q1.images[i];
       ignored.images.push_back({static_cast<std::int64_t>(i), im.height, im.width, im.pixels,
-                                std::vector<std::int32_t>(im.pixels.size(), labor::annotate::ignore_label)});
+                                std::vector<std::int32_t>(im.pixels.size(), labor::ignore_label)});
     }
     labor::annotate::LabelStore ignore_store(classes);
     ignore_store.merge(ignored);

@@ -8,12 +8,12 @@
 
 #include "labor/annotate/detail/checks.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 
 namespace labor::annotate {
 
-/// The label an oracle gives a pixel it cannot or will not classify (void, ambiguous). It is a
-/// valid answer; see LabelStore for how it is kept.
-inline constexpr std::int32_t ignore_label = 255;
+// An oracle answers labor::ignore_label (core/labels.hpp) for a pixel it cannot or will not
+// classify (void, ambiguous). It is a valid answer; see LabelStore for how it is kept.
 
 /// The answers for one queried image.
 struct ImageAnswers {

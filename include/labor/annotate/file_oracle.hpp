@@ -39,7 +39,7 @@
 #include "labor/annotate/detail/checks.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
-#include "labor/io/detail/atomic_file.hpp"
+#include "labor/io/atomic_file.hpp"
 #include "labor/io/json.hpp"
 #include "labor/io/png.hpp"
 #include "labor/samplers/query.hpp"
@@ -249,7 +249,7 @@ inline void export_queries(const samplers::Query& query, const std::filesystem::
                               {"images", std::move(images)},
                               {"selected_pixels", query.selected_pixels()},
                               {"fraction", query.fraction()}};
-  io::detail::atomic_write(dir / "queries.json", "json", doc.dump() + "\n");
+  io::atomic_write(dir / "queries.json", "json", doc.dump() + "\n");
 }
 
 /// Reads `dir/queries.json` back. The Query gets `num_classes`; "classes" is filled for PPL and

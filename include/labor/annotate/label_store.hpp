@@ -29,7 +29,7 @@
 #include "labor/core/error.hpp"
 #include "labor/core/hash.hpp"
 #include "labor/core/tensor.hpp"
-#include "labor/io/detail/atomic_file.hpp"
+#include "labor/io/atomic_file.hpp"
 
 namespace labor::annotate {
 
@@ -220,7 +220,7 @@ class LabelStore {
   /// Writes the store to `path` atomically (temporary file in the same folder, fsync, rename,
   /// folder fsync). Throws labor::Error naming the file on failure; an existing file at `path` is
   /// then untouched and no temporary file is left behind.
-  void save(const std::filesystem::path& path) const { io::detail::atomic_write(path, "label store", serialize()); }
+  void save(const std::filesystem::path& path) const { io::atomic_write(path, "label store", serialize()); }
 
   /// Replaces the contents with the store saved at `path`, whose class count must equal this
   /// store's. Throws labor::Error naming the file for a missing, truncated, corrupt or mismatched

@@ -19,6 +19,7 @@
 #include <system_error>
 
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/tensor.hpp"
 
 namespace labor::data {
@@ -52,9 +53,9 @@ class LabelMap {
   [[nodiscard]] int lookup(int raw, int num_classes) const {
     if (raw < 0 || raw > 255) return -1;
     const int v = table_[static_cast<std::size_t>(raw)];
-    if (v != kUncovered) return (v < num_classes || v == 255) ? v : -1;
+    if (v != kUncovered) return (v < num_classes || v == ignore_label) ? v : -1;
     if (identity() && raw < num_classes) return raw;
-    return raw == 255 ? 255 : -1;
+    return raw == ignore_label ? ignore_label : -1;
   }
 
   /// Decodes a raw H×W label map (as read by io::read_png_gray) into class indices.

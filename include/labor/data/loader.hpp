@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/data/dataset.hpp"
@@ -220,7 +221,7 @@ class Loader {
       out.indices[static_cast<std::size_t>(j)] = idx;
       Tensor<float, cpu> image(dataset_.image(idx));
       Tensor<std::int32_t, cpu> label =
-          !options_.labels ? Tensor<std::int32_t, cpu>::full(Shape{image.size(1), image.size(2)}, 255)
+          !options_.labels ? Tensor<std::int32_t, cpu>::full(Shape{image.size(1), image.size(2)}, ignore_label)
           : labels_        ? labels_(idx)
                            : Tensor<std::int32_t, cpu>(dataset_.label(idx));
       LABOR_CHECK(image.rank() == 3 && image.size(0) == 3, "Loader: item {}: image: expected 3×H×W, got {}", idx,

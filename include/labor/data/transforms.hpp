@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/upsample.hpp"
@@ -114,7 +115,7 @@ inline Tensor<float, cpu> crop_image(const Tensor<float, cpu>& image, std::int64
 /// The height×width window of an H×W label map at (top, left); pixels outside the map are `fill`
 /// (255, ignore, by default). @throws labor::Error for a bad rank or a non-positive window size.
 inline Tensor<std::int32_t, cpu> crop_label(const Tensor<std::int32_t, cpu>& label, std::int64_t top, std::int64_t left,
-                                            std::int64_t height, std::int64_t width, std::int32_t fill = 255) {
+                                            std::int64_t height, std::int64_t width, std::int32_t fill = ignore_label) {
   LABOR_CHECK(label.rank() == 2, "crop_label: label map: expected H×W, got {}", label.shape());
   LABOR_CHECK(height > 0 && width > 0, "crop_label: window: expected height and width > 0, got {}×{}", height, width);
   return detail::crop_planes(label.data(), 1, label.size(0), label.size(1), top, left, height, width, fill,
@@ -198,7 +199,7 @@ inline void apply_augment(const AugmentOptions& o, const AugmentDraw& d, Tensor<
   }
   if (o.crop_height > 0) {
     image = crop_image(image, d.top, d.left, o.crop_height, o.crop_width, 0.0f);
-    label = crop_label(label, d.top, d.left, o.crop_height, o.crop_width, 255);
+    label = crop_label(label, d.top, d.left, o.crop_height, o.crop_width, ignore_label);
   }
   if (d.flip) {
     flip_image(image);

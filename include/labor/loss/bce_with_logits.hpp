@@ -67,7 +67,7 @@ LossResult<T, cpu> bce_with_logits_impl(const Tensor<T, cpu>& logits, Target&& t
 /// @throws labor::Error for an empty or non-finite `logits` or a non-finite `target`.
 template <class T, Device D = cpu>
 LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, std::type_identity_t<T> target) {
-  LABOR_CHECK(detail::is_finite(target), "bce_with_logits: target: expected a finite value, got {}",
+  LABOR_CHECK(is_finite(target), "bce_with_logits: target: expected a finite value, got {}",
               static_cast<double>(target));
   if constexpr (std::is_same_v<D, cpu>) {
     return detail::bce_with_logits_impl(logits, [target](std::int64_t) { return target; });
@@ -92,7 +92,7 @@ LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, const Tensor<T, D>&
     const T* t = target.data();
     std::atomic<bool> non_finite{false};
     auto result = detail::bce_with_logits_impl(logits, [t, &non_finite](std::int64_t i) {
-      if (!detail::is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
+      if (!is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
       return t[i];
     });
     if (non_finite.load()) detail::throw_non_finite("bce_with_logits", "target", t, target.shape());

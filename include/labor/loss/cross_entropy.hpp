@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
@@ -24,7 +25,7 @@ namespace labor::loss {
 /// Options of cross_entropy; usable with designated initializers.
 struct CrossEntropyOptions {
   /// Label value of pixels that contribute nothing (the value need not lie outside [0, C)).
-  std::int32_t ignore_index = 255;
+  std::int32_t ignore_index = ignore_label;
   /// One non-negative weight per class, or empty for unweighted. Converted to the scalar type.
   std::vector<double> class_weights{};
 };
@@ -124,7 +125,7 @@ LossResult<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int
                 options.class_weights.size());
     for (std::size_t c = 0; c < options.class_weights.size(); ++c) {
       const double v = options.class_weights[c];
-      LABOR_CHECK(detail::is_finite(v) && v >= 0, "{}: class_weights[{}]: expected a finite value >= 0, got {}", fn, c,
+      LABOR_CHECK(is_finite(v) && v >= 0, "{}: class_weights[{}]: expected a finite value >= 0, got {}", fn, c,
                   v);
       weight.push_back(static_cast<T>(v));
     }

@@ -101,7 +101,7 @@ PairLossResult<T, D> discrepancy(const Tensor<T, D>& logits_a, const Tensor<T, D
         });
     if (non_finite.load()) {
       for (std::int64_t i = 0; i < logits_a.numel(); ++i)
-        if (!detail::is_finite(a[i])) detail::throw_non_finite(fn, "logits_a", a, logits_a.shape());
+        if (!is_finite(a[i])) detail::throw_non_finite(fn, "logits_a", a, logits_a.shape());
       detail::throw_non_finite(fn, "logits_b", b, logits_b.shape());
     }
     return {static_cast<T>(total / static_cast<double>(logits_a.numel())), std::move(grad_a), std::move(grad_b)};
@@ -131,12 +131,12 @@ PairLossResult<T, D> discrepancy_probs(const Tensor<T, D>& probs_a, const Tensor
     T* gb = grad_b.data();
     std::atomic<bool> non_finite{false};
     const double total = parallel_sum(0, count, [&](std::int64_t i) -> double {
-      if (!detail::is_finite(p[i]) || !detail::is_finite(q[i])) non_finite.store(true, std::memory_order_relaxed);
+      if (!is_finite(p[i]) || !is_finite(q[i])) non_finite.store(true, std::memory_order_relaxed);
       return static_cast<double>(detail::discrepancy_probs_element(p[i], q[i], scale, ga[i], gb[i]));
     });
     if (non_finite.load()) {
       for (std::int64_t i = 0; i < count; ++i)
-        if (!detail::is_finite(p[i])) detail::throw_non_finite(fn, "probs_a", p, probs_a.shape());
+        if (!is_finite(p[i])) detail::throw_non_finite(fn, "probs_a", p, probs_a.shape());
       detail::throw_non_finite(fn, "probs_b", q, probs_b.shape());
     }
     return {static_cast<T>(total / static_cast<double>(count)), std::move(grad_a), std::move(grad_b)};

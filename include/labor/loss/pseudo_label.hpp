@@ -14,6 +14,7 @@
 #include "labor/core/config.hpp"
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
@@ -38,7 +39,7 @@ struct PseudoLabelOptions {
   /// Upper clip of the thresholds: after every update θ_c ← min(θ_c, max_threshold). In (0, 1].
   double max_threshold = 0.999;
   /// Label written for pixels below their class threshold.
-  std::int32_t ignore_index = 255;
+  std::int32_t ignore_index = ignore_label;
 };
 
 namespace detail {
@@ -210,7 +211,7 @@ class PseudoLabeler {
       (void)detail::reduce_pixels<T, 1, 0>(
           probs.shape(), {p}, {}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 0>&) {
             bool finite = true;
-            const auto best = detail::channel_argmax(in[0], channels, 1, finite);
+            const auto best = channel_argmax(in[0], channels, 1, finite);
             if (!finite) non_finite.store(true, std::memory_order_relaxed);
             s.cls[static_cast<std::size_t>(i)] = best.index;
             s.conf[static_cast<std::size_t>(i)] = best.value;

@@ -19,6 +19,7 @@
 #include "labor/core/config.hpp"
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
@@ -65,7 +66,7 @@ struct ConfusionKernels;
 class ConfusionMatrix {
  public:
   /// An all-zero C×C matrix. @throws labor::Error for num_classes < 1.
-  explicit ConfusionMatrix(int num_classes, std::int32_t ignore_index = 255)
+  explicit ConfusionMatrix(int num_classes, std::int32_t ignore_index = ignore_label)
       : classes_(num_classes), ignore_(ignore_index) {
     LABOR_CHECK(num_classes >= 1, "ConfusionMatrix: num_classes: expected >= 1, got {}", num_classes);
     counts_ = Tensor<std::int64_t>(Shape{num_classes, num_classes});

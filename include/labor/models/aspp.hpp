@@ -56,13 +56,13 @@ class AsppHead {
 
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     Tensor<T, D> y = branches_[0].forward(x);
-    for (std::size_t b = 1; b < branches_.size(); ++b) nn::add_inplace(y, branches_[b].forward(x));
+    for (std::size_t b = 1; b < branches_.size(); ++b) labor::add_inplace(y, branches_[b].forward(x));
     return y;
   }
 
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
     Tensor<T, D> dx = branches_[0].backward(grad_out);
-    for (std::size_t b = 1; b < branches_.size(); ++b) nn::add_inplace(dx, branches_[b].backward(grad_out));
+    for (std::size_t b = 1; b < branches_.size(); ++b) labor::add_inplace(dx, branches_[b].backward(grad_out));
     return dx;
   }
 

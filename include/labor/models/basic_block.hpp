@@ -87,9 +87,9 @@ class BasicBlock {
   Tensor<T, D> forward(const Tensor<T, D>& x) {
     Tensor<T, D> y = bn2_.forward(conv2_.forward(relu1_.forward(bn1_.forward(conv1_.forward(x)))));
     if (has_downsample_)
-      nn::add_inplace(y, down_bn_.forward(down_conv_.forward(x)));
+      labor::add_inplace(y, down_bn_.forward(down_conv_.forward(x)));
     else
-      nn::add_inplace(y, x);
+      labor::add_inplace(y, x);
     return relu2_.forward(y);
   }
 
@@ -97,9 +97,9 @@ class BasicBlock {
     const Tensor<T, D> g = relu2_.backward(grad_out);
     Tensor<T, D> dx = conv1_.backward(bn1_.backward(relu1_.backward(conv2_.backward(bn2_.backward(g)))));
     if (has_downsample_)
-      nn::add_inplace(dx, down_conv_.backward(down_bn_.backward(g)));
+      labor::add_inplace(dx, down_conv_.backward(down_bn_.backward(g)));
     else
-      nn::add_inplace(dx, g);
+      labor::add_inplace(dx, g);
     return dx;
   }
 

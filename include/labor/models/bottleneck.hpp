@@ -94,9 +94,9 @@ class Bottleneck {
     Tensor<T, D> y = relu1_.forward(bn1_.forward(conv1_.forward(x)));
     y = bn3_.forward(conv3_.forward(relu2_.forward(bn2_.forward(conv2_.forward(y)))));
     if (has_downsample_)
-      nn::add_inplace(y, down_bn_.forward(down_conv_.forward(x)));
+      labor::add_inplace(y, down_bn_.forward(down_conv_.forward(x)));
     else
-      nn::add_inplace(y, x);
+      labor::add_inplace(y, x);
     return relu3_.forward(y);
   }
 
@@ -105,9 +105,9 @@ class Bottleneck {
     Tensor<T, D> dx = bn2_.backward(relu2_.backward(conv3_.backward(bn3_.backward(g))));
     dx = conv1_.backward(bn1_.backward(relu1_.backward(conv2_.backward(dx))));
     if (has_downsample_)
-      nn::add_inplace(dx, down_conv_.backward(down_bn_.backward(g)));
+      labor::add_inplace(dx, down_conv_.backward(down_bn_.backward(g)));
     else
-      nn::add_inplace(dx, g);
+      labor::add_inplace(dx, g);
     return dx;
   }
 

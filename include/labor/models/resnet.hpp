@@ -214,7 +214,7 @@ class ResNet {
       LABOR_CHECK(grad_layer3.shape() == layer3_out_.shape(),
                   "ResNet: backward: grad_layer3 shape: expected {} (layer3's output), got {}", layer3_out_.shape(),
                   grad_layer3.shape());
-      nn::add_inplace(g, grad_layer3);
+      labor::add_inplace(g, grad_layer3);
     }
     for (int l = 2; l >= 0; --l) g = backward_layer(l, g);
     return conv1_.backward(bn1_.backward(relu_.backward(maxpool_.backward(g))));

@@ -270,12 +270,12 @@ class BatchNorm2d {
                 x.shape());
 
     batch_stats_ = batch_stats;
-    detail::ensure_shape(mean_, Shape{c});
-    detail::ensure_shape(invstd_, Shape{c});
+    ensure_shape(mean_, Shape{c});
+    ensure_shape(invstd_, Shape{c});
     kept_ = grad_enabled();
     const bool keep_xhat = kept_ && (batch_stats_ || (options_.affine && weight_.trainable));
     if (keep_xhat) {
-      detail::ensure_shape(xhat_, x.shape());
+      ensure_shape(xhat_, x.shape());
     } else {
       xhat_ = Tensor<T, D>();
     }

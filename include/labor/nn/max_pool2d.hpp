@@ -248,7 +248,7 @@ class MaxPool2d : public Stateless {
     const std::int64_t planes = x.size(0) * x.size(1);
     const Shape out_shape{x.size(0), x.size(1), g.out_height, g.out_width};
     auto y = Tensor<T, D>::uninitialized(out_shape);
-    detail::ensure_shape(argmax_, out_shape);
+    ensure_shape(argmax_, out_shape);
     input_shape_ = x.shape();
     if constexpr (std::is_same_v<D, cpu>) {
       detail::max_pool_forward_rows(x.data(), y.data(), argmax_.data(), g, planes);

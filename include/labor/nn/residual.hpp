@@ -1,7 +1,7 @@
 #pragma once
 /// @file residual.hpp
-/// Residual connections: the element-wise sums add / add_inplace, the Identity layer and
-/// labor::nn::Residual, y = post(body(x) + shortcut(x)).
+/// Residual connections: the Identity layer and labor::nn::Residual, y = post(body(x) + shortcut(x))
+/// (the sums are labor::add / add_inplace, core/elementwise.hpp).
 ///
 /// Naming (chosen so that a torchvision ResNet BasicBlock/Bottleneck keeps PyTorch's names):
 /// Residual adds no name level of its own for the body and the post layer, whose parameters appear
@@ -16,53 +16,14 @@
 #include <utility>
 
 #include "labor/core/config.hpp"
+#include "labor/core/elementwise.hpp"
 #include "labor/core/error.hpp"
-#include "labor/core/for_each.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/checks.hpp"
 #include "labor/nn/layer.hpp"
 
 namespace labor::nn {
 
-/// a += b element-wise on device D (any rank). Throws labor::Error unless the shapes are equal.
-template <class T, Device D>
-void add_inplace(Tensor<T, D>& a, const Tensor<T, D>& b) {
-  LABOR_CHECK(a.shape() == b.shape(), "add: shapes: expected equal, got {} and {}", a.shape(), b.shape());
-  T* LABOR_RESTRICT pa = a.data();
-  const T* LABOR_RESTRICT pb = b.data();
-  if constexpr (std::is_same_v<D, cpu>) {
-    parallel_chunks(
-        0, a.numel(),
-        [&](std::int64_t lo, std::int64_t hi) {
-          for (std::int64_t i = lo; i < hi; ++i) pa[i] += pb[i];
-        },
-        std::int64_t{1} << 15);
-  } else {
-    for_each_index<D>(a.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { pa[i] += pb[i]; });
-  }
-}
-
-/// a + b element-wise on device D (any rank). Throws labor::Error unless the shapes are equal.
-template <class T, Device D>
-Tensor<T, D> add(const Tensor<T, D>& a, const Tensor<T, D>& b) {
-  LABOR_CHECK(a.shape() == b.shape(), "add: shapes: expected equal, got {} and {}", a.shape(), b.shape());
-  auto y = Tensor<T, D>::uninitialized(a.shape());
-  const T* LABOR_RESTRICT pa = a.data();
-  const T* LABOR_RESTRICT pb = b.data();
-  T* LABOR_RESTRICT py = y.data();
-  if constexpr (std::is_same_v<D, cpu>) {
-    parallel_chunks(
-        0, a.numel(),
-        [&](std::int64_t lo, std::int64_t hi) {
-          for (std::int64_t i = lo; i < hi; ++i) py[i] = pa[i] + pb[i];
-        },
-        std::int64_t{1} << 15);
-  } else {
-    for_each_index<D>(a.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { py[i] = pa[i] + pb[i]; });
-  }
-  return y;
-}
 
 /// y = x (any shape); backward passes the gradient through. The default shortcut and post layer of
 /// Residual.

@@ -27,6 +27,11 @@ ExcludeView<D> exclude_nothing() {
   return ExcludeView<D>(nullptr, Shape{0});
 }
 
+/// The Thrust execution policy a sampler's select takes for maps in the memory of device D: on cpu
+/// the OpenMP system (the sequential one without OpenMP), on cuda Thrust's CUDA system on labor's
+/// stream without a synchronisation after each algorithm.
+using detail::device_policy;
+
 namespace detail {
 
 /// The host form of a sampler: select(p1, p2) on host maps with the host policy.
@@ -38,7 +43,7 @@ concept HostSelect = requires(const S& s, TensorView<const float, cpu> p) {
 }  // namespace detail
 
 /// A pixel sampler on maps in the memory of device D (cpu by default): `s.name()` names it, and
-/// `s.select(detail::device_policy<D>(), p1, p2, exclude)` takes two N×C×H×W (or C×H×W)
+/// `s.select(device_policy<D>(), p1, p2, exclude)` takes two N×C×H×W (or C×H×W)
 /// probability maps on D (the two heads of LabOR's pixel selector; a model with one head passes the
 /// same map twice) and the pixels it must not select (ExcludeView), and returns the selection for
 /// every image. This is the one call LaborTrainer::select makes, on every device. On cpu a sampler
@@ -47,7 +52,7 @@ concept HostSelect = requires(const S& s, TensorView<const float, cpu> p) {
 template <class S, class D = cpu>
 concept Sampler = Device<D> && requires(const S& s, TensorView<const float, D> p, ExcludeView<D> exclude) {
   { s.name() } -> std::convertible_to<std::string_view>;
-  { s.select(detail::device_policy<D>(), p, p, exclude) } -> std::same_as<Query>;
+  { s.select(device_policy<D>(), p, p, exclude) } -> std::same_as<Query>;
 } &&(!std::is_same_v<D, cpu> || detail::HostSelect<S>);
 
 }  // namespace labor::samplers

@@ -188,8 +188,8 @@ class LaborRun {
                 "run folder '{}': expected a folder, got a file", dir_.string());
     validate(options_.source_only, "source_only");
     validate(options_.labor);
-    LABOR_CHECK(options_.num_classes >= 1 && options_.num_classes <= annotate::ignore_label,
-                "LaborRun: num_classes: expected in [1, {}], got {}", annotate::ignore_label, options_.num_classes);
+    LABOR_CHECK(options_.num_classes >= 1 && options_.num_classes <= labor::ignore_label,
+                "LaborRun: num_classes: expected in [1, {}], got {}", labor::ignore_label, options_.num_classes);
     LABOR_CHECK(options_.checkpoint_every >= 0, "LaborRun: checkpoint_every: expected >= 0, got {}",
                 options_.checkpoint_every);
   }
@@ -674,7 +674,7 @@ class LaborRun {
     const nlohmann::json doc = {{"round", round},
                                 {"query_id", id},
                                 {"classes", options_.class_names},
-                                {"ignore", annotate::ignore_label},
+                                {"ignore", labor::ignore_label},
                                 {"images", std::move(images)}};
     io::atomic_write(dir / "answers_template.json", "json", doc.dump(1) + "\n");
   }

@@ -17,14 +17,15 @@
 
 #include "labor/annotate/label_store.hpp"
 #include "labor/annotate/oracle.hpp"
+#include "labor/core/elementwise.hpp"
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/core/rng.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/data/dataset.hpp"
 #include "labor/data/loader.hpp"
 #include "labor/loss/bce_with_logits.hpp"
 #include "labor/loss/cross_entropy.hpp"
-#include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/discrepancy.hpp"
 #include "labor/loss/pseudo_label.hpp"
 #include "labor/loss/weight_cosine.hpp"
@@ -38,7 +39,6 @@
 #include "labor/optim/adam.hpp"
 #include "labor/optim/schedule.hpp"
 #include "labor/optim/sgd.hpp"
-#include "labor/samplers/detail/system.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
 #include "labor/train/checkpoint.hpp"
@@ -75,7 +75,7 @@ inline TargetLabels dense_labels(const annotate::LabelStore& store, std::int64_t
       out.push_back(store.dense(i));
       check_shape("dense_labels: stored image", out.back().shape(), Shape{h, w});
     } else {
-      out.push_back(Tensor<std::int32_t, cpu>::full(Shape{h, w}, annotate::ignore_label));
+      out.push_back(Tensor<std::int32_t, cpu>::full(Shape{h, w}, labor::ignore_label));
     }
   }
   return out;
@@ -96,20 +96,6 @@ inline std::uint64_t stage_seed(std::uint64_t seed, std::string_view stage, std:
   return (h ^ static_cast<std::uint64_t>(round)) * 1099511628211ull;
 }
 
-/// Per-pixel argmax over the channels of N×C×H×W scores (lowest index on ties, as the losses'
-/// loss::detail::channel_argmax) as N×H×W, on the scores' device.
-template <Device D>
-Tensor<std::int32_t, D> argmax_channels(const Tensor<float, D>& scores) {
-  const std::int64_t c = scores.size(1), hw = scores.size(2) * scores.size(3);
-  auto out = Tensor<std::int32_t, D>::uninitialized(Shape{scores.size(0), scores.size(2), scores.size(3)});
-  const float* x = scores.data();
-  std::int32_t* y = out.data();
-  for_each_index<D>(out.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
-    bool finite = true;
-    y[i] = loss::detail::channel_argmax(x + (i / hw) * c * hw + i % hw, c, hw, finite).index;
-  });
-  return out;
-}
 
 namespace detail {
 
@@ -125,21 +111,6 @@ auto make_sgd(Bk& backbone, std::vector<Hd*> heads, const SgdSchedule& s) {
   return optim::Sgd<float, D>(groups, {.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
 }
 
-/// t ← a·t on t's device.
-template <Device D>
-void scale(Tensor<float, D>& t, float a) {
-  float* p = t.data();
-  for_each_index<D>(t.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { p[i] *= a; });
-}
-
-/// y ← y + a·x on their device. @throws labor::Error for different shapes.
-template <Device D>
-void axpy(Tensor<float, D>& y, float a, const Tensor<float, D>& x) {
-  check_shape("axpy", x.shape(), y.shape());
-  float* py = y.data();
-  const float* px = x.data();
-  for_each_index<D>(y.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) { py[i] += a * px[i]; });
-}
 
 /// `t` on device To: a copy when it lives elsewhere, `t` itself (a reference) when it is there.
 template <Device To, class T, Device From>
@@ -305,7 +276,7 @@ class LaborTrainer {
     sgd.set_lr(lr);
     sgd.zero_grad();
     info.lr = lr;
-    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
+    const loss::CrossEntropyOptions ce{.ignore_index = labor::ignore_label};
     // Source: L_src.
     const auto ls = model_.forward(xs);
     const auto us = nn::upsample_bilinear(ls, xs.size(2), xs.size(3), options_.align_corners);
@@ -321,7 +292,7 @@ class LaborTrainer {
       TensorF g(ut.shape());
       if (yt != nullptr) {
         const auto l_tgt = loss::cross_entropy(ut, *yt, ce);
-        detail::axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
+        labor::axpy(g, static_cast<float>(o.lambda_tgt), l_tgt.grad);
         info.losses.emplace_back("tgt", l_tgt.value);
       }
       if (adversarial) {
@@ -329,8 +300,8 @@ class LaborTrainer {
         dt = disc_.forward(pt);
         const auto l_adv = loss::bce_with_logits(dt, 0.0f);
         TensorF gd = l_adv.grad;
-        detail::scale(gd, static_cast<float>(o.lambda_adv));
-        detail::axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
+        labor::scale(gd, static_cast<float>(o.lambda_adv));
+        labor::axpy(g, 1.0f, nn::softmax_channels_backward(pt, disc_.backward(gd)));
         info.losses.emplace_back("adv", l_adv.value);
       }
       model_.backward(nn::upsample_bilinear_backward(g, lt.size(2), lt.size(3), options_.align_corners));
@@ -341,10 +312,10 @@ class LaborTrainer {
       adam.set_lr(optim::poly_lr(o.d_lr, it, o.iterations, o.sgd.poly_power));
       adam.zero_grad();
       auto l_t = loss::bce_with_logits(dt, 1.0f);
-      detail::scale(l_t.grad, 0.5f);
+      labor::scale(l_t.grad, 0.5f);
       disc_.backward(l_t.grad);
       auto l_s = loss::bce_with_logits(disc_.forward(ps), 0.0f);
-      detail::scale(l_s.grad, 0.5f);
+      labor::scale(l_s.grad, 0.5f);
       disc_.backward(l_s.grad);
       adam.step();
       info.losses.emplace_back("d", 0.5 * (l_t.value + l_s.value));
@@ -420,7 +391,7 @@ class LaborTrainer {
     const std::int64_t first = restore(resume, "selector", o.iterations, sgd, nullptr);
     data::Loader<T> batches(target, loader_options(o.batch_size, seed, o.augment, true, first), label_source(pseudo));
     sel.set_training(true);
-    const loss::CrossEntropyOptions ce{.ignore_index = annotate::ignore_label};
+    const loss::CrossEntropyOptions ce{.ignore_index = labor::ignore_label};
     for (std::int64_t it = first; it < o.iterations; ++it) {
       const double lr = optim::poly_lr(o.sgd.lr, it, o.iterations, o.sgd.poly_power);
       sgd.set_lr(lr);
@@ -461,13 +432,13 @@ class LaborTrainer {
     };
     // L_pl through both heads into the backbone.
     auto df = sel.head1.backward(down(c1.grad));
-    nn::add_inplace(df, sel.head2.backward(down(c2.grad)));
+    labor::add_inplace(df, sel.head2.backward(down(c2.grad)));
     sel.backbone.backward(df);
     // −λ_dis·L_dis into the heads' parameters only: their input gradients are dropped.
     if (lambda_dis > 0) {
       TensorF g1 = dis.grad_a, g2 = dis.grad_b;
-      detail::scale(g1, static_cast<float>(-lambda_dis));
-      detail::scale(g2, static_cast<float>(-lambda_dis));
+      labor::scale(g1, static_cast<float>(-lambda_dis));
+      labor::scale(g2, static_cast<float>(-lambda_dis));
       (void)sel.head1.backward(down(g1));
       (void)sel.head2.backward(down(g2));
     }
@@ -520,7 +491,7 @@ class LaborTrainer {
       const auto& device_mask = detail::moved_to<device_type>(mask);
       const samplers::ExcludeView<device_type> exclude =
           mask.numel() > 0 ? device_mask.view() : samplers::exclude_nothing<device_type>();
-      samplers::Query q = sampler.select(samplers::detail::device_policy<device_type>(), p1.view(), p2.view(), exclude);
+      samplers::Query q = sampler.select(samplers::device_policy<device_type>(), p1.view(), p2.view(), exclude);
       auto a = oracle.answer(q, idx);
       for (auto& im : a.images) answers.images.push_back(std::move(im));
       for (auto& im : q.images) all.images.push_back(std::move(im));
@@ -540,7 +511,7 @@ class LaborTrainer {
   /// Confusion matrix of A on a labeled dataset (ignore label 255).
   template <data::Dataset S>
   metrics::ConfusionMatrix evaluate(const S& test) {
-    metrics::ConfusionMatrix cm(static_cast<int>(model_.num_classes()), annotate::ignore_label);
+    metrics::ConfusionMatrix cm(static_cast<int>(model_.num_classes()), labor::ignore_label);
     for_each_batch(test.size(), [&](std::span<const std::int64_t> idx) {
       cm.update(predict(detail::moved_to<device_type>(data::batch_images(test, idx, options_.normalization))),
                 detail::moved_to<device_type>(data::batch_labels(test, idx)));

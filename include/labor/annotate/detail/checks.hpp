@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "labor/core/error.hpp"
+#include "labor/core/labels.hpp"
 #include "labor/samplers/query.hpp"
 
 namespace labor::annotate::detail {
-
-inline constexpr std::int32_t ignore_value = 255;
 
 /// The largest height or width of a queried or labeled image: PNG's limit 2^31 − 1, so that every
 /// mask and label map can be written, and H·W and every linear index y·W + x fit in int64.
@@ -51,9 +50,9 @@ inline void check_image_pixels(std::string_view what, std::int64_t image, std::i
 /// Throws unless `label` is in [0, num_classes) or the ignore label 255.
 inline void check_label(std::string_view what, std::int64_t image, std::int64_t pixel, std::int64_t width,
                         std::int64_t label, std::int32_t num_classes) {
-  LABOR_CHECK((label >= 0 && label < num_classes) || label == ignore_value,
+  LABOR_CHECK((label >= 0 && label < num_classes) || label == ignore_label,
               "{}: image {}: pixel (y {}, x {}): label {}: expected in [0, {}) or {} (ignore)", what, image,
-              pixel / width, pixel % width, label, num_classes, ignore_value);
+              pixel / width, pixel % width, label, num_classes, ignore_label);
 }
 
 /// The dataset ids of a query's images: `ids` when given (one per image, unique, non-negative),

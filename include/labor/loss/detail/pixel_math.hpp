@@ -1,13 +1,16 @@
 #pragma once
 /// @file pixel_math.hpp
-/// Per-pixel scalar math shared by the losses and the pseudo-labeler: channel softmax, log-sum-exp,
-/// argmax and the elementwise loss terms. Everything here is `LABOR_HOST_DEVICE` so the CUDA kernels
+/// Per-pixel scalar math shared by the losses and the pseudo-labeler: channel softmax, log-sum-exp
+/// and the elementwise loss terms (is_finite and channel_argmax are core's: core/elementwise.hpp,
+/// core/labels.hpp). Everything here is `LABOR_HOST_DEVICE` so the CUDA kernels
 /// reuse it unchanged: a pixel's C values sit at `x[c * stride]` (stride = H·W in N×C×H×W).
 
 #include <cmath>
 #include <cstdint>
 
 #include "labor/core/config.hpp"
+#include "labor/core/elementwise.hpp"
+#include "labor/core/labels.hpp"
 
 namespace labor::loss::detail {
 
@@ -18,15 +21,6 @@ LABOR_HOST_DEVICE inline std::int64_t pixel_offset(std::int64_t i, std::int64_t 
   return n * channels * plane + (i - n * plane);
 }
 
-/// True when `x` is neither NaN nor ±Inf.
-template <class T>
-LABOR_HOST_DEVICE inline bool is_finite(T x) {
-#if defined(__CUDA_ARCH__)
-  return isfinite(x);
-#else
-  return std::isfinite(x);
-#endif
-}
 
 /// max_c x[c·stride]; sets `finite` to false when one of the values is not finite.
 template <class T>
@@ -66,27 +60,6 @@ LABOR_HOST_DEVICE inline T channel_softmax(const T* x, T* p, std::int64_t channe
   return m + std::log(s);
 }
 
-/// Index of the largest value over channels (the lowest index on ties) and that value.
-template <class T>
-struct ArgMax {
-  std::int32_t index;
-  T value;
-};
-
-/// Channel argmax of one pixel, lowest index on ties. `finite` is false when a value is not finite.
-template <class T>
-LABOR_HOST_DEVICE inline ArgMax<T> channel_argmax(const T* x, std::int64_t channels, std::int64_t stride,
-                                                  bool& finite) {
-  ArgMax<T> best{0, x[0]};
-  bool ok = is_finite(x[0]);
-  for (std::int64_t c = 1; c < channels; ++c) {
-    const T v = x[c * stride];
-    ok = ok && is_finite(v);
-    if (v > best.value) best = ArgMax<T>{static_cast<std::int32_t>(c), v};
-  }
-  finite = ok;
-  return best;
-}
 
 /// −p·log p with 0·log 0 = 0.
 template <class T>
