@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -324,6 +325,57 @@ TEST(ThreadPool, DefaultThreadCountComesFromTheEnvironmentThenTheProcessorsAllow
   EXPECT_EQ(labor::detail::default_thread_count(), CPU_COUNT(&set));
   if (saved_labor) ::setenv("LABOR_NUM_THREADS", keep_labor.c_str(), 1); else ::unsetenv("LABOR_NUM_THREADS");
   if (saved_omp) ::setenv("OMP_NUM_THREADS", keep_omp.c_str(), 1); else ::unsetenv("OMP_NUM_THREADS");
+}
+
+TEST(Elementwise, ScaleAxpyAddCopyInto) {
+  using labor::Shape;
+  using labor::Tensor;
+  Tensor<float> y(Shape{2, 3}), x(Shape{2, 3});
+  for (std::int64_t i = 0; i < 6; ++i) {
+    y[i] = static_cast<float>(i);
+    x[i] = static_cast<float>(10 - i);
+  }
+  labor::scale(y, 2.0f);
+  for (std::int64_t i = 0; i < 6; ++i) EXPECT_EQ(y[i], 2.0f * static_cast<float>(i));
+  labor::axpy(y, 0.5f, x);
+  for (std::int64_t i = 0; i < 6; ++i) EXPECT_EQ(y[i], 2.0f * static_cast<float>(i) + 0.5f * static_cast<float>(10 - i));
+  const auto sum = labor::add(x, y);
+  for (std::int64_t i = 0; i < 6; ++i) EXPECT_EQ(sum[i], x[i] + y[i]);
+  labor::testing::expect_error([&] { labor::axpy(y, 1.0f, Tensor<float>(Shape{3, 2})); }, {"axpy"});
+  labor::testing::expect_error([&] { labor::add_inplace(y, Tensor<float>(Shape{6})); }, {"add: shapes"});
+  // copy_into keeps the destination's storage when the element count is unchanged.
+  Tensor<float> dst(Shape{3, 2});
+  const float* storage = dst.data();
+  labor::copy_into(dst, x);
+  EXPECT_EQ(dst.data(), storage);
+  EXPECT_EQ(dst.shape(), x.shape());
+  for (std::int64_t i = 0; i < 6; ++i) EXPECT_EQ(dst[i], x[i]);
+  labor::copy_into(dst, Tensor<float>(Shape{4, 4}));
+  EXPECT_EQ(dst.shape(), Shape({4, 4}));
+  EXPECT_FALSE(labor::is_finite(std::numeric_limits<float>::quiet_NaN()));
+  EXPECT_FALSE(labor::is_finite(-std::numeric_limits<double>::infinity()));
+  EXPECT_TRUE(labor::is_finite(1e300));
+}
+
+TEST(Labels, ArgmaxChannelsTakesTheLowestIndexOnTies) {
+  using labor::Shape;
+  using labor::Tensor;
+  // 1×3×1×4 scores: a clear winner, a tie between channels 0 and 2, all equal, a NaN.
+  Tensor<float> s(Shape{1, 3, 1, 4});
+  const float v[3][4] = {{0.1f, 0.7f, 0.3f, 1.0f}, {0.9f, 0.2f, 0.3f, std::numeric_limits<float>::quiet_NaN()},
+                         {0.0f, 0.7f, 0.3f, 0.5f}};
+  for (int c = 0; c < 3; ++c)
+    for (int p = 0; p < 4; ++p) s[c * 4 + p] = v[c][p];
+  const auto a = labor::argmax_channels(s);
+  ASSERT_EQ(a.shape(), Shape({1, 1, 4}));
+  EXPECT_EQ(a[0], 1);
+  EXPECT_EQ(a[1], 0);
+  EXPECT_EQ(a[2], 0);
+  EXPECT_EQ(a[3], 0);
+  bool finite = true;
+  EXPECT_EQ(labor::channel_argmax(s.data() + 3, 3, 4, finite).index, 0);
+  EXPECT_FALSE(finite);
+  EXPECT_EQ(labor::ignore_label, 255);
 }
 
 TEST(Npy, RoundTripAllTypes) {
