@@ -6,28 +6,35 @@
 #include <type_traits>
 
 #include "labor/core/tensor.hpp"
+#include "labor/samplers/detail/dispatch.hpp"
 #include "labor/samplers/detail/passes.hpp"
 
 namespace labor::samplers {
 
 namespace detail {
 
-/// inconsistency_mask with the implementation chosen by `path`: a CUDA system on device memory runs
-/// FastSamplers<cuda>::mask (one kernel, the first bad pixel found by an atomic minimum) unless
-/// `path` is generic; every other case runs MaskPass and the reduction of check_bad_pixels.
-template <class Policy, Device D>
-Tensor<std::uint8_t, D> mask_select(const Policy& policy, TensorView<const float, D> p1, TensorView<const float, D> p2,
-                                    Path path) {
-  const auto g = blocked<Policy>(check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
-  const auto in = map_pair<D>(g, p1, p2);
-  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
-    if (path == Path::automatic) return FastSamplers<D>::mask(policy, g, in);
-  }
+/// MaskPass and the reduction of check_bad_pixels on any system: M with the first bad pixel.
+template <Device D, class Policy>
+Tensor<std::uint8_t, D> mask_generic(const Policy& policy, const Geometry& g, const MapPair& in) {
   auto mask = Tensor<std::uint8_t, D>::uninitialized(Shape{g.n, g.h, g.w});
   auto bad = scratch<std::int64_t, D>(g.blocks());
   thrust::for_each(policy, items(0), items(g.blocks()), MaskPass<block_pixels<Policy>>{in, mask.data(), bad.data()});
   check_bad_pixels<D>(policy, g, bad.data(), in, "inconsistency_mask");
   return mask;
+}
+
+/// inconsistency_mask with the implementation chosen by `path` (dispatch.hpp): the CUDA fast path
+/// is FastSamplers<cuda>::mask (one kernel, the first bad pixel found by an atomic minimum); host
+/// systems have no fast path of their own and run the generic pass.
+template <class Policy, Device D>
+Tensor<std::uint8_t, D> mask_select(const Policy& policy, TensorView<const float, D> p1, TensorView<const float, D> p2,
+                                    Path path) {
+  const auto g = blocked<Policy>(check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
+  const auto in = map_pair<D>(g, p1, p2);
+  const auto generic = [&](const auto& p) { return mask_generic<D>(p, g, in); };
+  return dispatch<D>(
+      policy, path, g, [&](const auto& p, auto fast) { return decltype(fast)::type::mask(p, g, in); }, generic,
+      generic);
 }
 
 }  // namespace detail

@@ -19,6 +19,7 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/dispatch.hpp"
 #include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
@@ -172,16 +173,32 @@ inline std::vector<std::int64_t> ppl_allocation(const std::vector<std::int64_t>&
 /// A chosen PPL point: in-image pixel, class, score.
 using PplPoint = std::tuple<std::int64_t, std::int32_t, float>;
 
-/// True when pixel i is at Chebyshev distance >= min_distance from every pixel of `taken` (images
-/// of width w).
-inline bool far_from(const std::vector<std::int64_t>& taken, std::int64_t i, std::int64_t w, double min_distance) {
-  const std::int64_t y = i / w, x = i % w;
-  for (auto j : taken) {
-    const std::int64_t dy = std::abs(j / w - y), dx = std::abs(j % w - x);
-    if (static_cast<double>(std::max(dy, dx)) < min_distance) return false;
+/// PPL's walk over the candidates of one class of one image in (score, pixel) order, as the host
+/// paths run it: offer() takes a candidate unless `want` are taken already or it is
+/// chebyshev_close to one taken before (only tested when min_distance > 1: distinct pixels are at
+/// distance >= 1). walk_kernel applies the same rule on CUDA.
+class ClassWalk {
+ public:
+  ClassWalk(std::int64_t want, std::int64_t width, double min_distance)
+      : want_(want), width_(width), min_distance_(min_distance) {}
+
+  [[nodiscard]] bool full() const { return static_cast<std::int64_t>(taken_.size()) >= want_; }
+
+  /// Takes in-image pixel `i` if the rule allows it; returns whether it did.
+  bool offer(std::int64_t i) {
+    if (full()) return false;
+    if (min_distance_ > 1.0)
+      for (auto j : taken_)
+        if (chebyshev_close(i, j, width_, min_distance_)) return false;
+    taken_.push_back(i);
+    return true;
   }
-  return true;
-}
+
+ private:
+  std::int64_t want_, width_;
+  double min_distance_;
+  std::vector<std::int64_t> taken_;
+};
 
 /// Generic path: walks one class's candidates (device arrays sorted by score, then pixel; global
 /// pixel indices of image `image`) and appends up to `want` points to `chosen`, honouring min_distance.
@@ -191,20 +208,18 @@ void take_class(const Policy& policy, const Geometry& g, double min_distance, co
                 std::vector<PplPoint>& chosen) {
   std::vector<std::int64_t> px;
   std::vector<double> sc;
-  std::vector<std::int64_t> taken;  // linear indices within the image
-  const bool spaced = min_distance > 1.0;
+  ClassWalk walk(want, g.w, min_distance);
   std::int64_t pos = 0;
-  while (static_cast<std::int64_t>(taken.size()) < want && pos < size) {
-    const std::int64_t piece = std::min(size - pos, spaced ? std::max<std::int64_t>(4 * want, 1024) : want);
+  while (!walk.full() && pos < size) {
+    // Candidates come to the host in pieces: a longer one when min_distance may skip some.
+    const std::int64_t piece = std::min(size - pos, min_distance > 1.0 ? std::max<std::int64_t>(4 * want, 1024) : want);
     px.resize(static_cast<std::size_t>(piece));
     sc.resize(static_cast<std::size_t>(piece));
     copy_to_host<D>(policy, px.data(), pixel + pos, piece);
     copy_to_host<D>(policy, sc.data(), score + pos, piece);
-    for (std::int64_t t = 0; t < piece && static_cast<std::int64_t>(taken.size()) < want; ++t) {
+    for (std::int64_t t = 0; t < piece && !walk.full(); ++t) {
       const std::int64_t i = px[static_cast<std::size_t>(t)] - image * g.hw;
-      if (spaced && !far_from(taken, i, g.w, min_distance)) continue;
-      taken.push_back(i);
-      chosen.emplace_back(i, k, static_cast<float>(sc[static_cast<std::size_t>(t)]));
+      if (walk.offer(i)) chosen.emplace_back(i, k, static_cast<float>(sc[static_cast<std::size_t>(t)]));
     }
     pos += piece;
   }
@@ -444,7 +459,6 @@ void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::i
                                      h.tiles.pixels, tpi, region, c_n});
 
   std::vector<PplCandidate> cand;
-  std::vector<std::int64_t> taken;
   for (std::int64_t n = 0; n < g.n; ++n) {
     std::vector<PplPoint> chosen;
     for (std::int64_t k = 0; k < c_n; ++k) {
@@ -459,16 +473,14 @@ void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::i
       if (static_cast<std::int64_t>(cand.size()) > limit[r]) cand.resize(static_cast<std::size_t>(limit[r]));
       const std::size_t mark = chosen.size();
       auto walk = [&] {
-        taken.clear();
+        ClassWalk w(want[r], g.w, min_distance);
         for (const auto& e : cand) {
-          if (static_cast<std::int64_t>(taken.size()) == want[r]) break;
-          if (spaced && !far_from(taken, e.pixel, g.w, min_distance)) continue;
-          taken.push_back(e.pixel);
-          chosen.emplace_back(e.pixel, static_cast<std::int32_t>(k), static_cast<float>(e.score));
+          if (w.full()) break;
+          if (w.offer(e.pixel)) chosen.emplace_back(e.pixel, static_cast<std::int32_t>(k), static_cast<float>(e.score));
         }
+        return w.full();
       };
-      walk();
-      if (static_cast<std::int64_t>(taken.size()) < want[r] && limit[r] < size.data()[r]) {
+      if (!walk() && limit[r] < size.data()[r]) {
         // The prefix ran out under min_distance: walk every candidate of the class in order.
         chosen.resize(mark);
         cand.clear();
@@ -499,19 +511,10 @@ Query ppl_select(const Policy& policy, std::int64_t points, double min_distance,
   const auto pair = exclude_from_mask<D>(policy, g, map_pair<D>(g, p1, p2), ex, "ppl");
   const MapPair& in = pair.in;
   auto q = empty_query("ppl", g);
-  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
-    if (path == Path::automatic && FastSamplers<D>::applies(g)) {
-      FastSamplers<D>::ppl(policy, g, in, points, min_distance, q);
-      return q;
-    }
-  }
-  if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
-    if (use_host_path<Policy, D>(path)) {
-      ppl_host(policy, g, in, points, min_distance, q);
-      return q;
-    }
-  }
-  ppl_generic<D>(policy, g, in, points, min_distance, q);
+  dispatch<D>(
+      policy, path, g, [&](const auto& p, auto fast) { decltype(fast)::type::ppl(p, g, in, points, min_distance, q); },
+      [&](const auto& p) { ppl_host(p, g, in, points, min_distance, q); },
+      [&](const auto& p) { ppl_generic<D>(p, g, in, points, min_distance, q); });
   return q;
 }
 

@@ -16,6 +16,7 @@
 #include "labor/core/error.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/samplers/detail/common.hpp"
+#include "labor/samplers/detail/dispatch.hpp"
 #include "labor/samplers/detail/exclude.hpp"
 #include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
@@ -136,19 +137,9 @@ Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<con
   const auto pair = exclude_from_mask<D>(policy, g, map_pair<D>(g, p1, p2), ex, "spl");
   const MapPair& in = pair.in;
   auto q = empty_query("spl", g);
-  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
-    if (path == Path::automatic && FastSamplers<D>::applies(g)) {
-      FastSamplers<D>::spl(policy, g, in, cap, q);
-      return q;
-    }
-  }
-  if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
-    if (use_host_path<Policy, D>(path)) {
-      spl_host(policy, g, in, cap, q);
-      return q;
-    }
-  }
-  spl_generic<D>(policy, g, in, cap, q);
+  dispatch<D>(
+      policy, path, g, [&](const auto& p, auto fast) { decltype(fast)::type::spl(p, g, in, cap, q); },
+      [&](const auto& p) { spl_host(p, g, in, cap, q); }, [&](const auto& p) { spl_generic<D>(p, g, in, cap, q); });
   return q;
 }
 

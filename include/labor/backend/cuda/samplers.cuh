@@ -673,10 +673,10 @@ struct WalkRow {
 };
 
 /// PPL with min_distance > 1: one warp per class walks its candidates in (score, pixel) order and
-/// takes one unless it lies at Chebyshev distance < min_distance from a point already taken for the
-/// class, until `want` are taken or the run ends (as detail::take_class on the host). Chosen: flag[e]
-/// = 1 (flag must be zeroed before), score[e]; taken_count[b] = points taken for walk row b. The
-/// taken points sit in `shared_points` entries of dynamic shared memory, further ones in `spill`.
+/// takes one unless it is chebyshev_close to a point already taken for the class, until `want` are
+/// taken or the run ends (the rule of ClassWalk on the host). Chosen: flag[e] = 1 (flag must be
+/// zeroed before), score[e]; taken_count[b] = points taken for walk row b. The taken points sit in
+/// `shared_points` entries of dynamic shared memory, further ones in `spill`.
 template <class T = SortKey>
 __global__ void __launch_bounds__(32)
     walk_kernel(const T* key, const std::uint32_t* value, const std::uint32_t* pixel, const WalkRow* rows,
@@ -698,13 +698,10 @@ __global__ void __launch_bounds__(32)
     const int batch = end - first < 32 ? static_cast<int>(end - first) : 32;
     for (int b = 0; b < batch && taken < w.want; ++b) {
       const std::uint32_t cand = __shfl_sync(0xffffffffu, i, b);
-      const std::int64_t y = cand / width, x = cand - y * width;
       bool close = false;
       for (long long t = lane; t < taken; t += 32) {
         const std::uint32_t o = t < shared_points ? walk_taken[t] : spill[w.spill + t];
-        const std::int64_t oy = o / width, ox = o - oy * width;
-        const std::int64_t dy = oy > y ? oy - y : y - oy, dx = ox > x ? ox - x : x - ox;
-        if (static_cast<double>(dy > dx ? dy : dx) < min_distance) close = true;
+        if (chebyshev_close(cand, o, width, min_distance)) close = true;
       }
       if (!__any_sync(0xffffffffu, close)) {
         if (lane == b) {

@@ -24,12 +24,6 @@
 
 namespace labor::samplers::detail {
 
-/// True when `path` selects the host fast path for Policy on device D.
-template <class Policy, Device D>
-constexpr bool use_host_path(Path path) {
-  return path == Path::automatic && have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>;
-}
-
 /// Bytes of both maps' rows that one host tile stages. Longer rows read faster from the channel
 /// planes (fewer switches between the 2C streams); measured here, 2 MiB tiles beat 512 KiB ones by
 /// 15% and larger ones gained little.

@@ -50,6 +50,14 @@ LABOR_HOST_DEVICE inline std::int64_t entropy_term(double p) {
   return p > 0.0 ? to_fixed(-p * std::log(p), entropy_scale) : 0;
 }
 
+/// PPL's min-distance test: true when in-image pixels `a` and `b` of an image of width `w` lie at
+/// Chebyshev distance max(|Δy|, |Δx|) < `min_distance`. Every path's walk applies it.
+LABOR_HOST_DEVICE inline bool chebyshev_close(std::int64_t a, std::int64_t b, std::int64_t w, double min_distance) {
+  const std::int64_t ay = a / w, ax = a - ay * w, by = b / w, bx = b - by * w;
+  const std::int64_t dy = ay > by ? ay - by : by - ay, dx = ax > bx ? ax - bx : bx - ax;
+  return static_cast<double>(dy > dx ? dy : dx) < min_distance;
+}
+
 /// Index of the largest of `len` values at `p[c * hw]` (lowest index on ties; NaN never wins).
 LABOR_HOST_DEVICE inline int argmax_channels(const float* p, std::int64_t hw, int channels) {
   int best = 0;
