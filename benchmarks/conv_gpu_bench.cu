@@ -14,10 +14,10 @@ namespace {
 using labor::cuda;
 using labor::Shape;
 using labor::Tensor;
-using labor::bench::ConvShape;
 using labor::bench::conv_flops;
-using labor::bench::shape_of;
+using labor::bench::ConvShape;
 using labor::bench::CudaTimer;
+using labor::bench::shape_of;
 
 /// Times `work` (after one warm-up call) with CUDA events; reports GFLOP/s for `flops` per call.
 template <class F>
@@ -51,7 +51,7 @@ struct Setup {
 };
 
 bool have_device(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() > 0) return true;
+  if (labor::cuda_kernels::device_count() > 0) return true;
   state.SkipWithError("no CUDA device");
   return false;
 }

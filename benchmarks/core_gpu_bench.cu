@@ -12,7 +12,7 @@ using labor::bench::CudaTimer;
 
 template <class F>
 void run_timed(benchmark::State& state, std::int64_t bytes, F&& work) {
-  if (labor::cuda_detail::device_count() == 0) {
+  if (labor::cuda_kernels::device_count() == 0) {
     state.SkipWithError("no CUDA device");
     return;
   }
@@ -27,14 +27,14 @@ void run_timed(benchmark::State& state, std::int64_t bytes, F&& work) {
 }
 
 void BM_FillUniformCuda(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() == 0) return run_timed(state, 0, [] {});
+  if (labor::cuda_kernels::device_count() == 0) return run_timed(state, 0, [] {});
   labor::Tensor<float, labor::cuda> t(labor::Shape{state.range(0)});
   labor::Rng rng(1);
   run_timed(state, t.numel() * 4, [&] { labor::fill_uniform(t.view(), rng); });
 }
 
 void BM_MemsetCuda(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() == 0) return run_timed(state, 0, [] {});
+  if (labor::cuda_kernels::device_count() == 0) return run_timed(state, 0, [] {});
   labor::Tensor<float, labor::cuda> t(labor::Shape{state.range(0)});
   run_timed(state, t.numel() * 4, [&] { t.zero(); });
 }

@@ -50,7 +50,7 @@ using Maps = const DeviceMaps& (*)();
 
 template <class F>
 void run_timed(benchmark::State& state, Maps maps, F&& work) {
-  if (labor::cuda_detail::device_count() == 0) {
+  if (labor::cuda_kernels::device_count() == 0) {
     state.SkipWithError("no CUDA device");
     return;
   }
@@ -81,7 +81,7 @@ __global__ void read_both_kernel(const float4* a, const float4* b, std::int64_t 
 }
 
 void read_both(benchmark::State& state, Maps maps) {
-  if (labor::cuda_detail::device_count() == 0) return run_timed(state, maps, [](const DeviceMaps&) {});
+  if (labor::cuda_kernels::device_count() == 0) return run_timed(state, maps, [](const DeviceMaps&) {});
   labor::Tensor<float, labor::cuda> sum(labor::Shape{1});
   int device = 0, sms = 0;
   cudaGetDevice(&device);
@@ -90,7 +90,7 @@ void read_both(benchmark::State& state, Maps maps) {
     const std::int64_t n4 = m.p1.numel() / 4;  // numel is a multiple of 4 for both map sets
     read_both_kernel<<<static_cast<unsigned>(sms * 8), 256, 0, labor::cuda_stream()>>>(
         reinterpret_cast<const float4*>(m.p1.data()), reinterpret_cast<const float4*>(m.p2.data()), n4, sum.data());
-    labor::cuda_detail::check_launch("read_both_kernel");
+    labor::cuda_kernels::check_launch("read_both_kernel");
   });
 }
 
@@ -102,7 +102,7 @@ void BM_ReadBothMapsCudaBatch2(benchmark::State& state) {
 }
 
 void BM_CopyBothMapsCuda(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() == 0) return run_timed(state, frame, [](const DeviceMaps&) {});
+  if (labor::cuda_kernels::device_count() == 0) return run_timed(state, frame, [](const DeviceMaps&) {});
   labor::Tensor<float, labor::cuda> a(frame().p1.shape()), b(frame().p1.shape());
   run_timed(state, frame, [&](const DeviceMaps& m) {
     labor::DeviceMemory<labor::cuda>::copy(a.data(), m.p1.data(), m.p1.bytes());

@@ -36,7 +36,7 @@ void time_iterations(benchmark::State& state, B backbone, std::int64_t classes, 
 }
 
 void BM_SmallPresetIterationCuda(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() == 0) {
+  if (labor::cuda_kernels::device_count() == 0) {
     state.SkipWithError("no CUDA device");
     return;
   }
@@ -46,7 +46,7 @@ void BM_SmallPresetIterationCuda(benchmark::State& state) {
 }
 
 void BM_DeepLabV2IterationCuda(benchmark::State& state) {
-  if (labor::cuda_detail::device_count() == 0) {
+  if (labor::cuda_kernels::device_count() == 0) {
     state.SkipWithError("no CUDA device");
     return;
   }

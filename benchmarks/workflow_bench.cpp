@@ -113,7 +113,7 @@ void BM_QueryRound(benchmark::State& state) {
   for (auto _ : state) {
     const auto dir = bench_dir("query");
     Run run(dir, run_options());
-    const auto q = run.query(1, t, sel, pool(), labor::samplers::PplSampler{.points = kPoints}, {{"points", kPoints}});
+    const auto q = run.query(1, t, sel, pool(), labor::samplers::PplSampler{kPoints}, {{"points", kPoints}});
     selected = q.selected_pixels();
     const auto meta = labor::io::read_json(dir / "rounds" / "1" / "round.json");
     state.counters["selection_seconds"] = meta.at("seconds").get<double>();
@@ -130,8 +130,7 @@ void BM_AnswerImport(benchmark::State& state) {
   Trainer::Selector sel(t.model().backbone, t.model().head, make_head(rng));
   auto options = run_options();
   options.pictures = false;
-  Run(dir, options).query(1, t, sel, pool(), labor::samplers::RandomSampler{.points = kPoints, .seed = 1},
-                          {{"points", kPoints}});
+  Run(dir, options).query(1, t, sel, pool(), labor::samplers::RandomSampler{kPoints, 1}, {{"points", kPoints}});
   const auto q = Run(dir, options).round_query(1);
   std::vector<std::int64_t> ids(q.images.size());
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);

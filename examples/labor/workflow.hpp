@@ -229,20 +229,21 @@ class Workflow {
     const auto seconds = [](const nlohmann::json& j, const char* key) {
       return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].template get<double>() : 0.0;
     };
-    Progress::note(fmt::format("[timing] selection {:.2f}s (selector forward passes, sampler, queries.json, masks), "
-                               "pictures and answers template {:.2f}s; selector training {:.2f}s",
-                               seconds(round_meta, "seconds"), seconds(round_meta, "pictures_seconds"),
-                               selector_meta.is_object() && selector_meta.contains("timing")
-                                   ? seconds(selector_meta["timing"], "seconds")
-                                   : 0.0));
-    std::printf("Round %lld: %lld pixels queried in %lld images (%.3f%% of the pool). Label them:\n"
-                "  pictures: %s/images/  (each point numbered as in answers_template.json)\n"
-                "  fill %s/answers_template.json (\"labels\": a class 0..%lld or 255 per point) and run\n"
-                "  labor answer %s %s/answers_template.json\n",
-                static_cast<long long>(round), static_cast<long long>(q.selected_pixels()),
-                static_cast<long long>(q.images.size()), 100.0 * q.fraction(), run_.round_dir(round).string().c_str(),
-                run_.round_dir(round).string().c_str(), static_cast<long long>(rc_.num_classes - 1),
-                common_.run.string().c_str(), run_.round_dir(round).string().c_str());
+    Progress::note(fmt::format(
+        "[timing] selection {:.2f}s (selector forward passes, sampler, queries.json, masks), "
+        "pictures and answers template {:.2f}s; selector training {:.2f}s",
+        seconds(round_meta, "seconds"), seconds(round_meta, "pictures_seconds"),
+        selector_meta.is_object() && selector_meta.contains("timing") ? seconds(selector_meta["timing"], "seconds")
+                                                                      : 0.0));
+    std::printf(
+        "Round %lld: %lld pixels queried in %lld images (%.3f%% of the pool). Label them:\n"
+        "  pictures: %s/images/  (each point numbered as in answers_template.json)\n"
+        "  fill %s/answers_template.json (\"labels\": a class 0..%lld or 255 per point) and run\n"
+        "  labor answer %s %s/answers_template.json\n",
+        static_cast<long long>(round), static_cast<long long>(q.selected_pixels()),
+        static_cast<long long>(q.images.size()), 100.0 * q.fraction(), run_.round_dir(round).string().c_str(),
+        run_.round_dir(round).string().c_str(), static_cast<long long>(rc_.num_classes - 1),
+        common_.run.string().c_str(), run_.round_dir(round).string().c_str());
     return 0;
   }
 
@@ -298,9 +299,10 @@ class Workflow {
     run_.load_model(last - 1, trainer_);
     run_.adapt(last, trainer_, source, pool);
     evaluate_if_known(Run::stage_name("adapt", last));
-    std::printf("Adapted with the answers of rounds 1..%lld. Next: labor query %s (another round), labor predict, "
-                "labor eval or labor export\n",
-                static_cast<long long>(last), common_.run.string().c_str());
+    std::printf(
+        "Adapted with the answers of rounds 1..%lld. Next: labor query %s (another round), labor predict, "
+        "labor eval or labor export\n",
+        static_cast<long long>(last), common_.run.string().c_str());
     return 0;
   }
 
@@ -350,12 +352,12 @@ class Workflow {
     for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
     const auto labels = run_.labels_through(round);
     const auto pool_pixels = pool_size();
-    r.labeled_fraction = pool_pixels.second > 0 ? static_cast<double>(labels.queried_pixels()) /
-                                                      static_cast<double>(pool_pixels.second)
-                                                : 0.0;
-    r.points_per_image = pool_pixels.first > 0 ? static_cast<double>(labels.queried_pixels()) /
-                                                     static_cast<double>(pool_pixels.first)
-                                               : 0.0;
+    r.labeled_fraction = pool_pixels.second > 0
+                             ? static_cast<double>(labels.queried_pixels()) / static_cast<double>(pool_pixels.second)
+                             : 0.0;
+    r.points_per_image = pool_pixels.first > 0
+                             ? static_cast<double>(labels.queried_pixels()) / static_cast<double>(pool_pixels.first)
+                             : 0.0;
     std::printf("%s\nmIoU %.10f on %lld images of %s\n", labor_train::markdown_table({r}, rc_.class_names).c_str(),
                 r.miou, static_cast<long long>(test.size()), spec.c_str());
     return 0;
@@ -382,7 +384,8 @@ class Workflow {
   labor::samplers::Query select(std::int64_t round, Sel& sel, const Pool& pool, const Args& a, std::int64_t hw) {
     namespace s = labor::samplers;
     const auto& st = a.strategy;
-    LABOR_CHECK(!(st == "spl" && a.points), "--points: SPL takes --cap (a fraction of each image's pixels), not --points");
+    LABOR_CHECK(!(st == "spl" && a.points),
+                "--points: SPL takes --cap (a fraction of each image's pixels), not --points");
     LABOR_CHECK(st == "spl" || !a.cap, "--cap: only SPL takes a cap; {} takes --points", st);
     const std::int64_t points = a.points.value_or(40);
     LABOR_CHECK(points >= 1 && points <= hw, "--points: expected 1 to {} (the pixels of an image), got {}", hw, points);
@@ -391,8 +394,7 @@ class Workflow {
     LABOR_CHECK(a.min_distance >= 0, "--min-distance: expected >= 0, got {}", a.min_distance);
     const auto seed = labor::train::stage_seed(cfg_.labor.seed, "random", round - 1);
     if (st == "ppl")
-      return run_.query(round, trainer_, sel, pool,
-                        s::PplSampler{.points = points, .min_distance = static_cast<double>(a.min_distance)},
+      return run_.query(round, trainer_, sel, pool, s::PplSampler{points, static_cast<double>(a.min_distance)},
                         {{"points", points}, {"min_distance", a.min_distance}});
     if (st == "spl") {
       s::SplSampler spl;
@@ -400,12 +402,10 @@ class Workflow {
       return run_.query(round, trainer_, sel, pool, spl, {{"cap", a.cap ? nlohmann::json(*a.cap) : nlohmann::json()}});
     }
     if (st == "random")
-      return run_.query(round, trainer_, sel, pool, s::RandomSampler{.points = points, .seed = seed},
+      return run_.query(round, trainer_, sel, pool, s::RandomSampler{points, seed},
                         {{"points", points}, {"seed", seed}});
-    if (st == "entropy")
-      return run_.query(round, trainer_, sel, pool, s::EntropySampler{.points = points}, {{"points", points}});
-    if (st == "margin")
-      return run_.query(round, trainer_, sel, pool, s::MarginSampler{.points = points}, {{"points", points}});
+    if (st == "entropy") return run_.query(round, trainer_, sel, pool, s::EntropySampler{points}, {{"points", points}});
+    if (st == "margin") return run_.query(round, trainer_, sel, pool, s::MarginSampler{points}, {{"points", points}});
     labor::fail("--strategy: expected ppl, spl, random, entropy or margin, got '{}'", st);
   }
 

@@ -89,8 +89,8 @@ class Comparison {
     model_stage("source_only", run_.source_only_fingerprint(), src, cfg_.source, nullptr, "source_only", 0, 0, 0);
     Trainer uda = src;
     model_stage("uda", run_.uda_fingerprint(), uda, cfg_.labor.uda, nullptr, "uda", 0, 0, 0);
-    Selector first = run_.selector_stage(Run::stage_name("selector", 1), run_.selector_fingerprint(1), uda,
-                                         data_.pool, train::stage_seed(cfg_.labor.seed, "selector", 0),
+    Selector first = run_.selector_stage(Run::stage_name("selector", 1), run_.selector_fingerprint(1), uda, data_.pool,
+                                         train::stage_seed(cfg_.labor.seed, "selector", 0),
                                          [this](const train::TargetLabels& p) { report_pseudo(p); });
     draw_selector(uda, first);
 
@@ -113,7 +113,8 @@ class Comparison {
   labor::train::RunOptions run_options() const {
     labor::train::RunOptions o;
     const auto& j = config_json_;
-    o.identity = {{"seed", j["seed"]}, {"data", j["data"]}, {"model", j["model"]}, {"align_corners", j["align_corners"]}};
+    o.identity = {
+        {"seed", j["seed"]}, {"data", j["data"]}, {"model", j["model"]}, {"align_corners", j["align_corners"]}};
     o.source_only = cfg_.source;
     o.labor = cfg_.labor;
     o.num_classes = static_cast<std::int32_t>(num_classes());
@@ -145,13 +146,14 @@ class Comparison {
       // The round's selector: the shared one in round 1, then one retrained from this method's model.
       std::optional<Selector> own;
       if (r > 1 && m != "random")
-        own.emplace(run_.selector_stage(fmt::format("selector_{}_r{}", m, r),
-                                        run_.fingerprint(fmt::format("selector_{}_r{}", m, r), parent,
-                                                         train::to_json(cfg_.labor.selector)),
-                                        a, data_.pool, train::stage_seed(cfg_.labor.seed, "selector", r - 1)));
+        own.emplace(run_.selector_stage(
+            fmt::format("selector_{}_r{}", m, r),
+            run_.fingerprint(fmt::format("selector_{}_r{}", m, r), parent, train::to_json(cfg_.labor.selector)), a,
+            data_.pool, train::stage_seed(cfg_.labor.seed, "selector", r - 1)));
       Selector& sel = own ? *own : first;
       const fs::path store_file = out_ / "labels" / (stage + ".lstore");
-      const std::string select_fp = run_.fingerprint("selection_" + stage, parent, selection_settings(m, r, spl_points));
+      const std::string select_fp =
+          run_.fingerprint("selection_" + stage, parent, selection_settings(m, r, spl_points));
       const fs::path marker = out_ / "checkpoints" / ("selection_" + stage + ".json");
       if (fs::exists(marker) && fs::exists(store_file)) {
         const auto j = labor::io::read_json(marker);
@@ -211,8 +213,8 @@ class Comparison {
 
   /// Round r's selection of method m with selector `sel`, answered by `oracle` into `store`.
   labor::samplers::Query select(const std::string& m, std::int64_t r, Trainer& a, Selector& sel,
-                         labor::annotate::SimulatedOracle& oracle, labor::annotate::LabelStore& store,
-                         const std::vector<std::int64_t>& spl_points) {
+                                labor::annotate::SimulatedOracle& oracle, labor::annotate::LabelStore& store,
+                                const std::vector<std::int64_t>& spl_points) {
     using namespace labor;
     const std::int64_t rounds = cfg_.labor.rounds;
     if (m == "labor_spl") {
@@ -221,23 +223,22 @@ class Comparison {
       return a.select(sel, data_.pool, spl, oracle, store);
     }
     if (m == "labor_ppl")
-      return a.select(sel, data_.pool,
-                      samplers::PplSampler{.points = round_share(cfg_.ppl_points, rounds, r),
-                                           .min_distance = static_cast<double>(cfg_.ppl_min_distance)},
-                      oracle, store);
+      return a.select(
+          sel, data_.pool,
+          samplers::PplSampler{round_share(cfg_.ppl_points, rounds, r), static_cast<double>(cfg_.ppl_min_distance)},
+          oracle, store);
     const std::int64_t k = spl_points.at(static_cast<std::size_t>(r - 1));
     if (m == "random")
-      return a.select(sel, data_.pool,
-                      samplers::RandomSampler{.points = k, .seed = train::stage_seed(cfg_.labor.seed, "random", r - 1)},
+      return a.select(sel, data_.pool, samplers::RandomSampler{k, train::stage_seed(cfg_.labor.seed, "random", r - 1)},
                       oracle, store);
-    return a.select(sel, data_.pool, samplers::EntropySampler{.points = k}, oracle, store);
+    return a.select(sel, data_.pool, samplers::EntropySampler{k}, oracle, store);
   }
 
   /// A stage that produces a segmenter: loaded from its checkpoint, or trained (from the model in
   /// `t`), evaluated on the test split and saved with its result.
-  void model_stage(const std::string& name, const std::string& fp, Trainer& t, const labor::train::SegmenterStageOptions& o,
-                   const labor::train::TargetLabels* labels, const std::string& stream, std::int64_t round,
-                   double fraction, double points) {
+  void model_stage(const std::string& name, const std::string& fp, Trainer& t,
+                   const labor::train::SegmenterStageOptions& o, const labor::train::TargetLabels* labels,
+                   const std::string& stream, std::int64_t round, double fraction, double points) {
     using namespace labor;
     const auto seed = train::stage_seed(cfg_.labor.seed, stream, round);
     const auto rec = run_.segmenter_stage(
@@ -264,9 +265,8 @@ class Comparison {
       fail("checkpoint '{}': metadata: expected the result and timing labor_train writes ({})",
            run_.checkpoint(name).string(), e.what());
     }
-    predictions_[name] =
-        t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>())
-            .template to<cpu>();
+    predictions_[name] = t.predict(data::batch_images(data_.test, vis_idx_, cfg_.labor.normalization).template to<D>())
+                             .template to<cpu>();
   }
 
   /// Prints the share of pool pixels the pseudo-labels cover and how many of them are right.
@@ -283,10 +283,10 @@ class Comparison {
         }
       }
     }
-    Progress::note(fmt::format(
-        "[pseudo_labels] {:.1f}% of target pixels pseudo-labeled, {:.1f}% of those correct",
-        100.0 * static_cast<double>(labeled) / static_cast<double>(std::max<std::int64_t>(total, 1)),
-        100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
+    Progress::note(
+        fmt::format("[pseudo_labels] {:.1f}% of target pixels pseudo-labeled, {:.1f}% of those correct",
+                    100.0 * static_cast<double>(labeled) / static_cast<double>(std::max<std::int64_t>(total, 1)),
+                    100.0 * static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(labeled, 1))));
   }
 
   /// The selector's view of the visualised test images: its mask and the points PPL would pick.
@@ -298,8 +298,7 @@ class Comparison {
     const auto a1 = labor::argmax_channels(p1), a2 = labor::argmax_channels(p2);
     vis_mask_.assign(static_cast<std::size_t>(a1.numel()), 0);
     for (std::int64_t i = 0; i < a1.numel(); ++i) vis_mask_[static_cast<std::size_t>(i)] = a1[i] != a2[i];
-    vis_ppl_ = samplers::PplSampler{.points = cfg_.ppl_points, .min_distance = static_cast<double>(cfg_.ppl_min_distance)}
-                   .select(p1, p2);
+    vis_ppl_ = samplers::PplSampler{cfg_.ppl_points, static_cast<double>(cfg_.ppl_min_distance)}.select(p1, p2);
   }
 
   void write_visuals() const {
@@ -380,8 +379,7 @@ RunOutput run_comparison(const Config& cfg, Splits data, Make make_backbone, con
 
 /// The comparison with the SmallBackbone presets on device D.
 template <labor::Device D>
-RunOutput run_small_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
-                       std::int64_t visuals) {
+RunOutput run_small_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals) {
   return with_small<D>(cfg, [&]<class B, class Make>(std::type_identity<B>, Make make) {
     return run_comparison<B>(cfg, std::move(data), make, out, progress, visuals);
   });
@@ -389,8 +387,7 @@ RunOutput run_small_on(const Config& cfg, Splits data, const fs::path& out, Prog
 
 /// The comparison with a DeepLab-v2 ResNet preset (cfg.model) on device D.
 template <labor::Device D>
-RunOutput run_resnet_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress,
-                        std::int64_t visuals) {
+RunOutput run_resnet_on(const Config& cfg, Splits data, const fs::path& out, Progress& progress, std::int64_t visuals) {
   return with_resnet<D>(cfg, [&]<class B, class Make>(std::type_identity<B>, Make make) {
     return run_comparison<B>(cfg, std::move(data), make, out, progress, visuals);
   });

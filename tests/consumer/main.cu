@@ -31,7 +31,7 @@ float gpu_step() {
 int main() {
   labor::Tensor<float, labor::cpu> host(labor::Shape{4});
   static_assert(labor::Device<labor::cuda>);
-  if (labor::cuda_detail::device_count() == 0) {
+  if (labor::cuda_kernels::device_count() == 0) {
     std::printf("consumer_cuda: compiled and linked with %d host elements; no GPU to run on\n",
                 static_cast<int>(host.numel()));
     return 0;

@@ -67,7 +67,7 @@ namespace {
 
 // Runs where there is no GPU (CI): the first device allocation says so in a labor::Error.
 TEST(CudaNoDevice, AllocationIsALaborError) {
-  if (labor::cuda_detail::device_count() != 0) GTEST_SKIP() << "a CUDA device is present";
+  if (labor::cuda_kernels::device_count() != 0) GTEST_SKIP() << "a CUDA device is present";
   try {
     Tensor<float, labor::cuda> t(Shape{16});
     FAIL() << "expected labor::Error";

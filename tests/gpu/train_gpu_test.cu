@@ -249,9 +249,10 @@ TEST(TrainGpu, StagesMatchCpu) {
   expect_same_state(sc, sg, 1e-4, "selector");
   labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return data.target_pool.label(id); },
                                           static_cast<std::int32_t>(kClasses));
-  labor::annotate::LabelStore store_c(static_cast<std::int32_t>(kClasses)), store_g(static_cast<std::int32_t>(kClasses));
-  const auto qc = c.select(sc, data.target_pool, labor::samplers::PplSampler{.points = 5}, oracle, store_c);
-  const auto qg = g.select(sg, data.target_pool, labor::samplers::PplSampler{.points = 5}, oracle, store_g);
+  labor::annotate::LabelStore store_c(static_cast<std::int32_t>(kClasses)),
+      store_g(static_cast<std::int32_t>(kClasses));
+  const auto qc = c.select(sc, data.target_pool, labor::samplers::PplSampler{5}, oracle, store_c);
+  const auto qg = g.select(sg, data.target_pool, labor::samplers::PplSampler{5}, oracle, store_g);
   ASSERT_EQ(qc.images.size(), qg.images.size());
   std::int64_t same = 0, points = 0;
   for (std::size_t i = 0; i < qc.images.size(); ++i) {

@@ -6,7 +6,7 @@
 #include <labor/backend/cuda/error.cuh>
 
 /// Skips the current test when the process sees no CUDA device.
-#define LABOR_REQUIRE_GPU()                                                          \
-  do {                                                                               \
-    if (::labor::cuda_detail::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
+#define LABOR_REQUIRE_GPU()                                                           \
+  do {                                                                                \
+    if (::labor::cuda_kernels::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (false)

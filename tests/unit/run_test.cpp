@@ -53,7 +53,9 @@ train::RunOptions options() {
   return o;
 }
 
-Head make_head(Rng& rng) { return Head({.in_channels = 8, .num_classes = kClasses, .dilations = {1, 2}}, rng); }
+Head make_head(Rng& rng) {
+  return Head({.in_channels = 8, .num_classes = kClasses, .dilations = {1, 2}}, rng);
+}
 
 Trainer fresh_trainer(const train::RunOptions& o) {
   Rng rng(42);
@@ -89,7 +91,7 @@ labor::annotate::SimulatedOracle oracle() {
   return {[](std::int64_t id) { return bench().target_pool.label(id); }, static_cast<std::int32_t>(kClasses)};
 }
 
-const labor::samplers::PplSampler kPpl{.points = 6};
+const labor::samplers::PplSampler kPpl{6};
 
 /// The whole two-round schedule in one call, from a fresh trainer: the reference weights.
 std::map<std::string, std::vector<float>> uninterrupted(const fs::path& dir) {
@@ -127,7 +129,8 @@ TEST(LaborRun, ResumingAtEveryStageBoundaryGivesBitIdenticalWeights) {
   // Eight stages train (source_only, uda, and per round the selector, the selection with its answers,
   // the adaptation): seven processes died, the eighth finished.
   EXPECT_EQ(finished, 7);
-  for (const char* f : {"labels.lstore", "rounds/1/answers.lstore", "rounds/2/answers.lstore", "rounds/2/queries.json"}) {
+  for (const char* f :
+       {"labels.lstore", "rounds/1/answers.lstore", "rounds/2/answers.lstore", "rounds/2/queries.json"}) {
     std::ifstream x(a.path / f, std::ios::binary), y(b.path / f, std::ios::binary);
     const std::string sx((std::istreambuf_iterator<char>(x)), {}), sy((std::istreambuf_iterator<char>(y)), {});
     EXPECT_FALSE(sx.empty()) << f;
@@ -242,7 +245,8 @@ TEST(LaborRun, ACheckpointFromOtherSettingsIsRefused) {
   LRun run(d.path, other);
   Trainer t = fresh_trainer(other);
   labor::testing::expect_error([&] { run.source_only(t, bench().source, bench().target_pool); }, "other settings");
-  labor::testing::expect_error([&] { run.check_stage("source_only", run.source_only_fingerprint()); }, "other settings");
+  labor::testing::expect_error([&] { run.check_stage("source_only", run.source_only_fingerprint()); },
+                               "other settings");
   // Another identity (data, model, seed) changes every fingerprint.
   auto renamed = options();
   renamed.identity = {{"test", "another"}};

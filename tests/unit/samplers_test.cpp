@@ -11,6 +11,9 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <labor/core.hpp>
@@ -281,6 +284,57 @@ TEST(Samplers, Names) {
   EXPECT_EQ(S::RandomSampler{}.name(), "random");
   EXPECT_EQ(S::EntropySampler{}.name(), "entropy");
   EXPECT_EQ(S::MarginSampler{}.name(), "margin");
+}
+
+// A sampler of a user's own: only the rule, the other call forms from SelectForms. It selects,
+// per image, the first pixel that is not excluded and records which policy type ran it.
+struct FirstFreePixel : S::SelectForms<FirstFreePixel> {
+  using SelectForms<FirstFreePixel>::select;
+  [[nodiscard]] std::string_view name() const { return "first"; }
+  template <class Policy, class T, labor::Device D>
+  [[nodiscard]] S::Query select(const Policy&, labor::TensorView<T, D> p1, labor::TensorView<T, D>,
+                                std::type_identity_t<S::ExcludeView<D>> exclude) const {
+    static_assert(std::is_same_v<Policy, decltype(S::device_policy<labor::cpu>())>, "the host policy");
+    const std::int64_t n = p1.size(0), h = p1.size(2), w = p1.size(3);
+    S::Query q{.strategy = "first", .num_classes = static_cast<std::int32_t>(p1.size(1)), .images = {}};
+    for (std::int64_t i = 0; i < n; ++i) {
+      S::ImageQuery im{.height = h, .width = w, .pixels = {}, .classes = {}, .scores = {}};
+      for (std::int64_t px = 0; px < h * w; ++px)
+        if (exclude.numel() == 0 || exclude.data()[i * h * w + px] == 0) {
+          im.pixels.push_back(px);
+          im.classes.push_back(0);
+          break;
+        }
+      q.images.push_back(std::move(im));
+    }
+    return q;
+  }
+};
+static_assert(S::Sampler<FirstFreePixel>);
+
+TEST(SelectForms, EveryFormCallsTheOneRule) {
+  const auto m = smooth_maps(2, 3, 4, 5, 7);
+  const FirstFreePixel s;
+  const auto policy = S::device_policy<labor::cpu>();
+  Tensor<std::uint8_t> exclude(Shape{2, 4, 5});
+  for (std::int64_t px = 0; px < 3; ++px) exclude[px] = 1;       // image 0: pixels 0..2 excluded
+  for (std::int64_t px = 0; px < 7; ++px) exclude[20 + px] = 1;  // image 1: pixels 0..6 excluded
+  const labor::TensorView<const float, labor::cpu> p1 = m.p1.view(), p2 = m.p2.view();
+  for (const S::Query& q : {s.select(p1, p2), s.select(policy, p1, p2)}) {
+    ASSERT_EQ(q.images.size(), 2u);
+    EXPECT_EQ(q.images[0].pixels, std::vector<std::int64_t>{0});
+    EXPECT_EQ(q.images[1].pixels, std::vector<std::int64_t>{0});
+  }
+  const auto q = s.select(p1, p2, exclude.view());
+  EXPECT_EQ(q.images[0].pixels, std::vector<std::int64_t>{3});
+  EXPECT_EQ(q.images[1].pixels, std::vector<std::int64_t>{7});
+  // The library's samplers get the same forms: with an empty mask, the same Query as without one.
+  const S::PplSampler ppl{3, 2};
+  const auto a = ppl.select(p1, p2), b = ppl.select(p1, p2, S::exclude_nothing<labor::cpu>());
+  ASSERT_EQ(a.images.size(), b.images.size());
+  for (std::size_t i = 0; i < a.images.size(); ++i) EXPECT_EQ(a.images[i].pixels, b.images[i].pixels);
+  EXPECT_EQ(ppl.points, 3);
+  EXPECT_EQ(ppl.min_distance, 2.0);
 }
 
 TEST(InconsistencyMask, MatchesReference) {

@@ -177,7 +177,7 @@ TEST(Trainer, PseudoLabelsSelectorAndSelectionIntoTheStore) {
   labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return pool.label(id); },
                                           static_cast<std::int32_t>(kClasses));
   labor::annotate::LabelStore store(static_cast<std::int32_t>(kClasses));
-  const auto q = t.select(sel, pool, labor::samplers::PplSampler{.points = 5}, oracle, store);
+  const auto q = t.select(sel, pool, labor::samplers::PplSampler{5}, oracle, store);
   ASSERT_EQ(static_cast<std::int64_t>(q.images.size()), pool.size());
   EXPECT_EQ(q.strategy, "ppl");
   // The store holds exactly the queried pixels, each with its true label.
@@ -238,9 +238,9 @@ TEST(Trainer, LaterRoundsNeverSelectAStoredPixel) {
     const auto q4 = t.select(sel, pool, sampler, oracle, ignore_store);
     for (std::size_t i = 0; i < q4.images.size(); ++i) EXPECT_EQ(pixels_of(q4, i), pixels_of(q2, i));
   };
-  check(labor::samplers::EntropySampler{.points = 20});
-  check(labor::samplers::PplSampler{.points = 5});
-  check(labor::samplers::SplSampler{.cap = 0.01});
+  check(labor::samplers::EntropySampler{20});
+  check(labor::samplers::PplSampler{5});
+  check(labor::samplers::SplSampler{0.01});
 }
 
 // A store whose image has another size than the pool's is an error naming the image.
@@ -275,7 +275,7 @@ TEST(Trainer, RunChainsTheScheduleForEveryRound) {
   labor::annotate::SimulatedOracle oracle([&](std::int64_t id) { return pool.label(id); },
                                           static_cast<std::int32_t>(kClasses));
   labor::annotate::LabelStore store(static_cast<std::int32_t>(kClasses));
-  t.run(bench().source, pool, labor::samplers::RandomSampler{.points = 3, .seed = 1}, oracle, store);
+  t.run(bench().source, pool, labor::samplers::RandomSampler{3, 1}, oracle, store);
   EXPECT_EQ(stages, (std::vector<std::string>{"uda", "selector", "adapt", "selector", "adapt"}));
   // Two rounds of 3 random pixels per image, the second among the pixels the first left: 6 distinct
   // pixels each, all true labels.

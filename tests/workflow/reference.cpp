@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
       run.source_only(trainer, source, pool);
       run.uda(trainer, source, pool);
       auto sel1 = run.selector(1, trainer, pool);
-      (void)run.query(1, trainer, sel1, pool, labor::samplers::PplSampler{.points = points},
+      (void)run.query(1, trainer, sel1, pool, labor::samplers::PplSampler{points},
                       {{"points", points}, {"min_distance", 0}});
       run.ask(1, oracle);
       run.adapt(1, trainer, source, pool);

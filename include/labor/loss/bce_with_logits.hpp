@@ -3,13 +3,10 @@
 /// Binary cross-entropy on logits, PyTorch's `F.binary_cross_entropy_with_logits(x, t)` with mean
 /// reduction; used for the discriminator's domain labels (constant 0/1 targets).
 
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 
 #include "labor/core/error.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
@@ -33,29 +30,10 @@ inline void check_bce_logits(const Shape& shape) {
   LABOR_CHECK(shape.numel() > 0, "bce_with_logits: logits: expected a non-empty tensor, got shape {}", shape);
 }
 
-/// The device code of bce_with_logits (specialised for cuda in backend/cuda/loss_bce_with_logits.cuh).
+/// The device code of bce_with_logits: `run`; cpu in backend/cpu/loss_bce_with_logits.hpp, cuda in
+/// backend/cuda/loss_bce_with_logits.cuh.
 template <Device D>
 struct BceWithLogitsKernels;
-
-/// Shared body of both overloads on the cpu; `target(i)` gives the target of element i.
-template <class T, class Target>
-LossResult<T, cpu> bce_with_logits_impl(const Tensor<T, cpu>& logits, Target&& target) {
-  constexpr const char* fn = "bce_with_logits";
-  check_bce_logits(logits.shape());
-  const std::int64_t count = logits.numel();
-  const T scale = static_cast<T>(1.0 / static_cast<double>(count));
-  auto grad = Tensor<T, cpu>::uninitialized(logits.shape());
-  const T* x = logits.data();
-  T* g = grad.data();
-  std::atomic<bool> non_finite{false};
-  const double total = parallel_sum(0, count, [&](std::int64_t i) -> double {
-    const T xi = x[i];
-    if (!is_finite(xi)) non_finite.store(true, std::memory_order_relaxed);
-    return static_cast<double>(bce_with_logits_element(xi, target(i), scale, g[i]));
-  });
-  if (non_finite.load()) throw_non_finite(fn, "logits", x, logits.shape());
-  return {static_cast<T>(total / static_cast<double>(count)), std::move(grad)};
-}
 
 }  // namespace detail
 
@@ -69,12 +47,8 @@ template <class T, Device D = cpu>
 LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, std::type_identity_t<T> target) {
   LABOR_CHECK(is_finite(target), "bce_with_logits: target: expected a finite value, got {}",
               static_cast<double>(target));
-  if constexpr (std::is_same_v<D, cpu>) {
-    return detail::bce_with_logits_impl(logits, [target](std::int64_t) { return target; });
-  } else {
-    detail::check_bce_logits(logits.shape());
-    return detail::BceWithLogitsKernels<D>::run(logits, static_cast<const T*>(nullptr), target);
-  }
+  detail::check_bce_logits(logits.shape());
+  return detail::BceWithLogitsKernels<D>::run(logits, static_cast<const T*>(nullptr), target);
 }
 
 /// Mean binary cross-entropy of `logits` against a map of targets of the same shape
@@ -85,23 +59,13 @@ template <class T, Device D = cpu>
 LossResult<T, D> bce_with_logits(const Tensor<T, D>& logits, const Tensor<T, D>& target) {
   LABOR_CHECK(target.shape() == logits.shape(),
               "bce_with_logits: target shape: expected {} (the logits' shape), got {}", logits.shape(), target.shape());
-  if constexpr (!std::is_same_v<D, cpu>) {
-    detail::check_bce_logits(logits.shape());
-    return detail::BceWithLogitsKernels<D>::run(logits, target.data(), T(0));
-  } else {
-    const T* t = target.data();
-    std::atomic<bool> non_finite{false};
-    auto result = detail::bce_with_logits_impl(logits, [t, &non_finite](std::int64_t i) {
-      if (!is_finite(t[i])) non_finite.store(true, std::memory_order_relaxed);
-      return t[i];
-    });
-    if (non_finite.load()) detail::throw_non_finite("bce_with_logits", "target", t, target.shape());
-    return result;
-  }
+  detail::check_bce_logits(logits.shape());
+  return detail::BceWithLogitsKernels<D>::run(logits, target.data(), T(0));
 }
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/loss_bce_with_logits.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/loss_bce_with_logits.cuh"
 #endif

@@ -3,20 +3,14 @@
 /// Softmax cross-entropy over the channel axis of N×C×H×W logits with an ignore label and optional
 /// class weights; PyTorch's `F.cross_entropy(logits, labels, weight, ignore_index=..., reduction='mean')`.
 
-#include <array>
-#include <atomic>
 #include <cstdint>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "labor/core/error.hpp"
 #include "labor/core/labels.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
-#include "labor/loss/detail/pixel_loop.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/loss_result.hpp"
 
@@ -85,7 +79,8 @@ LABOR_HOST_DEVICE inline T label_weight(std::int32_t label, std::int64_t channel
        channels, ignore, label);
 }
 
-/// The device code of cross_entropy (specialised for cuda in backend/cuda/loss_cross_entropy.cuh).
+/// The device code of cross_entropy: `run`; cpu in backend/cpu/loss_cross_entropy.hpp, cuda in
+/// backend/cuda/loss_cross_entropy.cuh.
 template <Device D>
 struct CrossEntropyKernels;
 
@@ -125,61 +120,17 @@ LossResult<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int
                 options.class_weights.size());
     for (std::size_t c = 0; c < options.class_weights.size(); ++c) {
       const double v = options.class_weights[c];
-      LABOR_CHECK(is_finite(v) && v >= 0, "{}: class_weights[{}]: expected a finite value >= 0, got {}", fn, c,
-                  v);
+      LABOR_CHECK(is_finite(v) && v >= 0, "{}: class_weights[{}]: expected a finite value >= 0, got {}", fn, c, v);
       weight.push_back(static_cast<T>(v));
     }
   }
 
-  if constexpr (!std::is_same_v<D, cpu>) {
-    return detail::CrossEntropyKernels<D>::run(logits, labels, weight, options.ignore_index);
-  } else {
-    const std::int64_t plane = h * w, pixels = n * plane;
-    const std::int32_t ignore = options.ignore_index;
-    const std::int32_t* y = labels.data();
-    const T* wt = weight.data();
-
-    // Pass over the labels: validate them and sum the weights of the valid pixels.
-    std::atomic<bool> bad_label{false};
-    const double weight_sum = parallel_sum(0, pixels, [&](std::int64_t i) -> double {
-      const std::int32_t label = y[i];
-      if (label == ignore) return 0.0;
-      if (label < 0 || label >= channels) {
-        bad_label.store(true, std::memory_order_relaxed);
-        return 0.0;
-      }
-      return weighted ? static_cast<double>(wt[label]) : 1.0;
-    });
-    if (bad_label.load()) {
-      for (std::int64_t i = 0; i < pixels; ++i)
-        if (y[i] != ignore && (y[i] < 0 || y[i] >= channels))
-          detail::fail_bad_label(labels.shape(), i, channels, ignore, y[i]);
-    }
-
-    // One pass over the logits: loss terms and gradient together.
-    const T inv_weight_sum = weight_sum > 0 ? static_cast<T>(1.0 / weight_sum) : T(0);
-    auto grad = Tensor<T, D>::uninitialized(logits.shape());
-    const T* x = logits.data();
-    T* g = grad.data();
-    std::atomic<bool> non_finite{false};
-    const double total = detail::reduce_pixels<T, 1, 1>(
-        logits.shape(), {x}, {g}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 1>& out) {
-          const std::int32_t label = y[i];
-          const T wy = label == ignore ? T(0) : (weighted ? wt[label] : T(1));
-          bool finite = true;
-          const double term =
-              detail::weighted_cross_entropy_pixel(in[0], out[0], channels, 1, label, wy, inv_weight_sum, finite);
-          if (!finite) non_finite.store(true, std::memory_order_relaxed);
-          return term;
-        });
-    if (non_finite.load()) detail::throw_non_finite(fn, "logits", x, logits.shape());
-    const T value = weight_sum > 0 ? static_cast<T>(total / weight_sum) : T(0);
-    return {value, std::move(grad)};
-  }
+  return detail::CrossEntropyKernels<D>::run(logits, labels, weight, options.ignore_index);
 }
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/loss_cross_entropy.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/loss_cross_entropy.cuh"
 #endif

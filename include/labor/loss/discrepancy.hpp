@@ -2,17 +2,11 @@
 /// @file discrepancy.hpp
 /// The MCD discrepancy between two classifiers: mean |softmax(a) − softmax(b)| (LabOR eq. 6).
 
-#include <array>
-#include <atomic>
 #include <cstdint>
-#include <type_traits>
-#include <utility>
 
 #include "labor/core/error.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
-#include "labor/loss/detail/pixel_loop.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/loss_result.hpp"
 
@@ -59,8 +53,8 @@ LABOR_HOST_DEVICE inline T discrepancy_probs_element(T p, T q, T scale, T& ga, T
   return s * d;
 }
 
-/// The device code of discrepancy and discrepancy_probs (specialised for cuda in
-/// backend/cuda/loss_discrepancy.cuh).
+/// The device code of discrepancy and discrepancy_probs: `logits` and `probs`; cpu in
+/// backend/cpu/loss_discrepancy.hpp, cuda in backend/cuda/loss_discrepancy.cuh.
 template <Device D>
 struct DiscrepancyKernels;
 
@@ -79,33 +73,7 @@ PairLossResult<T, D> discrepancy(const Tensor<T, D>& logits_a, const Tensor<T, D
   detail::check_nchw(fn, "logits_a", logits_a.shape());
   LABOR_CHECK(logits_b.shape() == logits_a.shape(), "{}: logits_b shape: expected {} (the shape of logits_a), got {}",
               fn, logits_a.shape(), logits_b.shape());
-  if constexpr (!std::is_same_v<D, cpu>) {
-    return detail::DiscrepancyKernels<D>::logits(logits_a, logits_b);
-  } else {
-    const std::int64_t channels = logits_a.size(1);
-    const T scale = static_cast<T>(1.0 / static_cast<double>(logits_a.numel()));
-    auto grad_a = Tensor<T, D>::uninitialized(logits_a.shape());
-    auto grad_b = Tensor<T, D>::uninitialized(logits_a.shape());
-    const T* a = logits_a.data();
-    const T* b = logits_b.data();
-    T* ga = grad_a.data();
-    T* gb = grad_b.data();
-    std::atomic<bool> non_finite{false};
-    const double total = detail::reduce_pixels<T, 2, 2>(
-        logits_a.shape(), {a, b}, {ga, gb},
-        [&](std::int64_t, const std::array<const T*, 2>& in, const std::array<T*, 2>& out) {
-          bool finite = true;
-          const T s = detail::discrepancy_pixel(in[0], in[1], out[0], out[1], channels, 1, scale, finite);
-          if (!finite) non_finite.store(true, std::memory_order_relaxed);
-          return static_cast<double>(s);
-        });
-    if (non_finite.load()) {
-      for (std::int64_t i = 0; i < logits_a.numel(); ++i)
-        if (!is_finite(a[i])) detail::throw_non_finite(fn, "logits_a", a, logits_a.shape());
-      detail::throw_non_finite(fn, "logits_b", b, logits_b.shape());
-    }
-    return {static_cast<T>(total / static_cast<double>(logits_a.numel())), std::move(grad_a), std::move(grad_b)};
-  }
+  return detail::DiscrepancyKernels<D>::logits(logits_a, logits_b);
 }
 
 /// The same discrepancy on maps that are already probabilities: value = Σ |p − q| / numel, with
@@ -118,33 +86,12 @@ PairLossResult<T, D> discrepancy_probs(const Tensor<T, D>& probs_a, const Tensor
   LABOR_CHECK(probs_a.numel() > 0, "{}: probs_a: expected a non-empty tensor, got shape {}", fn, probs_a.shape());
   LABOR_CHECK(probs_b.shape() == probs_a.shape(), "{}: probs_b shape: expected {} (the shape of probs_a), got {}", fn,
               probs_a.shape(), probs_b.shape());
-  if constexpr (!std::is_same_v<D, cpu>) {
-    return detail::DiscrepancyKernels<D>::probs(probs_a, probs_b);
-  } else {
-    const std::int64_t count = probs_a.numel();
-    const T scale = static_cast<T>(1.0 / static_cast<double>(count));
-    auto grad_a = Tensor<T, D>::uninitialized(probs_a.shape());
-    auto grad_b = Tensor<T, D>::uninitialized(probs_a.shape());
-    const T* p = probs_a.data();
-    const T* q = probs_b.data();
-    T* ga = grad_a.data();
-    T* gb = grad_b.data();
-    std::atomic<bool> non_finite{false};
-    const double total = parallel_sum(0, count, [&](std::int64_t i) -> double {
-      if (!is_finite(p[i]) || !is_finite(q[i])) non_finite.store(true, std::memory_order_relaxed);
-      return static_cast<double>(detail::discrepancy_probs_element(p[i], q[i], scale, ga[i], gb[i]));
-    });
-    if (non_finite.load()) {
-      for (std::int64_t i = 0; i < count; ++i)
-        if (!is_finite(p[i])) detail::throw_non_finite(fn, "probs_a", p, probs_a.shape());
-      detail::throw_non_finite(fn, "probs_b", q, probs_b.shape());
-    }
-    return {static_cast<T>(total / static_cast<double>(count)), std::move(grad_a), std::move(grad_b)};
-  }
+  return detail::DiscrepancyKernels<D>::probs(probs_a, probs_b);
 }
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/loss_discrepancy.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/loss_discrepancy.cuh"
 #endif

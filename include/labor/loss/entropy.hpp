@@ -3,18 +3,12 @@
 /// Pixel entropy of class-probability maps: the entropy sampler's score map and an entropy-minimisation
 /// loss on logits.
 
-#include <array>
-#include <atomic>
 #include <cstdint>
-#include <type_traits>
-#include <utility>
 
 #include "labor/core/error.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
-#include "labor/loss/detail/pixel_loop.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
 #include "labor/loss/loss_result.hpp"
 
@@ -63,7 +57,8 @@ LABOR_HOST_DEVICE inline bool invalid_probability(T v) {
   fail("entropy_map: probs at {}: expected a finite value >= 0, got {}", format_position(shape, i), value);
 }
 
-/// The device code of entropy_map and entropy_loss (specialised for cuda in backend/cuda/loss_entropy.cuh).
+/// The device code of entropy_map and entropy_loss: `map` and `loss`; cpu in
+/// backend/cpu/loss_entropy.hpp, cuda in backend/cuda/loss_entropy.cuh.
 template <Device D>
 struct EntropyKernels;
 
@@ -78,28 +73,7 @@ template <class T, Device D = cpu>
 Tensor<T, D> entropy_map(const Tensor<T, D>& probs) {
   constexpr const char* fn = "entropy_map";
   detail::check_nchw(fn, "probs", probs.shape());
-  if constexpr (!std::is_same_v<D, cpu>) {
-    return detail::EntropyKernels<D>::map(probs);
-  } else {
-    const std::int64_t n = probs.size(0), channels = probs.size(1);
-    auto out = Tensor<T, D>::uninitialized(Shape{n, probs.size(2), probs.size(3)});
-    const T* p = probs.data();
-    T* e = out.data();
-    std::atomic<bool> invalid{false};
-    (void)detail::reduce_pixels<T, 1, 0>(
-        probs.shape(), {p}, {}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 0>&) {
-          bool valid = true;
-          e[i] = detail::channel_entropy(in[0], channels, 1, valid);
-          if (!valid) invalid.store(true, std::memory_order_relaxed);
-          return 0.0;
-        });
-    if (invalid.load()) {
-      for (std::int64_t i = 0; i < probs.numel(); ++i)
-        if (detail::invalid_probability(p[i]))
-          detail::fail_invalid_probability(probs.shape(), i, static_cast<double>(p[i]));
-    }
-    return out;
-  }
+  return detail::EntropyKernels<D>::map(probs);
 }
 
 /// Mean pixel entropy of softmax(logits) over the N·H·W pixels (entropy minimisation).
@@ -110,30 +84,12 @@ template <class T, Device D = cpu>
 LossResult<T, D> entropy_loss(const Tensor<T, D>& logits) {
   constexpr const char* fn = "entropy_loss";
   detail::check_nchw(fn, "logits", logits.shape());
-  if constexpr (!std::is_same_v<D, cpu>) {
-    return detail::EntropyKernels<D>::loss(logits);
-  } else {
-    const std::int64_t channels = logits.size(1), plane = logits.size(2) * logits.size(3);
-    const std::int64_t pixels = logits.size(0) * plane;
-    const T scale = static_cast<T>(1.0 / static_cast<double>(pixels));
-    auto grad = Tensor<T, D>::uninitialized(logits.shape());
-    const T* x = logits.data();
-    T* g = grad.data();
-    std::atomic<bool> non_finite{false};
-    const double total = detail::reduce_pixels<T, 1, 1>(
-        logits.shape(), {x}, {g}, [&](std::int64_t, const std::array<const T*, 1>& in, const std::array<T*, 1>& out) {
-          bool finite = true;
-          const T h = detail::entropy_logits_pixel(in[0], out[0], channels, 1, scale, finite);
-          if (!finite) non_finite.store(true, std::memory_order_relaxed);
-          return static_cast<double>(h);
-        });
-    if (non_finite.load()) detail::throw_non_finite(fn, "logits", x, logits.shape());
-    return {static_cast<T>(total / static_cast<double>(pixels)), std::move(grad)};
-  }
+  return detail::EntropyKernels<D>::loss(logits);
 }
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/loss_entropy.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/loss_entropy.cuh"
 #endif

@@ -3,11 +3,8 @@
 /// IAST pseudo-labels with class-wise adaptive thresholds (LabOR eq. 5).
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,11 +12,9 @@
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/labels.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/loss/detail/checks.hpp"
-#include "labor/loss/detail/pixel_loop.hpp"
 #include "labor/loss/detail/pixel_math.hpp"
 
 namespace labor::loss {
@@ -89,19 +84,10 @@ LABOR_HOST_DEVICE inline std::int32_t threshold_label(std::int32_t cls, T conf, 
   return conf >= theta[cls] ? cls : ignore;
 }
 
-/// The per-class confidences of a batch in ascending order within each class, in device memory.
-template <class T, Device D>
-struct ClassSortedConfidences {
-  /// All pixels' max-probabilities grouped by argmax class (class 0 first), ascending within a class.
-  Tensor<T, D> conf;
-  /// Host: class c occupies conf[begin[c], begin[c + 1]) (C + 1 offsets).
-  std::vector<std::int64_t> begin;
-};
-
-/// The device code of PseudoLabeler (specialised for cuda in backend/cuda/pseudo_label.cuh):
-/// `scan` (argmax class and max-probability per pixel, throwing for a non-finite value),
-/// `sort_by_class` (a ClassSortedConfidences), `gather` (host copies of chosen sorted values) and
-/// `label` (threshold_label per pixel).
+/// The device code of PseudoLabeler: `scan` (argmax class and max-probability per pixel, throwing
+/// for a non-finite value), `class_percentiles` (per class the percentile_linear of its pixels'
+/// confidences) and `label` (threshold_label per pixel); cpu in backend/cpu/pseudo_label.hpp, cuda
+/// in backend/cuda/pseudo_label.cuh.
 template <Device D>
 struct PseudoLabelKernels;
 
@@ -178,17 +164,11 @@ class PseudoLabeler {
   }
 
  private:
-  /// Per-pixel argmax class and max-probability, in host memory (cpu).
-  struct HostScan {
-    std::vector<std::int32_t> cls;
-    std::vector<T> conf;
-  };
-  /// Per-pixel argmax class and max-probability, in device memory (cuda).
-  struct DeviceScan {
+  /// Per-pixel argmax class and max-probability (N·H·W each), in the memory of D.
+  struct Scan {
     Tensor<std::int32_t, D> cls;
     Tensor<T, D> conf;
   };
-  using Scan = std::conditional_t<std::is_same_v<D, cpu>, HostScan, DeviceScan>;
   using Kernels = detail::PseudoLabelKernels<D>;
 
   Scan scan(const char* fn, const Tensor<T, D>& probs) const {
@@ -196,30 +176,10 @@ class PseudoLabeler {
     LABOR_CHECK(probs.size(1) == options_.num_classes,
                 "{}: probs channels: expected num_classes = {}, got {} (shape {})", fn, options_.num_classes,
                 probs.size(1), probs.shape());
-    if constexpr (!std::is_same_v<D, cpu>) {
-      const Shape pixels{probs.size(0) * probs.size(2) * probs.size(3)};
-      Scan s{Tensor<std::int32_t, D>::uninitialized(pixels), Tensor<T, D>::uninitialized(pixels)};
-      Kernels::scan(fn, probs, s.cls.data(), s.conf.data());
-      return s;
-    } else {
-      const std::int64_t channels = probs.size(1), plane = probs.size(2) * probs.size(3);
-      const std::int64_t pixels = probs.size(0) * plane;
-      Scan s{std::vector<std::int32_t>(static_cast<std::size_t>(pixels)),
-             std::vector<T>(static_cast<std::size_t>(pixels))};
-      const T* p = probs.data();
-      std::atomic<bool> non_finite{false};
-      (void)detail::reduce_pixels<T, 1, 0>(
-          probs.shape(), {p}, {}, [&](std::int64_t i, const std::array<const T*, 1>& in, const std::array<T*, 0>&) {
-            bool finite = true;
-            const auto best = channel_argmax(in[0], channels, 1, finite);
-            if (!finite) non_finite.store(true, std::memory_order_relaxed);
-            s.cls[static_cast<std::size_t>(i)] = best.index;
-            s.conf[static_cast<std::size_t>(i)] = best.value;
-            return 0.0;
-          });
-      if (non_finite.load()) detail::throw_non_finite(fn, "probs", p, probs.shape());
-      return s;
-    }
+    const Shape pixels{probs.size(0) * probs.size(2) * probs.size(3)};
+    Scan s{Tensor<std::int32_t, D>::uninitialized(pixels), Tensor<T, D>::uninitialized(pixels)};
+    Kernels::scan(fn, probs, s.cls.data(), s.conf.data());
+    return s;
   }
 
   /// q = 100·(1 − α·θ^γ), the percentile that updates the threshold θ.
@@ -234,79 +194,11 @@ class PseudoLabeler {
   }
 
   void update_from(const Scan& s) {
-    if constexpr (!std::is_same_v<D, cpu>) {
-      update_from_sorted(Kernels::sort_by_class(s.cls.data(), s.conf.data(), s.cls.numel(), options_.num_classes));
-    } else {
-      const std::size_t classes = thresholds_.size();
-      const auto pixels = static_cast<std::int64_t>(s.cls.size());
-      // Bucket the confidences by class: per-part histograms, offsets, scatter (exact, any thread count).
-      const std::int64_t parts = std::clamp<std::int64_t>(pixels / 65536, 1, 64);
-      std::vector<std::int64_t> count(static_cast<std::size_t>(parts) * classes, 0);
-      parallel_for(
-          0, parts,
-          [&](std::int64_t part) {
-            std::int64_t* c = count.data() + part * static_cast<std::int64_t>(classes);
-            for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
-              ++c[s.cls[static_cast<std::size_t>(i)]];
-          },
-          1);
-      std::vector<std::int64_t> start(classes + 1, 0);
-      for (std::size_t c = 0; c < classes; ++c) {
-        std::int64_t total = 0;
-        for (std::int64_t part = 0; part < parts; ++part) total += count[static_cast<std::size_t>(part) * classes + c];
-        start[c + 1] = start[c] + total;
-      }
-      std::vector<std::int64_t> cursor(count.size());
-      for (std::size_t c = 0; c < classes; ++c) {
-        std::int64_t at = start[c];
-        for (std::int64_t part = 0; part < parts; ++part) {
-          cursor[static_cast<std::size_t>(part) * classes + c] = at;
-          at += count[static_cast<std::size_t>(part) * classes + c];
-        }
-      }
-      std::vector<T> sorted(static_cast<std::size_t>(pixels));
-      parallel_for(
-          0, parts,
-          [&](std::int64_t part) {
-            std::int64_t* cur = cursor.data() + part * static_cast<std::int64_t>(classes);
-            for (std::int64_t i = pixels * part / parts; i < pixels * (part + 1) / parts; ++i)
-              sorted[static_cast<std::size_t>(cur[s.cls[static_cast<std::size_t>(i)]]++)] =
-                  s.conf[static_cast<std::size_t>(i)];
-          },
-          1);
-
-      std::vector<T> bucket;
-      for (std::size_t c = 0; c < classes; ++c) {
-        if (start[c + 1] == start[c]) continue;
-        bucket.assign(sorted.begin() + start[c], sorted.begin() + start[c + 1]);
-        const double theta = thresholds_[c];
-        thresholds_[c] = next_threshold(theta, detail::percentile_linear(bucket, percentile_q(theta)));
-      }
-    }
-  }
-
-  /// The update from the batch's confidences sorted by class on the device: the ranks each class's
-  /// percentile needs, their values fetched in one gather, then the same interpolation and update.
-  void update_from_sorted(const detail::ClassSortedConfidences<T, D>& sorted) {
-    const std::size_t classes = thresholds_.size();
-    std::vector<detail::PercentileRank> rank(classes);
-    std::vector<std::int64_t> index;  // per class with pixels: the positions of ranks lo and lo + 1
-    for (std::size_t c = 0; c < classes; ++c) {
-      const std::int64_t begin = sorted.begin[c], count = sorted.begin[c + 1] - begin;
-      if (count == 0) continue;
-      rank[c] = detail::percentile_rank(count, percentile_q(thresholds_[c]));
-      index.push_back(begin + rank[c].lo);
-      index.push_back(begin + rank[c].lo + (rank[c].interpolate ? 1 : 0));
-    }
-    const std::vector<double> value = Kernels::gather(sorted.conf, index);
-    std::size_t k = 0;
-    for (std::size_t c = 0; c < classes; ++c) {
-      if (sorted.begin[c + 1] == sorted.begin[c]) continue;
-      const double a = value[k], b = value[k + 1];
-      k += 2;
-      const double percentile = rank[c].interpolate ? detail::percentile_lerp(a, b, rank[c].t) : a;
-      thresholds_[c] = next_threshold(thresholds_[c], percentile);
-    }
+    std::vector<double> q(thresholds_.size());
+    for (std::size_t c = 0; c < q.size(); ++c) q[c] = percentile_q(thresholds_[c]);
+    const auto percentile = Kernels::class_percentiles(s.cls.data(), s.conf.data(), s.cls.numel(), q);
+    for (std::size_t c = 0; c < q.size(); ++c)
+      if (percentile[c]) thresholds_[c] = next_threshold(thresholds_[c], *percentile[c]);
   }
 
   Tensor<std::int32_t, D> label_from(const Scan& s, const Shape& shape) const {
@@ -314,15 +206,7 @@ class PseudoLabeler {
     std::vector<T> theta(thresholds_.size());
     for (std::size_t c = 0; c < theta.size(); ++c) theta[c] = static_cast<T>(thresholds_[c]);
     const std::int32_t ignore = options_.ignore_index;
-    if constexpr (!std::is_same_v<D, cpu>) {
-      Kernels::label(s.cls.data(), s.conf.data(), theta, ignore, out.data(), out.numel());
-    } else {
-      std::int32_t* o = out.data();
-      parallel_for(0, out.numel(), [&](std::int64_t i) {
-        const auto k = static_cast<std::size_t>(i);
-        o[i] = detail::threshold_label(s.cls[k], s.conf[k], theta.data(), ignore);
-      });
-    }
+    Kernels::label(s.cls.data(), s.conf.data(), theta, ignore, out.data(), out.numel());
     return out;
   }
 
@@ -332,6 +216,7 @@ class PseudoLabeler {
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/pseudo_label.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/pseudo_label.cuh"
 #endif

@@ -57,9 +57,9 @@ struct CosineGradient {
   }
 };
 
-/// The device code of weight_cosine (specialised for cuda in backend/cuda/loss_weight_cosine.cuh):
-/// `sums` (the CosineSums of each weight pair, in order) and `add_gradient` (CosineGradient over
-/// one weight pair).
+/// The device code of weight_cosine: `total` (the CosineSums of all weight pairs) and
+/// `add_gradient` (CosineGradient over one weight pair); cpu in backend/cpu/loss_weight_cosine.hpp,
+/// cuda in backend/cuda/loss_weight_cosine.cuh.
 template <Device D>
 struct WeightCosineKernels;
 
@@ -89,31 +89,15 @@ double weight_cosine(A& a, B& b, double scale = 0.0) {
                 "weight_cosine: weight {}: expected '{}' {} in both layers, got '{}' {}", k, pa[k].first, va.shape(),
                 pb[k].first, vb.shape());
   }
-  detail::CosineSums sums;
-  if constexpr (std::is_same_v<D, cpu>) {
-    for (std::size_t k = 0; k < pa.size(); ++k) {
-      const auto& va = pa[k].second->value;
-      const auto& vb = pb[k].second->value;
-      for (std::int64_t i = 0; i < va.numel(); ++i) sums.add(va.data()[i], vb.data()[i]);
-    }
-  } else {
-    for (const detail::CosineSums& s : detail::WeightCosineKernels<D>::sums(pa, pb)) sums = sums + s;
-  }
+  const detail::CosineSums sums = detail::WeightCosineKernels<D>::total(pa, pb);
   LABOR_CHECK(sums.aa > 0 && sums.bb > 0,
               "weight_cosine: expected non-zero weights, got a layer whose weights are all zero");
   const double norms = std::sqrt(sums.aa) * std::sqrt(sums.bb), cosine = sums.dot / norms;
   if (scale != 0.0) {
     const detail::CosineGradient gradient{scale, norms, cosine, sums.aa, sums.bb};
     for (std::size_t k = 0; k < pa.size(); ++k) {
-      auto& ga = pa[k].second->grad;
-      auto& gb = pb[k].second->grad;
-      const auto& va = pa[k].second->value;
-      const auto& vb = pb[k].second->value;
-      if constexpr (std::is_same_v<D, cpu>) {
-        for (std::int64_t i = 0; i < va.numel(); ++i) gradient(va.data()[i], vb.data()[i], ga.data()[i], gb.data()[i]);
-      } else {
-        detail::WeightCosineKernels<D>::add_gradient(gradient, va, vb, ga, gb);
-      }
+      detail::WeightCosineKernels<D>::add_gradient(gradient, pa[k].second->value, pb[k].second->value,
+                                                   pa[k].second->grad, pb[k].second->grad);
     }
   }
   return cosine;
@@ -121,6 +105,7 @@ double weight_cosine(A& a, B& b, double scale = 0.0) {
 
 }  // namespace labor::loss
 
+#include "labor/backend/cpu/loss_weight_cosine.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/loss_weight_cosine.cuh"
 #endif

@@ -1,16 +1,14 @@
 #pragma once
 /// @file confusion_matrix.hpp
 /// A confusion matrix accumulated over an evaluation set, with per-class IoU, mIoU and pixel accuracy.
-/// Batches on the GPU are counted there (backend/cuda/confusion_matrix.cuh); the counts stay on the host.
+/// Batches are counted on their device by ConfusionKernels<D> (backend/cpu/confusion_matrix.hpp,
+/// backend/cuda/confusion_matrix.cuh); the counts stay on the host.
 
-#include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -20,7 +18,6 @@
 #include "labor/core/device.hpp"
 #include "labor/core/error.hpp"
 #include "labor/core/labels.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/shape.hpp"
 #include "labor/core/tensor.hpp"
 
@@ -52,9 +49,9 @@ struct BatchCounts {
   std::optional<BadPixel> bad;
 };
 
-/// Counting a batch on device D other than cpu: `static BatchCounts count(pred, target, n, classes,
-/// ignore)` over the n labels at the device pointers. The cuda specialisation is in
-/// backend/cuda/confusion_matrix.cuh.
+/// Counting a batch on device D: `static BatchCounts count(pred, target, n, classes, ignore)` over
+/// the n labels at the pointers in the memory of D; cpu in backend/cpu/confusion_matrix.hpp, cuda
+/// in backend/cuda/confusion_matrix.cuh.
 template <Device D>
 struct ConfusionKernels;
 
@@ -87,14 +84,10 @@ class ConfusionMatrix {
     LABOR_CHECK(pred.shape() == target.shape(),
                 "ConfusionMatrix::update: pred shape: expected {} (the target's shape), got {}", target.shape(),
                 pred.shape());
-    if constexpr (std::is_same_v<D, cpu>) {
-      update_host(pred, target);
-    } else {
-      const auto batch =
-          detail::ConfusionKernels<D>::count(pred.data(), target.data(), target.numel(), classes_, ignore_);
-      if (batch.bad) report_bad(target.shape(), *batch.bad);
-      add_counts(batch.cells.data());
-    }
+    const auto batch =
+        detail::ConfusionKernels<D>::count(pred.data(), target.data(), target.numel(), classes_, ignore_);
+    if (batch.bad) report_bad(target.shape(), *batch.bad);
+    add_counts(batch.cells.data());
   }
 
   /// The C×C counts, `matrix()(gt, pred)`.
@@ -177,52 +170,10 @@ class ConfusionMatrix {
   }
 
  private:
-  /// update() on the host: each thread counts its part of the pixels into its own matrix.
-  void update_host(const Tensor<std::int32_t>& pred, const Tensor<std::int32_t>& target) {
-    const std::int64_t n = target.numel();
-    const std::int32_t* p = pred.data();
-    const std::int32_t* t = target.data();
-    const std::int32_t c = classes_, ignore = ignore_;
-    const auto cells = static_cast<std::size_t>(c) * static_cast<std::size_t>(c);
-    // Each part counts into its own matrix; the integer sums are exact in any order.
-    const std::int64_t parts = std::clamp<std::int64_t>(n / 65536, 1, std::max(1, num_threads()));
-    std::vector<std::int64_t> local(static_cast<std::size_t>(parts) * cells, 0);
-    std::atomic<bool> bad{false};
-    parallel_for(
-        0, parts,
-        [&](std::int64_t part) {
-          std::int64_t* m = local.data() + static_cast<std::size_t>(part) * cells;
-          bool ok = true;
-          for (std::int64_t i = n * part / parts; i < n * (part + 1) / parts; ++i) {
-            const std::int32_t gt = t[i];
-            if (gt == ignore) continue;
-            const std::int32_t pr = p[i];
-            if (gt < 0 || gt >= c || pr < 0 || pr >= c) {
-              ok = false;
-              continue;
-            }
-            ++m[static_cast<std::size_t>(gt) * static_cast<std::size_t>(c) + static_cast<std::size_t>(pr)];
-          }
-          if (!ok) bad.store(true, std::memory_order_relaxed);
-        },
-        1);
-    if (bad.load()) report_bad(pred, target);
-    for (std::int64_t part = 0; part < parts; ++part) add_counts(local.data() + static_cast<std::size_t>(part) * cells);
-  }
-
   /// Adds C² row-major counts to the matrix.
   void add_counts(const std::int64_t* cells) {
     std::int64_t* out = counts_.data();
     for (std::int64_t k = 0; k < counts_.numel(); ++k) out[k] += cells[k];
-  }
-
-  /// Throws for the first bad pixel of a host batch (one was seen).
-  [[noreturn]] void report_bad(const Tensor<std::int32_t>& pred, const Tensor<std::int32_t>& target) const {
-    const std::int64_t bad_cell = std::int64_t{classes_} * classes_;
-    for (std::int64_t i = 0; i < target.numel(); ++i)
-      if (detail::confusion_cell(target[i], pred[i], classes_, ignore_) == bad_cell)
-        report_bad(target.shape(), detail::BadPixel{i, target[i], pred[i]});
-    fail("ConfusionMatrix::update: invalid labels");
   }
 
   /// Throws labor::Error naming the bad label of `bad`, a pixel of a batch of `shape`: its target
@@ -254,6 +205,7 @@ class ConfusionMatrix {
 
 }  // namespace labor::metrics
 
+#include "labor/backend/cpu/confusion_matrix.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/confusion_matrix.cuh"
 #endif

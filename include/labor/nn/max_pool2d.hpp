@@ -1,28 +1,22 @@
 #pragma once
 /// @file max_pool2d.hpp
 /// labor::nn::MaxPool2d: 2-D max pooling with stride, padding and ceil_mode, as
-/// torch.nn.MaxPool2d (dilation 1), on the host and the GPU. The GPU evaluates every window with
-/// max_pool_window (the host's border path; its interior path visits the same elements in the same
-/// order), and its backward gathers, for each input element, the gradients of the windows whose
-/// argmax it is, in output order (deterministic, and equal to the host's scatter).
+/// torch.nn.MaxPool2d (dilation 1), on the host and the GPU: its contract, checks and per-element
+/// rules (max_pool_window, max_pool_gather); the work is MaxPoolKernels<D>
+/// (backend/cpu/max_pool2d.hpp, backend/cuda/max_pool2d.cuh).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
-#include <type_traits>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
-#include "labor/core/for_each.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/buffers.hpp"
 #include "labor/nn/detail/checks.hpp"
 #include "labor/nn/layer.hpp"
-
-/// `#pragma omp simd` where OpenMP is on (loops whose vectorisation GCC does not prove by itself).
 
 namespace labor::nn {
 
@@ -83,79 +77,6 @@ LABOR_HOST_DEVICE inline void max_pool_window(const T* x, const MaxPoolGeometry&
   arg = static_cast<std::int32_t>(best_i);
 }
 
-/// max_pool_window for the outputs ow in [lo, hi) of row oh whose windows lie inside the input
-/// columns: the window elements are visited in the same (row, column) order for each output, with
-/// the outputs in the inner loop so that the loop vectorises.
-template <class T>
-inline void max_pool_row_inner(const T* x, const MaxPoolGeometry& g, std::int64_t oh, std::int64_t lo, std::int64_t hi,
-                               T* LABOR_RESTRICT out, std::int32_t* LABOR_RESTRICT arg) {
-  if (lo >= hi) return;
-  std::int64_t h0 = oh * g.stride - g.padding;
-  const std::int64_t h1 = h0 + g.kernel < g.height ? h0 + g.kernel : g.height;
-  h0 = h0 < 0 ? 0 : h0;
-  const auto s = static_cast<std::int32_t>(g.stride);
-  for (std::int64_t ow = lo; ow < hi; ++ow) {
-    out[ow] = -std::numeric_limits<T>::infinity();
-    arg[ow] = static_cast<std::int32_t>(h0 * g.width + ow * g.stride - g.padding);
-  }
-  for (std::int64_t h = h0; h < h1; ++h) {
-    const T* row = x + h * g.width;
-    const auto row_index = static_cast<std::int32_t>(h * g.width - g.padding);
-    for (std::int64_t kw = 0; kw < g.kernel; ++kw) {
-      const auto k = static_cast<std::int32_t>(kw);
-      const std::int64_t shift = kw - g.padding;
-      LABOR_OMP_SIMD
-      for (std::int64_t ow = lo; ow < hi; ++ow) {
-        const T v = row[ow * g.stride + shift];
-        const bool take = (v > out[ow]) | (v != v);
-        out[ow] = take ? v : out[ow];
-        arg[ow] = take ? row_index + static_cast<std::int32_t>(ow) * s + k : arg[ow];
-      }
-    }
-  }
-}
-
-/// MaxPool2d's forward on the host, one task per output row: y and the argmax of every window of
-/// the `planes` planes of x.
-template <class T>
-void max_pool_forward_rows(const T* px, T* py, std::int32_t* pa, const MaxPoolGeometry& g, std::int64_t planes) {
-  const std::int64_t in_plane = g.height * g.width;
-  // Columns whose window lies inside the input take a vectorisable path over a whole output row.
-  const std::int64_t inner_lo = std::min(g.out_width, (g.padding + g.stride - 1) / g.stride);
-  const std::int64_t inner_hi =
-      std::max(inner_lo, std::min(g.out_width, (g.width + g.padding - g.kernel) / g.stride + 1));
-  parallel_for(
-      0, planes * g.out_height,
-      [&](std::int64_t job) {
-        const std::int64_t p = job / g.out_height, oh = job % g.out_height;
-        const T* xs = px + p * in_plane;
-        T* ys = py + job * g.out_width;
-        std::int32_t* as = pa + job * g.out_width;
-        for (std::int64_t ow = 0; ow < inner_lo; ++ow) max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
-        for (std::int64_t ow = inner_hi; ow < g.out_width; ++ow) max_pool_window(xs, g, oh, ow, ys[ow], as[ow]);
-        max_pool_row_inner(xs, g, oh, inner_lo, inner_hi, ys, as);
-      },
-      8);
-}
-
-/// MaxPool2d's backward on the host: each plane's output gradients scattered to their argmax in
-/// output order, into the zeroed dx.
-template <class T>
-void max_pool_backward_scatter(const T* pg, const std::int32_t* pa, T* pd, const MaxPoolGeometry& g,
-                               std::int64_t planes) {
-  const std::int64_t in_plane = g.height * g.width;
-  const std::int64_t out_plane = g.out_height * g.out_width;
-  parallel_for(
-      0, planes,
-      [&](std::int64_t p) {
-        const T* gs = pg + p * out_plane;
-        const std::int32_t* as = pa + p * out_plane;
-        T* ds = pd + p * in_plane;
-        for (std::int64_t o = 0; o < out_plane; ++o) ds[as[o]] += gs[o];
-      },
-      1);
-}
-
 /// The outputs [begin, end) along one axis whose windows contain input index `i` (empty when the
 /// stride skips it): oh·stride − padding <= i < oh·stride − padding + kernel, 0 <= oh < out.
 struct WindowRange {
@@ -189,31 +110,12 @@ LABOR_HOST_DEVICE inline T max_pool_gather(const T* g, const std::int32_t* arg, 
   return acc;
 }
 
-/// MaxPool2d's forward on any device, one work item per output element (the GPU path): y and
-/// the argmax of every window of the `planes` planes of x.
-template <class T, Device D>
-void max_pool_forward_elements(const T* x, T* y, std::int32_t* arg, const MaxPoolGeometry& geo, std::int64_t planes) {
-  const MaxPoolGeometry g = geo;
-  for_each_index<D>(planes * g.out_height * g.out_width, [=] LABOR_HOST_DEVICE(std::int64_t i) {
-    const std::int64_t ow = i % g.out_width, row = i / g.out_width;
-    const std::int64_t oh = row % g.out_height, p = row / g.out_height;
-    max_pool_window(x + p * g.height * g.width, g, oh, ow, y[i], arg[i]);
-  });
-}
-
-/// MaxPool2d's backward on any device as a gather, one work item per input element (the GPU path:
-/// deterministic, no atomics): dx of the `planes` planes from the output gradients and argmax.
-template <class T, Device D>
-void max_pool_backward_elements(const T* grad_out, const std::int32_t* arg, T* dx, const MaxPoolGeometry& geo,
-                                std::int64_t planes) {
-  const MaxPoolGeometry g = geo;
-  for_each_index<D>(planes * g.height * g.width, [=] LABOR_HOST_DEVICE(std::int64_t i) {
-    const std::int64_t w = i % g.width, row = i / g.width;
-    const std::int64_t h = row % g.height, p = row / g.height;
-    const std::int64_t out_plane = g.out_height * g.out_width;
-    dx[i] = max_pool_gather(grad_out + p * out_plane, arg + p * out_plane, g, h, w);
-  });
-}
+/// MaxPool2d's kernels on device D: `forward(x, y, argmax, g, planes)` (y and the argmax of every
+/// window of the planes of x) and `backward(grad_out, argmax, dx, g, planes)` (dx written whole),
+/// from max_pool_window and max_pool_gather's rules; cpu in backend/cpu/max_pool2d.hpp, cuda in
+/// backend/cuda/max_pool2d.cuh.
+template <Device D>
+struct MaxPoolKernels;
 
 }  // namespace detail
 
@@ -250,11 +152,7 @@ class MaxPool2d : public Stateless {
     auto y = Tensor<T, D>::uninitialized(out_shape);
     ensure_shape(argmax_, out_shape);
     input_shape_ = x.shape();
-    if constexpr (std::is_same_v<D, cpu>) {
-      detail::max_pool_forward_rows(x.data(), y.data(), argmax_.data(), g, planes);
-    } else {
-      detail::max_pool_forward_elements<T, D>(x.data(), y.data(), argmax_.data(), g, planes);
-    }
+    detail::MaxPoolKernels<D>::forward(x.data(), y.data(), argmax_.data(), g, planes);
     if (!grad_enabled()) argmax_ = Tensor<std::int32_t, D>();  // under NoGradGuard nothing is kept
     return y;
   }
@@ -264,16 +162,9 @@ class MaxPool2d : public Stateless {
   Tensor<T, D> backward(const Tensor<T, D>& grad_out) {
     detail::check_backward("MaxPool2d", !argmax_.empty(), grad_out.shape(), argmax_.shape());
     const std::int64_t planes = input_shape_[0] * input_shape_[1];
-    if constexpr (std::is_same_v<D, cpu>) {
-      Tensor<T, D> dx(input_shape_);
-      detail::max_pool_backward_scatter(grad_out.data(), argmax_.data(), dx.data(), geometry(input_shape_), planes);
-      return dx;
-    } else {
-      auto dx = Tensor<T, D>::uninitialized(input_shape_);
-      detail::max_pool_backward_elements<T, D>(grad_out.data(), argmax_.data(), dx.data(), geometry(input_shape_),
-                                               planes);
-      return dx;
-    }
+    auto dx = Tensor<T, D>::uninitialized(input_shape_);
+    detail::MaxPoolKernels<D>::backward(grad_out.data(), argmax_.data(), dx.data(), geometry(input_shape_), planes);
+    return dx;
   }
 
  private:
@@ -300,3 +191,8 @@ class MaxPool2d : public Stateless {
 };
 
 }  // namespace labor::nn
+
+#include "labor/backend/cpu/max_pool2d.hpp"
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/max_pool2d.cuh"
+#endif

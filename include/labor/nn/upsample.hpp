@@ -3,21 +3,18 @@
 /// Bilinear resizing of N×C×H×W tensors to a given size, as
 /// `torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=...)`:
 /// the free functions upsample_bilinear / upsample_bilinear_backward and the layer
-/// labor::nn::UpsampleBilinear, on the host and the GPU. The GPU computes one output element per
-/// work item and the backward as a gather per input element (no atomics: each input sums its terms
-/// in the order the host's scatter adds them), from the same tap functions as the host.
+/// labor::nn::UpsampleBilinear, on the host and the GPU: the contract, the checks and the tap
+/// functions both devices use; the work is UpsampleKernels<D> (backend/cpu/upsample.hpp: rows and
+/// a scatter; backend/cuda/upsample.cuh: one output per work item and a gather per input).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "labor/core/config.hpp"
 #include "labor/core/error.hpp"
-#include "labor/core/for_each.hpp"
-#include "labor/core/parallel.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/detail/checks.hpp"
 #include "labor/nn/layer.hpp"
@@ -80,102 +77,6 @@ inline void check_upsample_size(const char* op, std::int64_t height, std::int64_
   LABOR_CHECK(height > 0 && width > 0, "{}: output size: expected height and width > 0, got {}×{}", op, height, width);
 }
 
-/// upsample_bilinear on the host: one task per output row, taps precomputed per axis.
-template <class T>
-Tensor<T, cpu> upsample_bilinear_rows(TensorView<const T, cpu> x, std::int64_t out_height, std::int64_t out_width,
-                                      bool align_corners) {
-  const std::int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
-  const auto rows = detail::bilinear_taps<T>(h, out_height, align_corners);
-  const auto cols = detail::bilinear_taps<T>(w, out_width, align_corners);
-  auto y = Tensor<T, cpu>::uninitialized(Shape{x.size(0), x.size(1), out_height, out_width});
-  const T* px = x.data();
-  T* py = y.data();
-  parallel_for(
-      0, planes * out_height,
-      [&](std::int64_t job) {
-        const std::int64_t p = job / out_height, oh = job % out_height;
-        const auto& r = rows[static_cast<std::size_t>(oh)];
-        const T* r0 = px + (p * h + r.i0) * w;
-        const T* r1 = px + (p * h + r.i1) * w;
-        T* out = py + job * out_width;
-        for (std::int64_t ow = 0; ow < out_width; ++ow)
-          out[ow] = detail::bilinear_sample(r0, r1, r.w0, r.w1, cols[static_cast<std::size_t>(ow)]);
-      },
-      16);
-  return y;
-}
-
-/// upsample_bilinear_backward on the host: each plane's output gradients scattered to their taps
-/// in output order.
-template <class T>
-Tensor<T, cpu> upsample_bilinear_backward_scatter(TensorView<const T, cpu> grad_out, std::int64_t in_height,
-                                                  std::int64_t in_width, bool align_corners) {
-  const std::int64_t planes = grad_out.size(0) * grad_out.size(1);
-  const std::int64_t oh_n = grad_out.size(2), ow_n = grad_out.size(3);
-  const auto rows = detail::bilinear_taps<T>(in_height, oh_n, align_corners);
-  const auto cols = detail::bilinear_taps<T>(in_width, ow_n, align_corners);
-  Tensor<T, cpu> dx(Shape{grad_out.size(0), grad_out.size(1), in_height, in_width});
-  const T* pg = grad_out.data();
-  T* pd = dx.data();
-  parallel_for(
-      0, planes,
-      [&](std::int64_t p) {
-        const T* gs = pg + p * oh_n * ow_n;
-        T* ds = pd + p * in_height * in_width;
-        for (std::int64_t oh = 0; oh < oh_n; ++oh) {
-          const auto& r = rows[static_cast<std::size_t>(oh)];
-          T* d0 = ds + r.i0 * in_width;
-          T* d1 = ds + r.i1 * in_width;
-          const T* g = gs + oh * ow_n;
-          for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-            const auto& c = cols[static_cast<std::size_t>(ow)];
-            const T g0 = r.w0 * g[ow], g1 = r.w1 * g[ow];
-            d0[c.i0] += g0 * c.w0;
-            d0[c.i1] += g0 * c.w1;
-            d1[c.i0] += g1 * c.w0;
-            d1[c.i1] += g1 * c.w1;
-          }
-        }
-      },
-      1);
-  return dx;
-}
-
-/// bilinear_taps in a tensor on device D.
-template <class T, Device D>
-Tensor<LinearTap<T>, D> bilinear_tap_table(std::int64_t in, std::int64_t out, bool align_corners) {
-  auto taps = Tensor<LinearTap<T>, D>::uninitialized(Shape{out});
-  LinearTap<T>* p = taps.data();
-  const T scale = bilinear_scale<T>(in, out, align_corners);
-  for_each_index<D>(out,
-                    [=] LABOR_HOST_DEVICE(std::int64_t i) { p[i] = bilinear_tap<T>(i, in, scale, align_corners); });
-  return taps;
-}
-
-/// For the taps of one axis (i0 non-decreasing in the output index) and each j in [0, in], the first
-/// output index whose tap i0 is >= j (the output count when there is none). The outputs reading input
-/// index j (i0 or i1 equal to j) are then those in [first[max(j − 1, 0)], first[j + 1]).
-template <class T, Device D>
-Tensor<std::int64_t, D> bilinear_first_outputs(const Tensor<LinearTap<T>, D>& taps, std::int64_t in) {
-  auto first = Tensor<std::int64_t, D>::uninitialized(Shape{in + 1});
-  const LinearTap<T>* t = taps.data();
-  const std::int64_t out = taps.numel();
-  std::int64_t* f = first.data();
-  for_each_index<D>(in + 1, [=] LABOR_HOST_DEVICE(std::int64_t j) {
-    std::int64_t lo = 0, hi = out;
-    while (lo < hi) {
-      const std::int64_t mid = lo + (hi - lo) / 2;
-      if (t[mid].i0 < j) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    f[j] = lo;
-  });
-  return first;
-}
-
 /// The outputs [begin, end) along one axis whose taps may read an input index.
 struct OutputRange {
   std::int64_t begin, end;
@@ -214,53 +115,11 @@ LABOR_HOST_DEVICE inline T bilinear_gather(const T* g, std::int64_t out_width, c
   return acc;
 }
 
-/// upsample_bilinear on any device, one work item per output element (the GPU path).
-template <class T, Device D>
-Tensor<T, D> upsample_bilinear_elements(TensorView<const T, D> x, std::int64_t out_height, std::int64_t out_width,
-                                        bool align_corners) {
-  const std::int64_t h = x.size(2), w = x.size(3);
-  const auto rows = bilinear_tap_table<T, D>(h, out_height, align_corners);
-  const auto cols = bilinear_tap_table<T, D>(w, out_width, align_corners);
-  auto y = Tensor<T, D>::uninitialized(Shape{x.size(0), x.size(1), out_height, out_width});
-  const LinearTap<T>* pr = rows.data();
-  const LinearTap<T>* pc = cols.data();
-  const T* px = x.data();
-  T* py = y.data();
-  for_each_index<D>(y.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
-    const std::int64_t ow = i % out_width, row = i / out_width;
-    const std::int64_t oh = row % out_height, p = row / out_height;
-    const LinearTap<T> r = pr[oh];
-    const T* plane = px + p * h * w;
-    py[i] = bilinear_sample(plane + r.i0 * w, plane + r.i1 * w, r.w0, r.w1, pc[ow]);
-  });
-  return y;
-}
-
-/// upsample_bilinear_backward on any device as a gather, one work item per input element (the GPU
-/// path: deterministic, no atomics).
-template <class T, Device D>
-Tensor<T, D> upsample_bilinear_backward_gather(TensorView<const T, D> grad_out, std::int64_t in_height,
-                                               std::int64_t in_width, bool align_corners) {
-  const std::int64_t oh_n = grad_out.size(2), ow_n = grad_out.size(3);
-  const auto rows = bilinear_tap_table<T, D>(in_height, oh_n, align_corners);
-  const auto cols = bilinear_tap_table<T, D>(in_width, ow_n, align_corners);
-  const auto row_first = bilinear_first_outputs<T, D>(rows, in_height);
-  const auto col_first = bilinear_first_outputs<T, D>(cols, in_width);
-  auto dx = Tensor<T, D>::uninitialized(Shape{grad_out.size(0), grad_out.size(1), in_height, in_width});
-  const LinearTap<T>* pr = rows.data();
-  const LinearTap<T>* pc = cols.data();
-  const std::int64_t* rf = row_first.data();
-  const std::int64_t* cf = col_first.data();
-  const T* pg = grad_out.data();
-  T* pd = dx.data();
-  for_each_index<D>(dx.numel(), [=] LABOR_HOST_DEVICE(std::int64_t i) {
-    const std::int64_t ix = i % in_width, row = i / in_width;
-    const std::int64_t iy = row % in_height, p = row / in_height;
-    pd[i] =
-        bilinear_gather(pg + p * oh_n * ow_n, ow_n, pr, pc, bilinear_readers(rf, iy), bilinear_readers(cf, ix), iy, ix);
-  });
-  return dx;
-}
+/// Bilinear resizing on device D: `forward(x, out_height, out_width, align_corners)` and
+/// `backward(grad_out, in_height, in_width, align_corners)`, from the tap functions above; cpu in
+/// backend/cpu/upsample.hpp, cuda in backend/cuda/upsample.cuh.
+template <Device D>
+struct UpsampleKernels;
 
 }  // namespace detail
 
@@ -273,11 +132,7 @@ Tensor<T, D> upsample_bilinear(TensorView<const T, D> x, std::int64_t out_height
                                bool align_corners = false) {
   detail::check_nchw("upsample_bilinear", "input", x.shape());
   detail::check_upsample_size("upsample_bilinear", out_height, out_width);
-  if constexpr (std::is_same_v<D, cpu>) {
-    return detail::upsample_bilinear_rows<T>(x, out_height, out_width, align_corners);
-  } else {
-    return detail::upsample_bilinear_elements<T, D>(x, out_height, out_width, align_corners);
-  }
+  return detail::UpsampleKernels<D>::forward(x, out_height, out_width, align_corners);
 }
 
 /// upsample_bilinear of a tensor.
@@ -296,11 +151,7 @@ Tensor<T, D> upsample_bilinear_backward(TensorView<const T, D> grad_out, std::in
   detail::check_nchw("upsample_bilinear_backward", "grad_out", grad_out.shape());
   LABOR_CHECK(in_height > 0 && in_width > 0,
               "upsample_bilinear_backward: input size: expected height and width > 0, got {}×{}", in_height, in_width);
-  if constexpr (std::is_same_v<D, cpu>) {
-    return detail::upsample_bilinear_backward_scatter<T>(grad_out, in_height, in_width, align_corners);
-  } else {
-    return detail::upsample_bilinear_backward_gather<T, D>(grad_out, in_height, in_width, align_corners);
-  }
+  return detail::UpsampleKernels<D>::backward(grad_out, in_height, in_width, align_corners);
 }
 
 /// upsample_bilinear_backward of a tensor.
@@ -357,3 +208,8 @@ class UpsampleBilinear : public Stateless {
 };
 
 }  // namespace labor::nn
+
+#include "labor/backend/cpu/upsample.hpp"
+#if defined(__CUDACC__)
+#include "labor/backend/cuda/upsample.cuh"
+#endif

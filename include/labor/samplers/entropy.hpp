@@ -22,24 +22,24 @@ namespace labor::samplers {
 /// exclusion (pixels labeled in earlier rounds) the top k is taken among the other pixels only,
 /// k = min(points, their count): an image with fewer candidates gets fewer pixels.
 /// Query: pixels ascending, `classes` = ŷ, no scores.
-struct EntropySampler {
+struct EntropySampler : SelectForms<EntropySampler> {
   /// Pixels per image, 1 ≤ points ≤ H·W.
   std::int64_t points = 0;
 
+  EntropySampler() = default;
+  /// The sampler taking `points` per image.
+  explicit EntropySampler(std::int64_t points) : points(points) {}
+
   [[nodiscard]] std::string_view name() const { return "entropy"; }
 
-  /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
-  /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
-  /// shapes, values that are not probabilities or points outside [1, H·W].
-  template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
-    return select(policy, p1, p2, exclude_nothing<D>());
-  }
+  using SelectForms<EntropySampler>::select;
 
-  /// select among the pixels `exclude` leaves (N×H×W, or H×W for C×H×W maps, on device D; non-zero
-  /// = excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): per image the
-  /// min(points, candidates) candidates with the largest entropy. Throws labor::Error naming "exclude"
-  /// for a mask of another shape.
+  /// The rule on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
+  /// device D, run by a Thrust execution policy of that device, among the pixels `exclude` leaves
+  /// (N×H×W, or H×W for C×H×W maps, on D; non-zero = excluded; empty = nothing excluded): per image
+  /// the min(points, candidates) candidates with the largest entropy. Throws labor::Error for
+  /// mismatched shapes, values that are not probabilities, points outside [1, H·W], or a mask of
+  /// another shape (naming "exclude").
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
                              std::type_identity_t<ExcludeView<D>> exclude) const {
@@ -50,17 +50,6 @@ struct EntropySampler {
         policy, s.g, s.in, s.ex, thrust::greater<std::int64_t>(), std::numeric_limits<std::int64_t>::min(), points,
         "entropy", q);
     return q;
-  }
-
-  /// select on host maps with the OpenMP system.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
-    return select(detail::host_policy(), p1, p2);
-  }
-
-  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
-                             ExcludeView<cpu> exclude) const {
-    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

@@ -24,17 +24,16 @@ Tensor<std::uint8_t, D> mask_generic(const Policy& policy, const Geometry& g, co
 }
 
 /// inconsistency_mask with the implementation chosen by `path` (dispatch.hpp): the CUDA fast path
-/// is FastSamplers<cuda>::mask (one kernel, the first bad pixel found by an atomic minimum); host
-/// systems have no fast path of their own and run the generic pass.
+/// is FastSamplers<cuda>::mask (one kernel, the first bad pixel found by an atomic minimum);
+/// FastSamplers<cpu>::mask is the generic pass (its one block pass is already the host's sweep).
 template <class Policy, Device D>
 Tensor<std::uint8_t, D> mask_select(const Policy& policy, TensorView<const float, D> p1, TensorView<const float, D> p2,
                                     Path path) {
   const auto g = blocked<Policy>(check_probability_pair("inconsistency_mask", p1.shape(), p2.shape()));
   const auto in = map_pair<D>(g, p1, p2);
-  const auto generic = [&](const auto& p) { return mask_generic<D>(p, g, in); };
   return dispatch<D>(
-      policy, path, g, [&](const auto& p, auto fast) { return decltype(fast)::type::mask(p, g, in); }, generic,
-      generic);
+      policy, path, g, [&](const auto& p, auto fast) { return decltype(fast)::type::mask(p, g, in); },
+      [&](const auto& p) { return mask_generic<D>(p, g, in); });
 }
 
 }  // namespace detail
@@ -55,6 +54,7 @@ inline Tensor<std::uint8_t, cpu> inconsistency_mask(TensorView<const float, cpu>
 
 }  // namespace labor::samplers
 
+#include "labor/backend/cpu/samplers.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/samplers.cuh"
 #endif

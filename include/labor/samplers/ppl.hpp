@@ -21,7 +21,6 @@
 #include "labor/samplers/detail/common.hpp"
 #include "labor/samplers/detail/dispatch.hpp"
 #include "labor/samplers/detail/exclude.hpp"
-#include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
@@ -298,205 +297,6 @@ void ppl_generic(const Policy& policy, const Geometry& g, const MapPair& in, std
   }
 }
 
-/// A PPL candidate of the host path, ordered by (score, in-image pixel).
-struct PplCandidate {
-  double score;
-  std::int64_t pixel;
-  friend bool operator<(const PplCandidate& a, const PplCandidate& b) {
-    return a.score < b.score || (a.score == b.score && a.pixel < b.pixel);
-  }
-};
-
-/// μ and |D(k)| of every (image, class) from the per-tile sums of a host compaction; work item
-/// row = n·C + k sums the C-vectors of the image's tiles. The integer sums equal the generic path's.
-struct HostPrototypeReduce {
-  const std::int64_t* proto_sum;
-  const std::int64_t* proto_count;
-  std::int64_t tiles_per_image, channels;
-  double* mu;          ///< [(n·C + k)·C + c]
-  std::int64_t* size;  ///< [n·C + k]
-  void operator()(std::int64_t row) const {
-    const std::int64_t n = row / channels, k = row - n * channels;
-    constexpr std::int64_t piece = 64;  // channels summed per pass, in a local array
-    std::int64_t part[piece], cnt = 0;
-    for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) cnt += proto_count[t * channels + k];
-    for (std::int64_t c0 = 0; c0 < channels; c0 += piece) {
-      const std::int64_t c1 = std::min(c0 + piece, channels);
-      std::fill_n(part, c1 - c0, std::int64_t{0});
-      for (std::int64_t t = n * tiles_per_image; t < (n + 1) * tiles_per_image; ++t) {
-        const std::int64_t* src = proto_sum + (t * channels + k) * channels;
-        for (std::int64_t c = c0; c < c1; ++c) part[c - c0] += src[c];
-      }
-      for (std::int64_t c = c0; c < c1; ++c)
-        mu[row * channels + c] =
-            cnt > 0 ? static_cast<double>(part[c - c0]) / proto_scale / static_cast<double>(cnt) : 0.0;
-    }
-    size[row] = cnt;
-  }
-};
-
-/// Scores the candidates of a range of tiles of one image (chunk ch) and keeps, per class k with
-/// limit[n·C + k] > 0, the lowest `limit` of them in a max-heap of the chunk. Scores are formed
-/// eight candidates at a time: eight independent fma chains (each in channel order, as
-/// prototype_score) instead of one.
-struct HostPplScoreChunk {
-  const std::int64_t* pixel;
-  const std::int32_t* cls;
-  const double* mean;
-  const std::int64_t* count;
-  const double* mu;
-  const std::int64_t* limit;        ///< [n·C + k]
-  const std::int64_t* heap_offset;  ///< [n·C + k]: the class's heap within a chunk's region
-  PplCandidate* heap;               ///< [ch·region + heap_offset + e]
-  std::int64_t* heap_size;          ///< [ch·C + k]
-  std::int64_t chunks_per_image, tile_pixels, tiles_per_image, region, channels;
-
-  void operator()(std::int64_t ch) const {
-    const std::int64_t n = ch / chunks_per_image, part = ch - n * chunks_per_image;
-    const std::int64_t t0 = n * tiles_per_image + part * tiles_per_image / chunks_per_image;
-    const std::int64_t t1 = n * tiles_per_image + (part + 1) * tiles_per_image / chunks_per_image;
-    std::int64_t* sizes = heap_size + ch * channels;
-    std::fill_n(sizes, channels, std::int64_t{0});
-    constexpr int batch = 8;
-    std::int64_t entry[batch], row[batch];
-    int pending = 0;
-    auto flush = [&] {
-      if (pending == batch) {
-        // Full batch: the q loops have a constant trip count, so the sums stay in registers.
-        const double* v[batch];
-        const double* m[batch];
-        double sc[batch];
-        for (int q = 0; q < batch; ++q) {
-          v[q] = mean + entry[q] * channels;
-          m[q] = mu + row[q] * channels;
-          sc[q] = 0.0;
-        }
-        for (std::int64_t c = 0; c < channels; ++c)
-          for (int q = 0; q < batch; ++q) {
-            const double d = v[q][c] - m[q][c];
-            sc[q] = std::fma(d, d, sc[q]);
-          }
-        for (int q = 0; q < batch; ++q) push(ch, row[q], PplCandidate{sc[q], pixel[entry[q]]}, sizes);
-      } else {
-        for (int q = 0; q < pending; ++q)
-          push(ch, row[q],
-               PplCandidate{
-                   prototype_score(mean + entry[q] * channels, mu + row[q] * channels, static_cast<int>(channels)),
-                   pixel[entry[q]]},
-               sizes);
-      }
-      pending = 0;
-    };
-    for (std::int64_t t = t0; t < t1; ++t)
-      for (std::int64_t e = t * tile_pixels, end = e + count[t]; e < end; ++e) {
-        const std::int64_t r = n * channels + cls[e];
-        if (limit[r] == 0) continue;
-        entry[pending] = e;
-        row[pending] = r;
-        if (++pending == batch) flush();
-      }
-    flush();
-  }
-
- private:
-  /// Offers a candidate of row r to the chunk's heap of that row.
-  void push(std::int64_t ch, std::int64_t r, const PplCandidate& cand, std::int64_t* sizes) const {
-    const std::int64_t cap = limit[r];
-    PplCandidate* h = heap + ch * region + heap_offset[r];
-    std::int64_t& sz = sizes[r % channels];
-    if (sz < cap) {
-      h[sz++] = cand;
-      std::push_heap(h, h + sz);
-    } else if (cand < h[0]) {
-      std::pop_heap(h, h + sz);
-      h[sz - 1] = cand;
-      std::push_heap(h, h + sz);
-    }
-  }
-};
-
-/// PPL on the host fast path: one sweep compacts M with p̄ and per-tile prototype sums; the scores
-/// of the wanted classes go to per-chunk heaps of the lowest `limit` (want, or a longer prefix for
-/// the min_distance walk), merged per class and walked. A walk that runs out of its prefix falls
-/// back to every candidate of its class in order.
-template <class Policy>
-void ppl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points, double min_distance,
-              Query& q) {
-  auto h = host_compact<extra_mean>(policy, g, in, "ppl");
-  std::int64_t total = 0;
-  for (auto s : h.image_size) total += s;
-  if (total == 0) return;
-  const std::int64_t c_n = g.c, rows = g.n * c_n, tpi = h.tiles.per_image;
-  auto mu = scratch<double, cpu>(rows * c_n);
-  auto size = scratch<std::int64_t, cpu>(rows);
-  thrust::for_each(policy, items(0), items(rows),
-                   HostPrototypeReduce{h.proto_sum.data(), h.proto_count.data(), tpi, c_n, mu.data(), size.data()});
-
-  const bool spaced = min_distance > 1.0;
-  std::vector<std::int64_t> want(static_cast<std::size_t>(rows)), limit(want.size()), heap_offset(want.size());
-  std::int64_t region = 0;
-  for (std::int64_t n = 0; n < g.n; ++n) {
-    const auto quota =
-        ppl_allocation(std::vector<std::int64_t>(size.data() + n * c_n, size.data() + (n + 1) * c_n), points);
-    std::int64_t o = 0;
-    for (std::int64_t k = 0; k < c_n; ++k) {
-      const auto r = static_cast<std::size_t>(n * c_n + k);
-      const std::int64_t wk = quota[static_cast<std::size_t>(k)];
-      want[r] = wk;
-      limit[r] = wk == 0 ? 0 : spaced ? std::min(size.data()[r], std::max<std::int64_t>(4 * wk, 1024)) : wk;
-      heap_offset[r] = o;
-      o += limit[r];
-    }
-    region = std::max(region, o);
-  }
-  const std::int64_t chunks_per_image = std::clamp<std::int64_t>((16 + g.n - 1) / g.n, 1, tpi);
-  const std::int64_t chunks = g.n * chunks_per_image;
-  std::vector<PplCandidate> heap(static_cast<std::size_t>(std::max<std::int64_t>(chunks * region, 1)));
-  std::vector<std::int64_t> heap_size(static_cast<std::size_t>(chunks * c_n));
-  thrust::for_each(policy, items(0), items(chunks),
-                   HostPplScoreChunk{h.pixel.data(), h.cls.data(), h.mean.data(), h.count.data(), mu.data(),
-                                     limit.data(), heap_offset.data(), heap.data(), heap_size.data(), chunks_per_image,
-                                     h.tiles.pixels, tpi, region, c_n});
-
-  std::vector<PplCandidate> cand;
-  for (std::int64_t n = 0; n < g.n; ++n) {
-    std::vector<PplPoint> chosen;
-    for (std::int64_t k = 0; k < c_n; ++k) {
-      const auto r = static_cast<std::size_t>(n * c_n + k);
-      if (want[r] == 0) continue;
-      cand.clear();
-      for (std::int64_t ch = n * chunks_per_image; ch < (n + 1) * chunks_per_image; ++ch) {
-        const PplCandidate* hp = heap.data() + ch * region + heap_offset[r];
-        cand.insert(cand.end(), hp, hp + heap_size[static_cast<std::size_t>(ch * c_n + k)]);
-      }
-      std::sort(cand.begin(), cand.end());
-      if (static_cast<std::int64_t>(cand.size()) > limit[r]) cand.resize(static_cast<std::size_t>(limit[r]));
-      const std::size_t mark = chosen.size();
-      auto walk = [&] {
-        ClassWalk w(want[r], g.w, min_distance);
-        for (const auto& e : cand) {
-          if (w.full()) break;
-          if (w.offer(e.pixel)) chosen.emplace_back(e.pixel, static_cast<std::int32_t>(k), static_cast<float>(e.score));
-        }
-        return w.full();
-      };
-      if (!walk() && limit[r] < size.data()[r]) {
-        // The prefix ran out under min_distance: walk every candidate of the class in order.
-        chosen.resize(mark);
-        cand.clear();
-        for (std::int64_t t = n * tpi; t < (n + 1) * tpi; ++t)
-          for (std::int64_t e = h.first(t); e < h.last(t); ++e)
-            if (h.cls.data()[e] == k)
-              cand.push_back({prototype_score(h.mean.data() + e * c_n, mu.data() + r * c_n, static_cast<int>(c_n)),
-                              h.pixel.data()[e]});
-        std::sort(cand.begin(), cand.end());
-        walk();
-      }
-    }
-    store_points(chosen, q.images[static_cast<std::size_t>(n)]);
-  }
-}
-
 /// PplSampler::select with the implementation chosen by `path` (tests compare the two). Under an
 /// exclusion every path runs on exclude_from_mask's pair, whose M is M ∧ ¬exclude.
 template <class Policy, Device D>
@@ -513,7 +313,6 @@ Query ppl_select(const Policy& policy, std::int64_t points, double min_distance,
   auto q = empty_query("ppl", g);
   dispatch<D>(
       policy, path, g, [&](const auto& p, auto fast) { decltype(fast)::type::ppl(p, g, in, points, min_distance, q); },
-      [&](const auto& p) { ppl_host(p, g, in, points, min_distance, q); },
       [&](const auto& p) { ppl_generic<D>(p, g, in, points, min_distance, q); });
   return q;
 }
@@ -528,50 +327,38 @@ Query ppl_select(const Policy& policy, std::int64_t points, double min_distance,
 /// With an exclusion E (pixels labeled in earlier rounds) all of it runs on M' = M ∧ ¬E:
 /// D(k) = {x ∈ M' : ŷ(x) = k}, the prototypes, the allocation and the min_distance walk over M'.
 /// Query: pixels ascending, `classes` = the class each point was chosen for (= ŷ), `scores`.
-struct PplSampler {
+struct PplSampler : SelectForms<PplSampler> {
   /// Points per image, 1 ≤ points ≤ H·W.
   std::int64_t points = 0;
   /// Minimum Chebyshev distance between chosen points of one class (>= 0; <= 1 has no effect).
   double min_distance = 0.0;
 
+  PplSampler() = default;
+  /// The sampler taking `points` per image at least `min_distance` apart within a class.
+  explicit PplSampler(std::int64_t points, double min_distance = 0.0) : points(points), min_distance(min_distance) {}
+
   [[nodiscard]] std::string_view name() const { return "ppl"; }
 
-  /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
-  /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
-  /// shapes, values that are not probabilities, points outside [1, H·W] or a negative min_distance.
-  /// A host system on host memory runs the host fast path (detail::ppl_host: vector block sweep over
-  /// staged tiles); a CUDA system on device memory (nvcc) the CUDA fast path (FastSamplers<cuda>: one
-  /// fused sweep with the prototype sums, a radix sort of the scored candidates by (class, score));
-  /// other systems the generic Thrust passes. All give the same Query.
-  template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
-    return select(policy, p1, p2, exclude_nothing<D>());
-  }
+  using SelectForms<PplSampler>::select;
 
-  /// select without the pixels of `exclude` (N×H×W, or H×W for C×H×W maps, on device D; non-zero =
-  /// excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): the rule on
-  /// M' = M ∧ ¬exclude. Throws labor::Error naming "exclude" for a mask of another shape.
+  /// The rule on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
+  /// device D, run by a Thrust execution policy of that device, without the pixels of `exclude`
+  /// (N×H×W, or H×W for C×H×W maps, on D; non-zero = excluded; empty = nothing excluded): the rule
+  /// on M' = M ∧ ¬exclude. The path (host fast, CUDA fast, generic Thrust) is chosen by
+  /// detail::dispatch; all give the same Query. Throws labor::Error for mismatched shapes, values
+  /// that are not probabilities, points outside [1, H·W], a negative min_distance, or a mask of
+  /// another shape (naming "exclude").
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
                              std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
     return detail::ppl_select<Policy, D>(policy, points, min_distance, p1, p2, detail::Path::automatic, exclude);
   }
-
-  /// select on host maps with the OpenMP system.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
-    return select(detail::host_policy(), p1, p2);
-  }
-
-  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
-                             ExcludeView<cpu> exclude) const {
-    return select(detail::host_policy(), p1, p2, exclude);
-  }
 };
 
 }  // namespace labor::samplers
 
+#include "labor/backend/cpu/samplers.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/samplers.cuh"
 #endif

@@ -70,25 +70,25 @@ inline std::vector<std::int64_t> sample_candidates(Rng& rng, const std::uint8_t*
 /// mapped to the candidates in ascending linear-index order (detail::sample_candidates); without
 /// one, the candidates are all pixels and the draw is the one above. Query: pixels ascending,
 /// `classes` = ŷ, no scores.
-struct RandomSampler {
+struct RandomSampler : SelectForms<RandomSampler> {
   /// Pixels per image, 1 ≤ points ≤ H·W.
   std::int64_t points = 0;
   std::uint64_t seed = 0;
 
+  RandomSampler() = default;
+  /// The sampler drawing `points` per image from the streams of `seed`.
+  explicit RandomSampler(std::int64_t points, std::uint64_t seed = 0) : points(points), seed(seed) {}
+
   [[nodiscard]] std::string_view name() const { return "random"; }
 
-  /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
-  /// device D, run by a Thrust execution policy of that device. Throws labor::Error for mismatched
-  /// shapes, values that are not probabilities or points outside [1, H·W].
-  template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
-    return select(policy, p1, p2, exclude_nothing<D>());
-  }
+  using SelectForms<RandomSampler>::select;
 
-  /// select among the pixels `exclude` leaves (N×H×W, or H×W for C×H×W maps, on device D; non-zero
-  /// = excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)). An image with
-  /// fewer candidates than `points` gets all of them. Throws labor::Error naming "exclude" for a
-  /// mask of another shape.
+  /// The rule on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
+  /// device D, run by a Thrust execution policy of that device, among the pixels `exclude` leaves
+  /// (N×H×W, or H×W for C×H×W maps, on D; non-zero = excluded; empty = nothing excluded). An image
+  /// with fewer candidates than `points` gets all of them. Throws labor::Error for mismatched
+  /// shapes, values that are not probabilities, points outside [1, H·W], or a mask of another
+  /// shape (naming "exclude").
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
                              std::type_identity_t<ExcludeView<D>> exclude) const {
@@ -117,17 +117,6 @@ struct RandomSampler {
       detail::copy_to_host<D>(policy, im.classes.data(), cls.data(), k);
     }
     return q;
-  }
-
-  /// select on host maps with the OpenMP system.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
-    return select(detail::host_policy(), p1, p2);
-  }
-
-  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
-                             ExcludeView<cpu> exclude) const {
-    return select(detail::host_policy(), p1, p2, exclude);
   }
 };
 

@@ -32,6 +32,39 @@ ExcludeView<D> exclude_nothing() {
 /// stream without a synchronisation after each algorithm.
 using detail::device_policy;
 
+/// The call forms every sampler offers, written once. A sampler `S` derives from SelectForms<S>,
+/// brings these in with `using SelectForms<S>::select;` and defines only the rule,
+///
+///     template <class Policy, class T, Device D>
+///     Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
+///                  std::type_identity_t<ExcludeView<D>> exclude) const;
+///
+/// on maps in the memory of device D run by a Thrust execution policy of that device. The forms
+/// below call it: without an exclusion (exclude_nothing, the same Query as an empty mask), and on
+/// host maps with the host policy (detail::host_policy: OpenMP, or sequential without OpenMP).
+template <class S>
+struct SelectForms {
+  /// The rule with nothing excluded.
+  template <class Policy, class T, Device D>
+  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
+    return self().select(policy, p1, p2, exclude_nothing<D>());
+  }
+
+  /// The rule on host maps with the host policy, nothing excluded.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
+    return self().select(detail::host_policy(), p1, p2, exclude_nothing<cpu>());
+  }
+
+  /// The rule on host maps with the host policy, without the pixels of `exclude`.
+  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
+                             ExcludeView<cpu> exclude) const {
+    return self().select(detail::host_policy(), p1, p2, exclude);
+  }
+
+ private:
+  [[nodiscard]] const S& self() const { return static_cast<const S&>(*this); }
+};
+
 namespace detail {
 
 /// The host form of a sampler: select(p1, p2) on host maps with the host policy.

@@ -18,7 +18,6 @@
 #include "labor/samplers/detail/common.hpp"
 #include "labor/samplers/detail/dispatch.hpp"
 #include "labor/samplers/detail/exclude.hpp"
-#include "labor/samplers/detail/host_passes.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/query.hpp"
 #include "labor/samplers/sampler.hpp"
@@ -26,76 +25,6 @@
 namespace labor::samplers {
 
 namespace detail {
-
-/// Copies the compacted pixels of every tile to their image's query (an image's tiles in order,
-/// so its pixels stay ascending); images with more than the cap are left to the caller.
-struct HostSplGather {
-  const std::int64_t* pixel;
-  const std::int32_t* cls;
-  const std::int64_t* count;
-  const std::int64_t* offset;  ///< [t]: position of tile t's first pixel within its image
-  std::int64_t* const* out_pixel;
-  std::int32_t* const* out_cls;
-  std::int64_t tile_pixels, tiles_per_image;
-  void operator()(std::int64_t t) const {
-    const std::int64_t n = t / tiles_per_image;
-    if (out_pixel[n] == nullptr) return;
-    const std::int64_t s = t * tile_pixels, k = count[t], o = offset[t];
-    std::copy_n(pixel + s, k, out_pixel[n] + o);
-    std::copy_n(cls + s, k, out_cls[n] + o);
-  }
-};
-
-/// SPL on the host fast path: one sweep compacts M tile by tile (with the cap key when capped);
-/// an image over the cap keeps the `limit` largest keys, ties to the lower index, found by one
-/// selection of the threshold key and a pass in pixel order.
-template <class Policy>
-void spl_host(const Policy& policy, const Geometry& g, const MapPair& in, std::optional<double> cap, Query& q) {
-  auto h = cap ? host_compact<extra_l1>(policy, g, in, "spl") : host_compact<extra_none>(policy, g, in, "spl");
-  const std::int64_t limit = cap ? static_cast<std::int64_t>(std::floor(*cap * static_cast<double>(g.hw))) : g.hw;
-  const std::int64_t tpi = h.tiles.per_image;
-  std::vector<std::int64_t> offset(static_cast<std::size_t>(h.tiles.count));
-  std::vector<std::int64_t*> out_pixel(static_cast<std::size_t>(g.n), nullptr);
-  std::vector<std::int32_t*> out_cls(static_cast<std::size_t>(g.n), nullptr);
-  for (std::int64_t n = 0; n < g.n; ++n) {
-    std::int64_t o = 0;
-    for (std::int64_t t = n * tpi; t < (n + 1) * tpi; ++t) {
-      offset[static_cast<std::size_t>(t)] = o;
-      o += h.count.data()[t];
-    }
-    if (o > limit) continue;
-    auto& im = q.images[static_cast<std::size_t>(n)];
-    im.pixels.resize(static_cast<std::size_t>(o));
-    im.classes.resize(static_cast<std::size_t>(o));
-    out_pixel[static_cast<std::size_t>(n)] = im.pixels.data();
-    out_cls[static_cast<std::size_t>(n)] = im.classes.data();
-  }
-  thrust::for_each(policy, items(0), items(h.tiles.count),
-                   HostSplGather{h.pixel.data(), h.cls.data(), h.count.data(), offset.data(), out_pixel.data(),
-                                 out_cls.data(), h.tiles.pixels, tpi});
-  for (std::int64_t n = 0; n < g.n; ++n) {
-    if (h.image_size[static_cast<std::size_t>(n)] <= limit || limit == 0) continue;
-    // The limit-th largest key; every larger key is kept, and the first `ties` equal to it.
-    std::vector<std::int64_t> keys;
-    keys.reserve(static_cast<std::size_t>(h.image_size[static_cast<std::size_t>(n)]));
-    for (std::int64_t t = n * tpi; t < (n + 1) * tpi; ++t)
-      keys.insert(keys.end(), h.key.data() + h.first(t), h.key.data() + h.last(t));
-    std::nth_element(keys.begin(), keys.begin() + (limit - 1), keys.end(), std::greater<std::int64_t>());
-    const std::int64_t threshold = keys[static_cast<std::size_t>(limit - 1)];
-    std::int64_t ties = limit;
-    for (auto k : keys) ties -= k > threshold ? 1 : 0;
-    auto& im = q.images[static_cast<std::size_t>(n)];
-    im.pixels.reserve(static_cast<std::size_t>(limit));
-    im.classes.reserve(static_cast<std::size_t>(limit));
-    for (std::int64_t t = n * tpi; t < (n + 1) * tpi; ++t)
-      for (std::int64_t e = h.first(t); e < h.last(t); ++e) {
-        const std::int64_t k = h.key.data()[e];
-        if (k < threshold || (k == threshold && ties-- <= 0)) continue;
-        im.pixels.push_back(h.pixel.data()[e]);
-        im.classes.push_back(h.cls.data()[e]);
-      }
-  }
-}
 
 /// SPL on the generic passes: compaction of M, then per capped image a stable sort by key.
 template <Device D, class Policy>
@@ -139,7 +68,7 @@ Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<con
   auto q = empty_query("spl", g);
   dispatch<D>(
       policy, path, g, [&](const auto& p, auto fast) { decltype(fast)::type::spl(p, g, in, cap, q); },
-      [&](const auto& p) { spl_host(p, g, in, cap, q); }, [&](const auto& p) { spl_generic<D>(p, g, in, cap, q); });
+      [&](const auto& p) { spl_generic<D>(p, g, in, cap, q); });
   return q;
 }
 
@@ -150,49 +79,36 @@ Query spl_select(const Policy& policy, std::optional<double> cap, TensorView<con
 /// With an exclusion E (pixels labeled in earlier rounds) the rule runs on M' = M ∧ ¬E: every pixel
 /// of M', the cap ⌊cap·H·W⌋ unchanged and applied over M'.
 /// Query: per image the selected pixels ascending, `classes` = ŷ = argmax (p1 + p2)/2, no scores.
-struct SplSampler {
+struct SplSampler : SelectForms<SplSampler> {
   /// Per-image cap as a fraction of H·W in (0, 1]; none: every pixel of M.
   std::optional<double> cap;
 
+  SplSampler() = default;
+  /// The sampler with per-image cap `cap` (none: every pixel of M).
+  explicit SplSampler(std::optional<double> cap) : cap(cap) {}
+
   [[nodiscard]] std::string_view name() const { return "spl"; }
 
-  /// Selection on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
-  /// device D, run by a Thrust execution policy of that device (thrust::omp::par, thrust::cpp::par on
-  /// host memory; thrust::cuda::par or par_nosync.on(stream) on GPU memory). Throws labor::Error for
-  /// mismatched shapes, values that are not probabilities, or a cap outside (0, 1].
-  /// A host system on host memory runs the host fast path (detail::spl_host: vector block sweep over
-  /// staged tiles); a CUDA system on device memory (nvcc) the CUDA fast path (FastSamplers<cuda>: one
-  /// fused sweep over both maps, results copied to the host once); other systems the generic Thrust
-  /// passes. All give the same Query.
-  template <class Policy, class T, Device D>
-  [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2) const {
-    return select(policy, p1, p2, exclude_nothing<D>());
-  }
+  using SelectForms<SplSampler>::select;
 
-  /// select without the pixels of `exclude` (N×H×W, or H×W for C×H×W maps, on device D; non-zero =
-  /// excluded; empty = nothing excluded, the same Query as select(policy, p1, p2)): the rule on
-  /// M' = M ∧ ¬exclude. Throws labor::Error naming "exclude" for a mask of another shape.
+  /// The rule on maps `p1`, `p2` (N×C×H×W or C×H×W, same shape, probabilities) in the memory of
+  /// device D, run by a Thrust execution policy of that device (thrust::omp::par, thrust::cpp::par on
+  /// host memory; thrust::cuda::par or par_nosync.on(stream) on GPU memory), without the pixels of
+  /// `exclude` (N×H×W, or H×W for C×H×W maps, on D; non-zero = excluded; empty = nothing excluded):
+  /// the rule on M' = M ∧ ¬exclude. The path (host fast, CUDA fast, generic Thrust) is chosen by
+  /// detail::dispatch; all give the same Query. Throws labor::Error for mismatched shapes, values
+  /// that are not probabilities, a cap outside (0, 1], or a mask of another shape (naming "exclude").
   template <class Policy, class T, Device D>
   [[nodiscard]] Query select(const Policy& policy, TensorView<T, D> p1, TensorView<T, D> p2,
                              std::type_identity_t<ExcludeView<D>> exclude) const {
     static_assert(std::is_same_v<std::remove_const_t<T>, float>, "samplers take float probability maps");
     return detail::spl_select<Policy, D>(policy, cap, p1, p2, detail::Path::automatic, exclude);
   }
-
-  /// select on host maps with the OpenMP system.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2) const {
-    return select(detail::host_policy(), p1, p2);
-  }
-
-  /// select on host maps with the OpenMP system, without the pixels of `exclude`.
-  [[nodiscard]] Query select(TensorView<const float, cpu> p1, TensorView<const float, cpu> p2,
-                             ExcludeView<cpu> exclude) const {
-    return select(detail::host_policy(), p1, p2, exclude);
-  }
 };
 
 }  // namespace labor::samplers
 
+#include "labor/backend/cpu/samplers.hpp"
 #if defined(__CUDACC__)
 #include "labor/backend/cuda/samplers.cuh"
 #endif

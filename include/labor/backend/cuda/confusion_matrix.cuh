@@ -101,15 +101,15 @@ struct ConfusionKernels<cuda> {
       const int len = static_cast<int>(std::min(chunk, n - begin));
       const auto samples = thrust::make_transform_iterator(thrust::counting_iterator<std::int64_t>(begin), sample);
       std::size_t bytes = 0;
-      cuda_detail::check(cub::DeviceHistogram::HistogramEven(nullptr, bytes, samples, counts.data(), bins + 1, 0, bins,
-                                                             len, cuda_stream()),
-                         "ConfusionMatrix::update: cub::DeviceHistogram::HistogramEven (temporary storage size)");
+      cuda_kernels::check(cub::DeviceHistogram::HistogramEven(nullptr, bytes, samples, counts.data(), bins + 1, 0, bins,
+                                                              len, cuda_stream()),
+                          "ConfusionMatrix::update: cub::DeviceHistogram::HistogramEven (temporary storage size)");
       bytes = std::max<std::size_t>(bytes, 1);
       if (static_cast<std::int64_t>(bytes) > temp.numel())
         temp = Tensor<std::uint8_t, cuda>::uninitialized(Shape{static_cast<std::int64_t>(bytes)});
-      cuda_detail::check(cub::DeviceHistogram::HistogramEven(temp.data(), bytes, samples, counts.data(), bins + 1, 0,
-                                                             bins, len, cuda_stream()),
-                         "ConfusionMatrix::update: cub::DeviceHistogram::HistogramEven");
+      cuda_kernels::check(cub::DeviceHistogram::HistogramEven(temp.data(), bytes, samples, counts.data(), bins + 1, 0,
+                                                              bins, len, cuda_stream()),
+                          "ConfusionMatrix::update: cub::DeviceHistogram::HistogramEven");
       for_each_index<cuda>(bins, AddChunkCounts{counts.data(), totals.data()});
     }
     return totals;

@@ -18,21 +18,31 @@
 
 namespace labor {
 
-namespace cuda_detail {
+namespace cuda_kernels {
 
 /// cuBLAS status names (the library has no string function before 11.4 of its own API).
 inline const char* cublas_status_name(cublasStatus_t s) {
   switch (s) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    default: return "CUBLAS_STATUS_UNKNOWN";
+    case CUBLAS_STATUS_SUCCESS:
+      return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+      return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+      return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+      return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+      return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR:
+      return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+      return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR:
+      return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+      return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default:
+      return "CUBLAS_STATUS_UNKNOWN";
   }
 }
 
@@ -74,24 +84,30 @@ struct Context {
   std::once_flag blas_once_;
 };
 
-}  // namespace cuda_detail
+}  // namespace cuda_kernels
 
 /// The stream labor's GPU work is queued on.
-inline cudaStream_t cuda_stream() { return cuda_detail::Context::instance().stream; }
+inline cudaStream_t cuda_stream() {
+  return cuda_kernels::Context::instance().stream;
+}
 
 /// Makes labor queue its GPU work on `stream` from now on (the caller keeps it alive). Work already
 /// queued on the previous stream is waited for first.
 inline void set_cuda_stream(cudaStream_t stream) {
-  auto& ctx = cuda_detail::Context::instance();
+  auto& ctx = cuda_kernels::Context::instance();
   LABOR_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   ctx.stream = stream;
-  cuda_detail::check_cublas(cublasSetStream(ctx.blas(), stream), "cublasSetStream");
+  cuda_kernels::check_cublas(cublasSetStream(ctx.blas(), stream), "cublasSetStream");
 }
 
 /// Waits until every piece of work labor queued is done; throws labor::Error for a failed kernel.
-inline void cuda_synchronize() { LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream())); }
+inline void cuda_synchronize() {
+  LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
+}
 
 /// The cuBLAS handle labor uses, bound to cuda_stream().
-inline cublasHandle_t cublas_handle() { return cuda_detail::Context::instance().blas(); }
+inline cublasHandle_t cublas_handle() {
+  return cuda_kernels::Context::instance().blas();
+}
 
 }  // namespace labor

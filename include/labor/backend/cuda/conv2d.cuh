@@ -26,6 +26,7 @@
 #include "labor/core/device.hpp"
 #include "labor/core/tensor.hpp"
 #include "labor/nn/conv2d.hpp"
+#include "labor/nn/detail/buffers.hpp"
 
 namespace labor::cuda_kernels {
 
@@ -171,9 +172,9 @@ inline void im2col(const float* x, const ConvGeometry& g, std::int64_t images, f
   const std::int64_t total = images * g.col_rows() * g.col_cols();
   detail::launch_indexed(total, images * g.channels * g.height * g.width, [&](auto index) {
     using I = decltype(index);
-    im2col_kernel<I><<<cuda_detail::grid_blocks(total), cuda_detail::block_threads, 0, cuda_stream()>>>(
+    im2col_kernel<I><<<cuda_kernels::grid_blocks(total), cuda_kernels::block_threads, 0, cuda_stream()>>>(
         x, ConvIndex<I>::from(g), static_cast<I>(total), col);
-    cuda_detail::check_launch("Conv2d im2col kernel launch");
+    cuda_kernels::check_launch("Conv2d im2col kernel launch");
   });
 }
 
@@ -183,9 +184,9 @@ inline void col2im(const float* col, const ConvGeometry& g, std::int64_t images,
   const std::int64_t total = images * g.channels * g.height * g.width;
   detail::launch_indexed(total, images * g.col_rows() * g.col_cols(), [&](auto index) {
     using I = decltype(index);
-    col2im_kernel<I><<<cuda_detail::grid_blocks(total), cuda_detail::block_threads, 0, cuda_stream()>>>(
+    col2im_kernel<I><<<cuda_kernels::grid_blocks(total), cuda_kernels::block_threads, 0, cuda_stream()>>>(
         col, ConvIndex<I>::from(g), static_cast<I>(total), dx);
-    cuda_detail::check_launch("Conv2d col2im kernel launch");
+    cuda_kernels::check_launch("Conv2d col2im kernel launch");
   });
 }
 
@@ -199,7 +200,7 @@ inline void fill_bias(float* y, const float* b, std::int64_t images, std::int64_
 inline void bias_grad(const float* gy, std::int64_t images, std::int64_t channels, std::int64_t hw, float* db) {
   bias_grad_kernel<bias_grad_threads>
       <<<static_cast<unsigned>(channels), bias_grad_threads, 0, cuda_stream()>>>(gy, images, channels, hw, db);
-  cuda_detail::check_launch("Conv2d bias gradient kernel launch");
+  cuda_kernels::check_launch("Conv2d bias gradient kernel launch");
 }
 
 /// Images per im2col chunk: as many as fit conv_col_scratch_bytes, at least one, at most `images`.
@@ -269,19 +270,24 @@ inline void conv2d_backward(const ConvGeometry& g, std::int64_t images, const fl
 
 namespace labor::nn::detail {
 
-/// Conv2d's GPU kernels (float): the layer calls these from its D = cuda branch.
+/// Conv2d's GPU kernels (float), stateless: each call sizes its own column scratch.
 template <>
-struct Conv2dKernels<cuda> {
-  /// See cuda_kernels::conv2d_forward.
-  static void forward(const cpu_kernels::ConvGeometry& g, std::int64_t images, const float* x, const float* w,
-                      const float* b, std::int64_t out_channels, float* y) {
-    cuda_kernels::conv2d_forward(g, images, x, w, b, out_channels, y);
+struct Conv2dKernels<float, cuda> {
+  /// y (allocated) = conv(x) (cuda_kernels::conv2d_forward); keeps x in `kept` for backward while
+  /// gradients are enabled (keep_for_backward: one queued copy).
+  void forward(const cpu_kernels::ConvGeometry& g, const Tensor<float, cuda>& x, const float* w, const float* b,
+               std::int64_t out_channels, Tensor<float, cuda>& y, Tensor<float, cuda>& kept) {
+    keep_for_backward(kept, x);
+    cuda_kernels::conv2d_forward(g, x.size(0), x.data(), w, b, out_channels, y.data());
   }
-  /// See cuda_kernels::conv2d_backward.
-  static void backward(const cpu_kernels::ConvGeometry& g, std::int64_t images, const float* x, const float* w,
-                       std::int64_t out_channels, const float* gy, float* dx, float* dw, float* db) {
-    cuda_kernels::conv2d_backward(g, images, x, w, out_channels, gy, dx, dw, db);
+  /// dx (allocated) = dLoss/dx; adds into dw and db when not null (cuda_kernels::conv2d_backward).
+  void backward(const cpu_kernels::ConvGeometry& g, const Tensor<float, cuda>& input, const float* w,
+                std::int64_t out_channels, const Tensor<float, cuda>& gy, Tensor<float, cuda>& dx, float* dw,
+                float* db) {
+    cuda_kernels::conv2d_backward(g, input.size(0), input.data(), w, out_channels, gy.data(), dx.data(), dw, db);
   }
+  /// No effect: the GPU always runs im2col + GEMM.
+  void set_implicit_gemm(bool) {}
 };
 
 }  // namespace labor::nn::detail

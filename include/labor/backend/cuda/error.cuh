@@ -6,7 +6,7 @@
 
 #include "labor/core/error.hpp"
 
-namespace labor::cuda_detail {
+namespace labor::cuda_kernels {
 
 /// Throws labor::Error naming `what` and the CUDA error when `status` is not cudaSuccess.
 inline void check(cudaError_t status, const char* what) {
@@ -26,7 +26,7 @@ inline int device_count() {
   return n;
 }
 
-}  // namespace labor::cuda_detail
+}  // namespace labor::cuda_kernels
 
 /// Evaluates a CUDA runtime call and throws labor::Error if it fails.
-#define LABOR_CUDA_CHECK(call) ::labor::cuda_detail::check((call), #call)
+#define LABOR_CUDA_CHECK(call) ::labor::cuda_kernels::check((call), #call)

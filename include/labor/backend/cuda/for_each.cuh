@@ -12,7 +12,7 @@
 
 namespace labor {
 
-namespace cuda_detail {
+namespace cuda_kernels {
 
 /// Threads per block of labor's element-wise kernels.
 inline constexpr unsigned block_threads = 256;
@@ -32,17 +32,20 @@ __global__ void for_each_kernel(std::int64_t n, F f) {
 
 /// Throws labor::Error naming `what` when the last kernel launch failed (bad configuration, no
 /// device); does not wait for the kernel.
-inline void check_launch(const char* what) { check(cudaGetLastError(), what); }
+inline void check_launch(const char* what) {
+  check(cudaGetLastError(), what);
+}
 
-}  // namespace cuda_detail
+}  // namespace cuda_kernels
 
 namespace detail {
 template <>
 struct ForEach<cuda> {
   template <class F>
   static void run(std::int64_t n, F f, std::int64_t /*grain*/) {
-    cuda_detail::for_each_kernel<<<cuda_detail::grid_blocks(n), cuda_detail::block_threads, 0, cuda_stream()>>>(n, f);
-    cuda_detail::check_launch("for_each_index kernel launch");
+    cuda_kernels::for_each_kernel<<<cuda_kernels::grid_blocks(n), cuda_kernels::block_threads, 0, cuda_stream()>>>(n,
+                                                                                                                   f);
+    cuda_kernels::check_launch("for_each_index kernel launch");
   }
 };
 }  // namespace detail

@@ -26,8 +26,8 @@ namespace labor {
 /// `on`, or keeps full FP32 (the default) when not. Applies to every later cuBLAS call on labor's
 /// handle, in this whole process.
 inline void set_cuda_tf32(bool on) {
-  cuda_detail::check_cublas(cublasSetMathMode(cublas_handle(), on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-                            "cublasSetMathMode");
+  cuda_kernels::check_cublas(cublasSetMathMode(cublas_handle(), on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                             "cublasSetMathMode");
 }
 
 namespace cuda_kernels {
@@ -54,10 +54,10 @@ inline void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
                  std::int64_t ldc) {
   if (m == 0 || n == 0) return;
   using detail::blas_int;
-  cuda_detail::check_cublas(cublasSgemm(cublas_handle(), detail::blas_op(trans_b), detail::blas_op(trans_a),
-                                        blas_int(n, "n"), blas_int(m, "m"), blas_int(k, "k"), &alpha, b,
-                                        blas_int(ldb, "ldb"), a, blas_int(lda, "lda"), &beta, c, blas_int(ldc, "ldc")),
-                            "cublasSgemm");
+  cuda_kernels::check_cublas(cublasSgemm(cublas_handle(), detail::blas_op(trans_b), detail::blas_op(trans_a),
+                                         blas_int(n, "n"), blas_int(m, "m"), blas_int(k, "k"), &alpha, b,
+                                         blas_int(ldb, "ldb"), a, blas_int(lda, "lda"), &beta, c, blas_int(ldc, "ldc")),
+                             "cublasSgemm");
 }
 
 /// `batch` independent GEMMs as gemm() above: C_i = alpha·op(A_i)·op(B_i) + beta·C_i with
@@ -69,7 +69,7 @@ inline void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std
                                  std::int64_t stride_c, std::int64_t batch) {
   if (m == 0 || n == 0 || batch == 0) return;
   using detail::blas_int;
-  cuda_detail::check_cublas(
+  cuda_kernels::check_cublas(
       cublasSgemmStridedBatched(cublas_handle(), detail::blas_op(trans_b), detail::blas_op(trans_a), blas_int(n, "n"),
                                 blas_int(m, "m"), blas_int(k, "k"), &alpha, b, blas_int(ldb, "ldb"), stride_b, a,
                                 blas_int(lda, "lda"), stride_a, &beta, c, blas_int(ldc, "ldc"), stride_c,

@@ -122,9 +122,9 @@ void queue_sum(std::int64_t n, const F& f, Acc* out) {
   // Freed on the stream after the two kernels are queued: stream-ordered reuse is safe.
   auto partial = Tensor<Acc, cuda>::uninitialized(Shape{static_cast<std::int64_t>(blocks)});
   partial_sums_kernel<Acc><<<blocks, sum_block, 0, cuda_stream()>>>(n, f, partial.data());
-  cuda_detail::check_launch("loss partial sums kernel launch");
+  cuda_kernels::check_launch("loss partial sums kernel launch");
   final_sum_kernel<Acc><<<1, sum_block, 0, cuda_stream()>>>(partial.data(), blocks, out);
-  cuda_detail::check_launch("loss final sum kernel launch");
+  cuda_kernels::check_launch("loss final sum kernel launch");
 }
 
 /// A device copy of host values (an empty tensor for none).

@@ -45,10 +45,10 @@ struct CosineGradientElement {
 
 template <>
 struct WeightCosineKernels<cuda> {
-  /// The CosineSums of each weight pair (pa[k], pb[k]) of equal shapes, in order (waits for them).
-  /// `pa`, `pb`: kernel_parameters of the two layers.
+  /// The CosineSums of each weight pair (pa[k], pb[k]) of equal shapes (waits for them), added in
+  /// order on the host. `pa`, `pb`: kernel_parameters of the two layers.
   template <class Pa, class Pb>
-  static std::vector<CosineSums> sums(const Pa& pa, const Pb& pb) {
+  static CosineSums total(const Pa& pa, const Pb& pb) {
     const auto pairs = static_cast<std::int64_t>(pa.size());
     auto out = Tensor<CosineSums, cuda>::uninitialized(Shape{pairs});
     for (std::size_t k = 0; k < pa.size(); ++k) {
@@ -59,7 +59,9 @@ struct WeightCosineKernels<cuda> {
       queue_sum(va.numel(), CosineSumsElement<Ta, Tb>{va.data(), vb.data()}, out.data() + k);
     }
     const auto host = out.to<cpu>();
-    return std::vector<CosineSums>(host.data(), host.data() + host.numel());
+    CosineSums sums;
+    for (std::int64_t k = 0; k < host.numel(); ++k) sums = sums + host.data()[k];
+    return sums;
   }
 
   /// grad_a += scale·∂cos/∂a and grad_b += scale·∂cos/∂b element-wise for one weight pair.

@@ -17,7 +17,7 @@
 
 namespace labor {
 
-namespace cuda_detail {
+namespace cuda_kernels {
 
 /// The current device's default memory pool, set on first use to keep freed memory for reuse
 /// (release threshold: everything), so a training step's allocations after the first cost no
@@ -41,7 +41,7 @@ inline std::uint64_t pool_attribute(cudaMemPoolAttr attr) {
   return v;
 }
 
-}  // namespace cuda_detail
+}  // namespace cuda_kernels
 
 /// Device allocations through cudaMallocAsync on labor's stream: the driver's pool caches freed
 /// blocks and orders their reuse on the stream, so freeing a tensor whose kernels are still queued
@@ -52,8 +52,8 @@ struct DeviceMemory<cuda> {
   /// device or the device is out of memory.
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    cuda_detail::require_device("allocating device memory");
-    (void)cuda_detail::memory_pool();
+    cuda_kernels::require_device("allocating device memory");
+    (void)cuda_kernels::memory_pool();
     void* p = nullptr;
     cudaError_t status = cudaMallocAsync(&p, bytes, cuda_stream());
     if (status != cudaSuccess) {
@@ -69,7 +69,7 @@ struct DeviceMemory<cuda> {
       (void)cudaGetLastError();
       fail("cuda: allocating {} bytes failed: {} ({}; {} bytes free of {}; {} bytes held by labor's pool)", bytes,
            cudaGetErrorString(status), cudaGetErrorName(status), free_bytes, total_bytes,
-           cuda_detail::pool_attribute(cudaMemPoolAttrReservedMemCurrent));
+           cuda_kernels::pool_attribute(cudaMemPoolAttrReservedMemCurrent));
     }
     return p;
   }
@@ -87,17 +87,17 @@ struct DeviceMemory<cuda> {
   /// The pool keeps at most `bytes` of freed memory after a synchronisation (0: returns it all).
   static void set_cache_limit(std::size_t bytes) {
     std::uint64_t keep = bytes;
-    LABOR_CUDA_CHECK(cudaMemPoolSetAttribute(cuda_detail::memory_pool(), cudaMemPoolAttrReleaseThreshold, &keep));
+    LABOR_CUDA_CHECK(cudaMemPoolSetAttribute(cuda_kernels::memory_pool(), cudaMemPoolAttrReleaseThreshold, &keep));
   }
   /// Waits for labor's stream and returns the pool's unused memory to the device.
   static void release_cache() {
     LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
-    LABOR_CUDA_CHECK(cudaMemPoolTrimTo(cuda_detail::memory_pool(), 0));
+    LABOR_CUDA_CHECK(cudaMemPoolTrimTo(cuda_kernels::memory_pool(), 0));
   }
   /// Bytes the pool holds beyond those in use.
   static std::size_t cached_bytes() {
-    return cuda_detail::pool_attribute(cudaMemPoolAttrReservedMemCurrent) -
-           cuda_detail::pool_attribute(cudaMemPoolAttrUsedMemCurrent);
+    return cuda_kernels::pool_attribute(cudaMemPoolAttrReservedMemCurrent) -
+           cuda_kernels::pool_attribute(cudaMemPoolAttrUsedMemCurrent);
   }
 };
 

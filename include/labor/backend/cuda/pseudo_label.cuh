@@ -11,6 +11,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "labor/backend/cuda/context.cuh"
@@ -24,6 +25,15 @@
 #include "labor/loss/pseudo_label.hpp"
 
 namespace labor::loss::detail {
+
+/// The per-class confidences of a batch in ascending order within each class, in device memory.
+template <class T, Device D>
+struct ClassSortedConfidences {
+  /// All pixels' max-probabilities grouped by argmax class (class 0 first), ascending within a class.
+  Tensor<T, D> conf;
+  /// Host: class c occupies conf[begin[c], begin[c + 1]) (C + 1 offsets).
+  std::vector<std::int64_t> begin;
+};
 
 /// Per pixel: argmax class (lowest index on ties) and max-probability; flags the first non-finite value.
 template <class T>
@@ -145,6 +155,36 @@ struct PseudoLabelKernels<cuda> {
     for_each_index<cuda>(where.numel(), GatherValues<T>{values.data(), where.data(), picked.data()});
     const auto host = picked.template to<cpu>();
     return std::vector<double>(host.data(), host.data() + host.numel());
+  }
+
+  /// Per class c with pixels the percentile_linear at q[c] of its pixels' confidences (nothing for
+  /// a class without pixels): the confidences sorted by class on the device, each class's ranks
+  /// (percentile_rank), the two values they need fetched in one gather, numpy's interpolation on the
+  /// host. The same ranks and values as the CPU's selection, so the same percentiles.
+  template <class T>
+  static std::vector<std::optional<double>> class_percentiles(const std::int32_t* cls, const T* conf,
+                                                              std::int64_t pixels, const std::vector<double>& q) {
+    const std::size_t classes = q.size();
+    const ClassSortedConfidences<T, cuda> sorted = sort_by_class(cls, conf, pixels, static_cast<int>(classes));
+    std::vector<PercentileRank> rank(classes);
+    std::vector<std::int64_t> index;  // per class with pixels: the positions of ranks lo and lo + 1
+    for (std::size_t c = 0; c < classes; ++c) {
+      const std::int64_t begin = sorted.begin[c], count = sorted.begin[c + 1] - begin;
+      if (count == 0) continue;
+      rank[c] = percentile_rank(count, q[c]);
+      index.push_back(begin + rank[c].lo);
+      index.push_back(begin + rank[c].lo + (rank[c].interpolate ? 1 : 0));
+    }
+    const std::vector<double> value = gather(sorted.conf, index);
+    std::vector<std::optional<double>> out(classes);
+    std::size_t k = 0;
+    for (std::size_t c = 0; c < classes; ++c) {
+      if (sorted.begin[c + 1] == sorted.begin[c]) continue;
+      const double a = value[k], b = value[k + 1];
+      k += 2;
+      out[c] = rank[c].interpolate ? percentile_lerp(a, b, rank[c].t) : a;
+    }
+    return out;
   }
 
   /// out[i] = threshold_label(cls[i], conf[i], θ, ignore) for the `pixels` pixels (θ: C host values).

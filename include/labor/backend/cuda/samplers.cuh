@@ -57,8 +57,6 @@
 
 namespace labor::samplers::detail {
 
-namespace gpu {
-
 /// Threads of a sweep block; each handles one pixel per round.
 inline constexpr int sweep_threads = 256;
 /// Rounds of a sweep block: a tile is sweep_threads · sweep_rounds consecutive pixels of one image.
@@ -347,6 +345,25 @@ struct SweepArgs {
   bool proto_in_shared = false;               ///< ppl: accumulate per block in shared memory first
 };
 
+/// The arguments every sweep of chunk `ch` shares: the maps, their geometry and the tiling.
+inline SweepArgs chunk_sweep_args(const Chunk& ch, const Geometry& g, const MapPair& in) {
+  SweepArgs a;
+  a.p1 = ch.p1;
+  a.p2 = ch.p2;
+  a.hw = g.hw;
+  a.chw = in.chw;
+  a.channels = static_cast<int>(g.c);
+  a.tiles_per_image = ch.tiles_per_image;
+  return a;
+}
+
+/// Bytes of the look-back tile states of a sweep over `tiles` tiles.
+inline std::size_t tile_state_bytes(int tiles) {
+  std::size_t bytes = 0;
+  LABOR_CUDA_CHECK(TileState::AllocationSize(tiles, bytes));
+  return bytes;
+}
+
 /// Sets up a sweep: the look-back tile states, `bad` = no_bad, `zero[0, zero_count)` = 0.
 template <class T = unsigned long long>
 __global__ void sweep_init_kernel(TileState tile_state, int tiles, unsigned long long* bad, T* zero,
@@ -523,12 +540,12 @@ void launch_sweep(SweepArgs& a, const Chunk& ch, const Counters& layout, unsigne
       std::max<std::int64_t>((ch.tiles + 255) / 256, std::min<std::int64_t>((zero + 255) / 256, 1024));
   sweep_init_kernel<<<static_cast<unsigned>(init_blocks), 256, 0, cuda_stream()>>>(a.tile_state, ch.tiles, counters,
                                                                                    counters + 1, zero);
-  cuda_detail::check_launch("samplers: sweep init kernel");
+  cuda_kernels::check_launch("samplers: sweep init kernel");
   std::size_t shared = 0;
   if (Kind == Sweep::ppl && a.proto_in_shared)
     shared = static_cast<std::size_t>(a.channels) * (a.channels + 1) * sizeof(unsigned long long);
   sweep_kernel<Kind><<<static_cast<unsigned>(ch.tiles), sweep_threads, shared, cuda_stream()>>>(a);
-  cuda_detail::check_launch("samplers: sweep kernel");
+  cuda_kernels::check_launch("samplers: sweep kernel");
 }
 
 /// What the host learns from a sweep's counters.
@@ -755,8 +772,7 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   const auto lock = pinned.acquire(stage.bytes);
   const WaitOnUnwind settle;
 
-  std::size_t tile_bytes = 0;
-  LABOR_CUDA_CHECK(TileState::AllocationSize(ch.tiles, tile_bytes));
+  const std::size_t tile_bytes = tile_state_bytes(ch.tiles);
   Layout dev;
   const auto d_tiles = dev.add<std::byte>(static_cast<std::int64_t>(tile_bytes));
   const auto d_counters = dev.add<unsigned long long>(counters.words());
@@ -767,13 +783,7 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   auto ws = allocate(dev);
   std::byte* base = bytes_of(ws);
 
-  SweepArgs a;
-  a.p1 = ch.p1;
-  a.p2 = ch.p2;
-  a.hw = g.hw;
-  a.chw = in.chw;
-  a.channels = static_cast<int>(g.c);
-  a.tiles_per_image = ch.tiles_per_image;
+  SweepArgs a = chunk_sweep_args(ch, g, in);
   auto* stage_pixel = piece<std::uint32_t>(pinned.device(), st_pixel);
   auto* stage_class = piece<std::uint16_t>(pinned.device(), st_class);
   auto* words = piece<unsigned long long>(base, d_counters);
@@ -825,7 +835,7 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
                                        total, high_bits, b2 + s_sort, sort_temp);
   auto* flag = piece<std::uint8_t>(b2, s_flag);
   cap_flag_kernel<<<stride_blocks(total), 256, 0, cuda_stream()>>>(key, value, total, a.image_end, limit, flag);
-  cuda_detail::check_launch("spl: cap flag kernel");
+  cuda_kernels::check_launch("spl: cap flag kernel");
   auto* selected = piece<std::uint32_t>(b2, s_selected);
   auto* selected_count = piece<long long>(b2, s_count);
   select_flagged(flag, total, selected, selected_count, b2 + s_select, select_temp);
@@ -834,7 +844,7 @@ void spl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   for (std::size_t n = 0; n < kept.size(); ++n) kept_total += kept[n] = std::min(h.counts[n], limit);
   pack_kernel<float><<<stride_blocks(kept_total), 256, 0, cuda_stream()>>>(selected, selected_count, a.pixel, a.cls,
                                                                            nullptr, stage_pixel, stage_class, nullptr);
-  cuda_detail::check_launch("spl: pack kernel");
+  cuda_kernels::check_launch("spl: pack kernel");
   LABOR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
   unpack_images(host_pixel, host_class, nullptr, kept, ch.first_image, q);
 }
@@ -902,8 +912,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   const auto lock = pinned.acquire(stage.bytes);
   const WaitOnUnwind settle;
 
-  std::size_t tile_bytes = 0;
-  LABOR_CUDA_CHECK(TileState::AllocationSize(ch.tiles, tile_bytes));
+  const std::size_t tile_bytes = tile_state_bytes(ch.tiles);
   Layout dev;
   const auto d_tiles = dev.add<std::byte>(static_cast<std::int64_t>(tile_bytes));
   const auto d_counters = dev.add<unsigned long long>(counters.words());
@@ -919,13 +928,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   auto ws = allocate(dev);
   std::byte* base = bytes_of(ws);
 
-  SweepArgs a;
-  a.p1 = ch.p1;
-  a.p2 = ch.p2;
-  a.hw = g.hw;
-  a.chw = in.chw;
-  a.channels = channels;
-  a.tiles_per_image = ch.tiles_per_image;
+  SweepArgs a = chunk_sweep_args(ch, g, in);
   a.pixel = piece<std::uint32_t>(base, d_pixel);
   a.cls = piece<std::uint16_t>(base, d_class);
   a.row = piece<std::uint32_t>(base, d_row);
@@ -949,7 +952,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   auto* value = piece<std::uint32_t>(base, d_value);
   score_kernel<<<stride_blocks(capacity), 256, 0, cuda_stream()>>>(a.image_end + (ch.images - 1), a.row, a.slot, a.pbar,
                                                                    mu, channels, key, value);
-  cuda_detail::check_launch("ppl: score kernel");
+  cuda_kernels::check_launch("ppl: score kernel");
 
   header_ready.wait();
   const auto h = read_header(header, counters);
@@ -1002,7 +1005,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
   if (!spaced) {
     take_lowest_kernel<<<stride_blocks(total), 256, 0, cuda_stream()>>>(
         sorted_key, sorted_value, total, piece<long long>(b2, s_start), piece<long long>(b2, s_want), flag, score);
-    cuda_detail::check_launch("ppl: take kernel");
+    cuda_kernels::check_launch("ppl: take kernel");
   } else {
     LABOR_CUDA_CHECK(cudaMemsetAsync(flag, 0, static_cast<std::size_t>(total), cuda_stream()));
     const int shared_points = static_cast<int>(std::min<std::int64_t>(plan.widest, walk_shared_points));
@@ -1010,7 +1013,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
       walk_kernel<<<static_cast<unsigned>(walks), 32, static_cast<std::size_t>(shared_points) * sizeof(std::uint32_t),
                     cuda_stream()>>>(sorted_key, sorted_value, a.pixel, piece<WalkRow>(b2, s_walk), g.w, min_distance,
                                      shared_points, piece<std::uint32_t>(b2, s_spill), flag, score, taken);
-      cuda_detail::check_launch("ppl: min-distance walk kernel");
+      cuda_kernels::check_launch("ppl: min-distance walk kernel");
     }
   }
   auto* selected = piece<std::uint32_t>(b2, s_selected);
@@ -1020,7 +1023,7 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
     pack_kernel<float><<<stride_blocks(most_chosen), 256, 0, cuda_stream()>>>(
         selected, selected_count, a.pixel, a.cls, score, piece<std::uint32_t>(pinned.device(), st_pixel),
         piece<std::uint16_t>(pinned.device(), st_class), piece<float>(pinned.device(), st_score));
-    cuda_detail::check_launch("ppl: pack kernel");
+    cuda_kernels::check_launch("ppl: pack kernel");
   }
   auto* taken_host = piece<long long>(pinned.host(), st_taken);
   if (spaced && walks > 0)
@@ -1036,8 +1039,6 @@ void ppl_chunk(const Policy& policy, const Geometry& g, const MapPair& in, const
                 piece<float>(pinned.host(), st_score), plan.chosen, ch.first_image, q);
 }
 
-}  // namespace gpu
-
 /// The CUDA fast paths (see the file comment). Selected by spl_select, ppl_select and mask_select
 /// for a CUDA policy on device maps with Path::automatic. Safe to call from several host threads at
 /// once: their work shares labor's stream, and their chunks take turns on the page-locked stage.
@@ -1049,42 +1050,42 @@ struct FastSamplers<cuda> {
 
   /// True when the fast paths take maps of geometry `g` (H·W below 2^31 − 2048); otherwise the
   /// samplers keep the generic Thrust passes.
-  static bool applies(const Geometry& g) { return g.hw <= gpu::max_image_pixels; }
+  static bool applies(const Geometry& g) { return g.hw <= max_image_pixels; }
 
   /// SPL (spl_select's contract) on device maps: fills q.images.
   template <class Policy>
   static void spl(const Policy& policy, const Geometry& g, const MapPair& in, std::optional<double> cap, Query& q) {
-    gpu::join_policy_stream(policy);
+    join_policy_stream(policy);
     const std::int64_t limit = cap ? static_cast<std::int64_t>(std::floor(*cap * static_cast<double>(g.hw))) : g.hw;
-    for (const auto& ch : gpu::plan_chunks(g, in, 6, gpu::stage_budget, max_chunk_pixels))
-      gpu::spl_chunk(policy, g, in, ch, cap.has_value(), limit, q);
+    for (const auto& ch : plan_chunks(g, in, 6, stage_budget, max_chunk_pixels))
+      spl_chunk(policy, g, in, ch, cap.has_value(), limit, q);
   }
 
   /// PPL (ppl_select's contract) on device maps: fills q.images.
   template <class Policy>
   static void ppl(const Policy& policy, const Geometry& g, const MapPair& in, std::int64_t points, double min_distance,
                   Query& q) {
-    gpu::join_policy_stream(policy);
+    join_policy_stream(policy);
     const std::int64_t per_pixel = 8 * g.c + 40;  // p̄, then index, class, row, slot and the sort pair
-    for (const auto& ch : gpu::plan_chunks(g, in, per_pixel, gpu::device_budget, max_chunk_pixels))
-      gpu::ppl_chunk(policy, g, in, ch, points, min_distance, q);
+    for (const auto& ch : plan_chunks(g, in, per_pixel, device_budget, max_chunk_pixels))
+      ppl_chunk(policy, g, in, ch, points, min_distance, q);
   }
 
   /// The inconsistency mask (N×H×W uint8) of device maps; throws for the first bad pixel.
   template <class Policy>
   static Tensor<std::uint8_t, cuda> mask(const Policy& policy, const Geometry& g, const MapPair& in) {
-    gpu::join_policy_stream(policy);
+    join_policy_stream(policy);
     auto mask = Tensor<std::uint8_t, cuda>::uninitialized(Shape{g.n, g.h, g.w});
     auto bad = Tensor<std::uint64_t, cuda>::uninitialized(Shape{1});
     LABOR_CUDA_CHECK(cudaMemsetAsync(bad.data(), 0xFF, sizeof(std::uint64_t), cuda_stream()));
     const std::int64_t total = g.n * g.hw;
-    gpu::mask_kernel<<<gpu::stride_blocks(total), 256, 0, cuda_stream()>>>(
-        in.p1, in.p2, g.hw, in.chw, static_cast<int>(g.c), total, mask.data(),
-        reinterpret_cast<unsigned long long*>(bad.data()));
-    cuda_detail::check_launch("inconsistency_mask: kernel");
+    mask_kernel<<<stride_blocks(total), 256, 0, cuda_stream()>>>(in.p1, in.p2, g.hw, in.chw, static_cast<int>(g.c),
+                                                                 total, mask.data(),
+                                                                 reinterpret_cast<unsigned long long*>(bad.data()));
+    cuda_kernels::check_launch("inconsistency_mask: kernel");
     std::uint64_t first = 0;
     CrossDeviceCopy<cuda, cpu>::copy(&first, bad.data(), sizeof first);
-    if (first != gpu::no_bad)
+    if (first != no_bad)
       report_bad_pixel<cuda>(policy, g, in, static_cast<std::int64_t>(first), "inconsistency_mask", "p1", "p2");
     return mask;
   }

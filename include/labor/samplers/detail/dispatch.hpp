@@ -5,8 +5,8 @@
 /// SPL, PPL and the inconsistency mask each have up to three implementations:
 ///  - the generic Thrust passes (passes.hpp, `spl_generic`, `ppl_generic`, MaskPass): any Thrust
 ///    system on the memory of its device. They are the reference.
-///  - the host fast path (host_passes.hpp, `spl_host`, `ppl_host`): a host system (OpenMP, CPP,
-///    TBB) on host memory, when the vector block sweep is compiled in (LABOR_SAMPLERS_VECTOR_SWEEP).
+///  - the host fast path (`FastSamplers<cpu>`, backend/cpu/samplers.hpp): a host system (OpenMP,
+///    CPP, TBB) on host memory, when the compiler builds the vector sweep (have_vector_sweep).
 ///  - the CUDA fast path (`FastSamplers<cuda>`, backend/cuda/samplers.cuh): a Thrust CUDA policy on
 ///    device memory under nvcc, for images where `FastSamplers<cuda>::applies`.
 /// `Path::automatic` runs the fast path where one applies, `Path::generic` always the reference.
@@ -23,26 +23,27 @@
 #include <type_traits>
 
 #include "labor/core/device.hpp"
-#include "labor/samplers/detail/host_sweep.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/detail/system.hpp"
 
 namespace labor::samplers::detail {
 
-/// Runs the implementation of a sampler rule that `path` selects for `policy` on maps of device D:
-/// `cuda_fast(policy, std::type_identity<FastSamplers<cuda>>{})`, `host_fast(policy)` or
-/// `generic(policy)`, and returns what it returns. The callables are generic lambdas whose bodies
-/// depend on their parameters, so only the chosen one is instantiated: host compilers never see
-/// FastSamplers<cuda>, and CUDA policies never instantiate the host sweep.
-template <Device D, class Policy, class CudaFast, class HostFast, class Generic>
-decltype(auto) dispatch(const Policy& policy, Path path, const Geometry& g, CudaFast&& cuda_fast, HostFast&& host_fast,
-                        Generic&& generic) {
-  if constexpr (is_cuda_policy<Policy> && std::is_same_v<D, cuda>) {
+/// Whether `Policy` on maps of device D has a fast path: a CUDA policy on cuda maps, a host policy
+/// on cpu maps when the vector sweep is compiled in.
+template <class Policy, Device D>
+inline constexpr bool has_fast_path = std::is_same_v<D, cuda> ? is_cuda_policy<Policy>
+                                                              : (!is_cuda_policy<Policy> && have_vector_sweep);
+
+/// Runs the implementation of a sampler rule that `path` selects for `policy` on maps of device D,
+/// `fast(policy, std::type_identity<FastSamplers<D>>{})` or `generic(policy)`, and returns what it
+/// returns. The callables are generic lambdas whose bodies depend on their parameters, so only the
+/// chosen one is instantiated: host compilers never see FastSamplers<cuda>, and CUDA policies never
+/// instantiate the host sweep.
+template <Device D, class Policy, class Fast, class Generic>
+decltype(auto) dispatch(const Policy& policy, Path path, const Geometry& g, Fast&& fast, Generic&& generic) {
+  if constexpr (has_fast_path<Policy, D>) {
     if (path == Path::automatic && FastSamplers<D>::applies(g))
-      return cuda_fast(policy, std::type_identity<FastSamplers<D>>{});
-  }
-  if constexpr (have_vector_sweep && !is_cuda_policy<Policy> && std::is_same_v<D, cpu>) {
-    if (path == Path::automatic) return host_fast(policy);
+      return fast(policy, std::type_identity<FastSamplers<D>>{});
   }
   return generic(policy);
 }

@@ -91,21 +91,8 @@ LABOR_HOST_DEVICE inline std::int64_t first_bad(const BlockStats<B, What>& s, st
   return no_bad_pixel;
 }
 
-/// Validation only: bad[b] = first bad pixel of block b.
-template <int B>
-struct ValidatePass {
-  MapPair in;
-  std::int64_t* bad;
-  LABOR_HOST_DEVICE void operator()(std::int64_t b) const {
-    BlockStats<B, stat_none> s;
-    std::int64_t base;
-    int len;
-    in.sweep(b, s, base, len);
-    bad[b] = first_bad(s, base, len);
-  }
-};
-
-/// mask[n·hw + i] = [argmax p1 ≠ argmax p2]; bad[b] as in ValidatePass.
+/// mask[n·hw + i] = [argmax p1 ≠ argmax p2] (nothing written when mask is null: validation only);
+/// bad[b] = the first bad pixel of block b.
 template <int B>
 struct MaskPass {
   MapPair in;
@@ -116,8 +103,10 @@ struct MaskPass {
     std::int64_t base;
     int len;
     in.sweep(b, s, base, len);
-    std::uint8_t* out = mask + base;
-    for (int j = 0; j < len; ++j) out[j] = s.a1[j] != s.a2[j] ? 1 : 0;
+    if (mask) {
+      std::uint8_t* out = mask + base;
+      for (int j = 0; j < len; ++j) out[j] = s.a1[j] != s.a2[j] ? 1 : 0;
+    }
     bad[b] = first_bad(s, base, len);
   }
 };
@@ -304,7 +293,7 @@ void validate_pair(const Policy& policy, const Geometry& g, const MapPair& in, s
                    std::string_view name1 = "p1", std::string_view name2 = "p2") {
   constexpr int B = block_pixels<Policy>;
   auto bad = scratch<std::int64_t, D>(g.blocks());
-  thrust::for_each(policy, items(0), items(g.blocks()), ValidatePass<B>{in, bad.data()});
+  thrust::for_each(policy, items(0), items(g.blocks()), MaskPass<B>{in, nullptr, bad.data()});
   check_bad_pixels<D>(policy, g, bad.data(), in, who, name1, name2);
 }
 

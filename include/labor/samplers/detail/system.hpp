@@ -40,10 +40,23 @@ enum class Path {
   generic,    ///< the Thrust passes every system runs (the reference the fast paths are tested against)
 };
 
-/// The CUDA fast paths of the samplers (fused sweep over both maps, CUB compaction, sorts and
-/// selections), specialised for labor::cuda in backend/cuda/samplers.cuh, which nvcc includes at
-/// the end of the sampler headers. The samplers reach it only through this dependent name inside
-/// `if constexpr (is_cuda_policy<Policy>)`, so host compilers never need its definition.
+#if defined(__GNUC__) || defined(__clang__)
+#define LABOR_SAMPLERS_VECTOR_SWEEP 1
+#else
+#define LABOR_SAMPLERS_VECTOR_SWEEP 0
+#endif
+
+/// True when this compiler builds the vector sweep (GCC or Clang vector extensions); otherwise
+/// SweepBlock runs BlockStats and the samplers keep their generic passes.
+inline constexpr bool have_vector_sweep = LABOR_SAMPLERS_VECTOR_SWEEP != 0;
+
+/// The fast paths of the samplers on device D: `applies(g)`, `spl`, `ppl` and `mask` with the
+/// contracts of spl_select, ppl_select and mask_select. cpu (backend/cpu/samplers.hpp): the vector
+/// block sweep over staged tiles, for host systems when have_vector_sweep; cuda
+/// (backend/cuda/samplers.cuh, included by nvcc at the end of the sampler headers): a fused sweep
+/// over both maps, CUB compaction, sorts and selections. dispatch (dispatch.hpp) reaches them only
+/// through this dependent name inside `if constexpr (has_fast_path<Policy, D>)`, so a compiler
+/// never needs a specialisation it cannot build.
 template <Device D>
 struct FastSamplers;
 

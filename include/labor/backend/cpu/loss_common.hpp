@@ -1,10 +1,10 @@
 #pragma once
-/// @file pixel_loop.hpp
-/// The host driver of the per-pixel loss kernels. N×C×H×W maps keep a pixel's C values H·W elements
-/// apart, so walking pixel by pixel touches C (often conflicting) cache lines per array. The driver
-/// instead cuts the pixels into tiles, copies each tile's channels into a pixel-major scratch block
-/// with streaming reads, runs the per-pixel function on contiguous values (stride 1; the CUDA kernels
-/// call the same functions with stride H·W), and streams the outputs back.
+/// @file loss_common.hpp
+/// The host driver of the per-pixel loss kernels (backend/cpu/loss_*.hpp). N×C×H×W maps keep a pixel's C values H·W
+/// elements apart, so walking pixel by pixel touches C (often conflicting) cache lines per array. The driver instead
+/// cuts the pixels into tiles, copies each tile's channels into a pixel-major scratch block with streaming reads, runs
+/// the per-pixel function on contiguous values (stride 1; the CUDA kernels call the same functions with stride H·W),
+/// and streams the outputs back.
 
 #include <algorithm>
 #include <array>

@@ -1,5 +1,5 @@
 #pragma once
-/// @file host_sweep.hpp
+/// @file samplers_sweep.hpp
 /// The host fast path of the block sweep: the statistics of a block of consecutive pixels of one
 /// image (M, ŷ, validity) computed with GCC/Clang vector extensions, so that the per-pixel state
 /// stays in registers across the channel loop (the generic BlockStats keeps it in arrays, and host
@@ -15,18 +15,9 @@
 
 #include "labor/core/config.hpp"
 #include "labor/samplers/detail/pixel_math.hpp"
+#include "labor/samplers/detail/system.hpp"
 
 namespace labor::samplers::detail {
-
-#if defined(__GNUC__) || defined(__clang__)
-#define LABOR_SAMPLERS_VECTOR_SWEEP 1
-#else
-#define LABOR_SAMPLERS_VECTOR_SWEEP 0
-#endif
-
-/// True when this compiler builds the vector sweep (GCC or Clang vector extensions); otherwise
-/// SweepBlock runs BlockStats and the samplers keep their generic passes.
-inline constexpr bool have_vector_sweep = LABOR_SAMPLERS_VECTOR_SWEEP != 0;
 
 #if LABOR_SAMPLERS_VECTOR_SWEEP
 

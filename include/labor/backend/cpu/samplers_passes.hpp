@@ -1,5 +1,5 @@
 #pragma once
-/// @file host_passes.hpp
+/// @file samplers_passes.hpp
 /// The host fast path of the sweeps over the two maps: one Thrust for_each over tiles of
 /// consecutive pixels of one image, each tile staged row by row and swept in SweepBlocks. One sweep
 /// validates the maps and compacts the inconsistent pixels of the tile (index, ŷ and, on request,
@@ -15,9 +15,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "labor/backend/cpu/samplers_sweep.hpp"
 #include "labor/core/device.hpp"
 #include "labor/core/parallel.hpp"
-#include "labor/samplers/detail/host_sweep.hpp"
 #include "labor/samplers/detail/passes.hpp"
 #include "labor/samplers/detail/pixel_math.hpp"
 #include "labor/samplers/detail/system.hpp"
