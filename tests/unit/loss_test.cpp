@@ -272,6 +272,8 @@ TEST(BceWithLogits, BadInputsAreErrors) {
   x[1] = std::numeric_limits<double>::quiet_NaN();
   expect_error([&] { (void)loss::bce_with_logits(x, 0.0); },
                {"bce_with_logits", "logits", "(n=0, c=0, y=0, x=1)", "finite"});
+  // A bad logit is reported before a bad target.
+  expect_error([&] { (void)loss::bce_with_logits(x, t); }, {"bce_with_logits", "logits", "(n=0, c=0, y=0, x=1)"});
 }
 
 // ---------------------------------------------------------------------------------------------
