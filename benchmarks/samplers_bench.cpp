@@ -1,4 +1,5 @@
-// Pixel samplers on CPU (Thrust OMP system): SPL, SPL with a cap, PPL, entropy and margin top-k on
+// Pixel samplers on CPU (Thrust OMP system): SPL, SPL with a cap, PPL, entropy and margin top-k and
+// RIPU (its region score alone, region and pixel mode) on
 // one Cityscapes-sized frame (19×1024×2048) and a batch of 4 at 19×512×1024 (the same pixel count:
 // one frame equivalent), next to a plain parallel sum over both maps (reading them once: the
 // bandwidth floor). SPL and PPL also run on the generic Thrust passes (…GenericPath), the code the
@@ -109,6 +110,28 @@ void BM_Entropy(benchmark::State& state) {
 void BM_Margin(benchmark::State& state) {
   run_sampler(state, labor::samplers::MarginSampler{40});
 }
+/// RIPU's region score alone (3×3 windows, k = 1): the pixel pass and the sliding-window row pass,
+/// the part whose cost grows with the map (the walk only visits the best pixels).
+void BM_RipuRegionScore(benchmark::State& state) {
+  namespace d = labor::samplers::detail;
+  run_select(state, [](const Tensor<float>& p1, const Tensor<float>& p2) {
+    const auto policy = d::host_policy();
+    const auto g = d::blocked<decltype(policy)>(d::check_probability_pair("ripu", p1.shape(), p2.shape()));
+    const auto key = d::ripu_scores<labor::cpu>(policy, g, d::map_pair<labor::cpu>(g, p1.view(), p2.view()), {},
+                                                {.region = true, .budget = 40, .radius = 1}, "ripu");
+    benchmark::DoNotOptimize(key.data());
+    return labor::samplers::Query{};
+  });
+}
+/// RIPU region mode at RIPU's 2.2 % budget (⌈0.022·H·W / 9⌉ windows per image) and pixel mode at
+/// 40 pixels per image, the whole selection.
+void BM_RipuRegion(benchmark::State& state) {
+  run_sampler(state, labor::samplers::RipuSampler{labor::samplers::RipuSampler::Mode::region,
+                                                  state.range(2) * state.range(3) * 22 / 1000});
+}
+void BM_RipuPixel(benchmark::State& state) {
+  run_sampler(state, labor::samplers::RipuSampler{labor::samplers::RipuSampler::Mode::pixel, 40});
+}
 
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"n", "c", "h", "w"});
@@ -125,5 +148,8 @@ BENCHMARK(BM_SplGenericPath)->Apply(shapes);
 BENCHMARK(BM_PplGenericPath)->Apply(shapes);
 BENCHMARK(BM_Entropy)->Apply(shapes);
 BENCHMARK(BM_Margin)->Apply(shapes);
+BENCHMARK(BM_RipuRegionScore)->Apply(shapes);
+BENCHMARK(BM_RipuRegion)->Apply(shapes);
+BENCHMARK(BM_RipuPixel)->Apply(shapes);
 
 }  // namespace

@@ -119,7 +119,6 @@ bool same_query(const S::Query& a, const S::Query& b) {
   return true;
 }
 
-
 TEST(SamplersGpu, InconsistencyMaskMatchesHost) {
   LABOR_REQUIRE_GPU();
   PoisonScope poison;
@@ -212,6 +211,19 @@ TEST(SamplersGpu, BaselinesMatchHost) {
   }
 }
 
+// RIPU runs its Thrust passes on the device and walks on the host: the same query as the host,
+// both modes, radii 1 and 2, more classes than the samplers' shared-memory paths keep.
+TEST(SamplersGpu, RipuMatchesHost) {
+  LABOR_REQUIRE_GPU();
+  using Mode = S::RipuSampler::Mode;
+  for (const auto& m : {palette_maps(3, 6, 37, 53, 1), smooth_maps(2, 19, 64, 96, 2), smooth_maps(2, 60, 23, 41, 6)})
+    for (const Mode mode : {Mode::region, Mode::pixel})
+      for (std::int64_t k : {1, 2}) {
+        SCOPED_TRACE(fmt::format("mode {} k {}", static_cast<int>(mode), k));
+        expect_parity(m, S::RipuSampler{mode, 60, k});
+      }
+}
+
 TEST(SamplersGpu, BadInputIsALaborError) {
   LABOR_REQUIRE_GPU();
   auto m = palette_maps(1, 3, 8, 8, 4);
@@ -284,7 +296,7 @@ using labor::testing::exclusion_mask;
 
 static_assert(S::Sampler<S::SplSampler, labor::cuda> && S::Sampler<S::PplSampler, labor::cuda> &&
               S::Sampler<S::RandomSampler, labor::cuda> && S::Sampler<S::EntropySampler, labor::cuda> &&
-              S::Sampler<S::MarginSampler, labor::cuda>);
+              S::Sampler<S::MarginSampler, labor::cuda> && S::Sampler<S::RipuSampler, labor::cuda>);
 
 /// An exclusion mask and its copy on the device.
 struct DeviceMask {
@@ -342,6 +354,8 @@ TEST(SamplersGpu, ExclusionMatchesHost) {
       expect_parity_excluding(m, mask, S::RandomSampler{points, 7});
       expect_parity_excluding(m, mask, S::EntropySampler{points});
       expect_parity_excluding(m, mask, S::MarginSampler{points});
+      expect_parity_excluding(m, mask, S::RipuSampler{S::RipuSampler::Mode::region, points});
+      expect_parity_excluding(m, mask, S::RipuSampler{S::RipuSampler::Mode::pixel, points});
     }
   }
 }

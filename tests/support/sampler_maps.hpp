@@ -16,8 +16,8 @@ struct Maps {
 /// Maps built from a small palette of quantised probability vectors (integer weights 0..3,
 /// normalised, plus channel permutations of them), so argmax ties, equal |p1 − p2| sums, equal
 /// entropies, margins and PPL scores occur on purpose. `agree` = chance that p2 uses p1's vector.
-Maps palette_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed,
-                  double agree = 0.6, int palette_size = 7) {
+inline Maps palette_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed,
+                         double agree = 0.6, int palette_size = 7) {
   labor::Rng rng(seed);
   std::vector<std::vector<float>> palette;
   for (int v = 0; v < palette_size; ++v) {
@@ -48,7 +48,7 @@ Maps palette_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w
 }
 
 /// Continuous maps: softmax of random logits, p2 a noisy copy of p1.
-Maps smooth_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
+inline Maps smooth_maps(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::uint64_t seed) {
   labor::Rng rng(seed);
   Maps m{Tensor<float>(Shape{n, c, h, w}), Tensor<float>(Shape{n, c, h, w})};
   const std::int64_t hw = h * w;

@@ -24,7 +24,7 @@ struct ImageQuery {
 
 /// The selection for a batch of images, in input order.
 struct Query {
-  /// "spl", "ppl", "random", "entropy" or "margin".
+  /// "spl", "ppl", "random", "entropy", "margin", "ripu_region" or "ripu_pixel".
   std::string strategy;
   /// Number of classes C of the probability maps the query was made from.
   std::int32_t num_classes = 0;

@@ -10,6 +10,7 @@
 /// entropy are sums of per-channel terms rounded to fixed point, so the sum does not depend on the
 /// channel order; the margin is one double subtraction.
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 
@@ -33,6 +34,8 @@ inline constexpr double l1_scale = 1152921504606846976.0;  // 2^60
 inline constexpr double entropy_scale = 281474976710656.0;  // 2^48
 /// Fixed-point scale of p̄ in the PPL prototype sums (up to 2^27 pixels per class fit in int64).
 inline constexpr double proto_scale = 68719476736.0;  // 2^36
+/// Fixed-point scale of RIPU's pixel entropy (float terms; a sum ≤ log 65536 < 12 fits in int32).
+inline constexpr float entropy24_scale = 16777216.0f;  // 2^24
 /// Sentinel "no bad pixel" for the first-bad-pixel reduction.
 inline constexpr std::int64_t no_bad_pixel = INT64_MAX;
 
@@ -48,6 +51,53 @@ LABOR_HOST_DEVICE inline std::int64_t to_fixed(double x, double scale) {
 /// −p·log p with 0·log 0 = 0, as a fixed-point term of the entropy key.
 LABOR_HOST_DEVICE inline std::int64_t entropy_term(double p) {
   return p > 0.0 ? to_fixed(-p * std::log(p), entropy_scale) : 0;
+}
+
+/// a·b + c with one rounding where the host has fused multiply-add (x86-64 with FMA, AArch64) and
+/// on CUDA devices, so that a compiler cannot contract some products and not others: the same bits
+/// on both. Without FMA, a·b + c with two roundings (such a host agrees with itself only).
+LABOR_HOST_DEVICE inline float fused(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/// log x for a normal float x > 0 from +, ×, ÷, fused multiply-adds and bit operations only (no
+/// library call), so that host compilers vectorise it and the host and CUDA devices compute the
+/// same bits: x = m·2^e with m ∈ [√½, √2), log m = 2·atanh t with t = (m − 1)/(m + 1), |t| ≤ 0.172,
+/// by its series to t⁹ (truncation below 2^-27 of log m). Relative error ≈ 1e-7.
+LABOR_HOST_DEVICE inline float log_approx(float x) {
+#if defined(__CUDA_ARCH__)
+  const std::uint32_t bits = __float_as_uint(x);
+#else
+  const auto bits = std::bit_cast<std::uint32_t>(x);
+#endif
+  constexpr std::uint32_t sqrt_half = 0x3f3504f3u;  // bits of √½
+  const std::uint32_t shifted = bits - sqrt_half;
+  const auto e = static_cast<float>(static_cast<std::int32_t>(shifted) >> 23);
+  const std::uint32_t mbits = (shifted & 0x007fffffu) + sqrt_half;
+#if defined(__CUDA_ARCH__)
+  const float m = __uint_as_float(mbits);
+#else
+  const auto m = std::bit_cast<float>(mbits);
+#endif
+  const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+  const float series = fused(t2, fused(t2, fused(t2, fused(t2, 0.2222222f, 0.2857143f), 0.4f), 0.6666667f), 2.0f);
+  return fused(e, 0.6931472f, t * series);
+}
+
+/// −p·log p as a fixed-point term of RIPU's pixel entropy (scale 2^24), branch-free so that the
+/// block sweep vectorises: p + 2^-100 keeps log_approx's argument normal (it changes no p above
+/// 2^-76, and every term below that rounds to 0); a negative or NaN result (only for values that
+/// are not probabilities, which validation reports) gives 0.
+LABOR_HOST_DEVICE inline std::int32_t entropy24_term(float p) {
+  const float q = p + 7.8886091e-31f;  // 2^-100
+  const float v = -q * log_approx(q) * entropy24_scale;
+  return static_cast<std::int32_t>((v > 0.0f ? v : 0.0f) + 0.5f);
 }
 
 /// PPL's min-distance test: true when in-image pixels `a` and `b` of an image of width `w` lie at
@@ -104,9 +154,10 @@ LABOR_HOST_DEVICE inline double mean_prob(float a, float b) {
 /// What a block pass computes besides M, ŷ and the validity of each pixel.
 enum StatBits : unsigned {
   stat_none = 0,
-  stat_l1 = 1u << 0,       ///< Σ_c |p1 − p2| as fixed point (SPL cap key)
-  stat_entropy = 1u << 1,  ///< entropy of p̄ as fixed point
-  stat_margin = 1u << 2,   ///< top-1 − top-2 of p̄ (double)
+  stat_l1 = 1u << 0,         ///< Σ_c |p1 − p2| as fixed point (SPL cap key)
+  stat_entropy = 1u << 1,    ///< entropy of p̄ as fixed point
+  stat_margin = 1u << 2,     ///< top-1 − top-2 of p̄ (double)
+  stat_entropy24 = 1u << 3,  ///< entropy of p̄ from float terms as fixed point 2^-24 (RIPU; vectorised)
 };
 
 /// Statistics of a block of up to B consecutive pixels of one image, computed in one sweep over
@@ -120,6 +171,7 @@ struct BlockStats {
   bool bad[B];
   std::int64_t l1[B];
   std::int64_t entropy[B];
+  std::int32_t entropy24[B];
   double margin[B];
 
   /// Computes the statistics of pixels [0, len) at p1[j], p2[j] (channel stride hw), len ≤ B.
@@ -152,6 +204,7 @@ struct BlockStats {
       s1[j] = s2[j] = 0.0f;
       neg[j] = 0;
       k1[j] = entropy[j] = 0;
+      entropy24[j] = 0;
       t1[j] = t2[j] = -1.0;
     }
     LABOR_SAMPLERS_DEVICE_UNROLL
@@ -177,6 +230,7 @@ struct BlockStats {
         tie[j] |= static_cast<int>(f == mf[j]) & static_cast<int>(c > 0);
         mf[j] = f > mf[j] ? f : mf[j];
         ib[j] = (c & gb) | (ib[j] & ~gb);
+        if constexpr ((What & stat_entropy24) != 0) entropy24[j] += entropy24_term(0.5f * f);
         if constexpr (exact_sums) {
           const double d1 = static_cast<double>(v1), d2 = static_cast<double>(v2);
           if constexpr ((What & stat_l1) != 0) k1[j] += to_fixed(d1 > d2 ? d1 - d2 : d2 - d1, l1_scale);
