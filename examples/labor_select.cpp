@@ -1,7 +1,8 @@
 // labor_select: pick the pixels a human should label from a model's probability maps.
 //
-//   labor_select --p1 A.npy [--p2 B.npy] [--logits] --strategy spl|ppl|random|entropy|margin
-//                [--points N] [--cap F] [--min-distance R] [--seed S] --out DIR
+//   labor_select --p1 A.npy [--p2 B.npy] [--logits]
+//                --strategy spl|ppl|random|entropy|margin|ripu_region|ripu_pixel [--points N] [--radius K]
+//                [--cap F] [--min-distance R] [--seed S] --out DIR
 //
 // A.npy and B.npy are float32, little-endian, C-order arrays of shape C×H×W or N×C×H×W: the two
 // heads' probability maps (a model with one head passes only --p1, used for both), or logits with
@@ -35,7 +36,7 @@ namespace {
 struct Options {
   std::string p1, p2, strategy, out;
   bool logits = false;
-  std::optional<std::int64_t> points;
+  std::optional<std::int64_t> points, radius;
   std::optional<double> cap;
   std::optional<double> min_distance;
   std::optional<std::uint64_t> seed;
@@ -69,7 +70,9 @@ labor::samplers::Query select(const Options& o, labor::TensorView<const float> p
   namespace s = labor::samplers;
   const std::int64_t pixels = p1.size(2) * p1.size(3);
   const bool pointwise = o.strategy != "spl";
-  only_for(o.points, pointwise, "--points", o.strategy, "ppl, random, entropy, margin");
+  only_for(o.points, pointwise, "--points", o.strategy, "ppl, random, entropy, margin, ripu_region, ripu_pixel");
+  const bool ripu = o.strategy == "ripu_region" || o.strategy == "ripu_pixel";
+  only_for(o.radius, ripu, "--radius", o.strategy, "ripu_region, ripu_pixel");
   only_for(o.cap, o.strategy == "spl", "--cap", o.strategy, "spl");
   only_for(o.min_distance, o.strategy == "ppl", "--min-distance", o.strategy, "ppl");
   only_for(o.seed, o.strategy == "random", "--seed", o.strategy, "random");
@@ -80,12 +83,19 @@ labor::samplers::Query select(const Options& o, labor::TensorView<const float> p
                 pixels, p1.size(2), p1.size(3), *o.points);
   }
   if (o.cap) LABOR_CHECK(*o.cap > 0.0 && *o.cap <= 1.0, "--cap: expected in (0, 1], got {}", *o.cap);
+  if (o.radius)
+    LABOR_CHECK(*o.radius >= 1 && *o.radius <= s::detail::ripu_max_radius, "--radius: expected 1 to {}, got {}",
+                s::detail::ripu_max_radius, *o.radius);
   if (o.min_distance) LABOR_CHECK(*o.min_distance >= 0, "--min-distance: expected >= 0, got {}", *o.min_distance);
 
   if (o.strategy == "spl") return s::SplSampler{o.cap}.select(p1, p2);
   if (o.strategy == "ppl") return s::PplSampler{*o.points, o.min_distance.value_or(0.0)}.select(p1, p2);
   if (o.strategy == "random") return s::RandomSampler{*o.points, o.seed.value_or(0)}.select(p1, p2);
   if (o.strategy == "entropy") return s::EntropySampler{*o.points}.select(p1, p2);
+  if (ripu)
+    return s::RipuSampler{o.strategy == "ripu_region" ? s::RipuSampler::Mode::region : s::RipuSampler::Mode::pixel,
+                          *o.points, o.radius.value_or(1)}
+        .select(p1, p2);
   return s::MarginSampler{*o.points}.select(p1, p2);
 }
 
@@ -141,10 +151,14 @@ int main(int argc, char** argv) {
   app.add_option("--p1", o.p1, "first head's map: float32 .npy, C×H×W or N×C×H×W")->required();
   app.add_option("--p2", o.p2, "second head's map, same shape (default: --p1)");
   app.add_flag("--logits", o.logits, "the maps are logits: apply a channel softmax first");
-  app.add_option("--strategy", o.strategy, "spl, ppl, random, entropy or margin")
+  app.add_option("--strategy", o.strategy, "spl, ppl, random, entropy, margin, ripu_region or ripu_pixel")
       ->required()
-      ->check(CLI::IsMember({"spl", "ppl", "random", "entropy", "margin"}));
-  app.add_option("--points", o.points, "points per image (ppl, random, entropy, margin)");
+      ->check(CLI::IsMember({"spl", "ppl", "random", "entropy", "margin", "ripu_region", "ripu_pixel"}));
+  app.add_option("--points", o.points,
+                 "points per image (ppl, random, entropy, margin, ripu_pixel); ripu_region: the budget in pixels, "
+                 "labeled as ceil(points / (2k+1)^2) whole windows");
+  app.add_option("--radius", o.radius,
+                 "ripu_region, ripu_pixel: window radius k, windows of (2k+1)^2 pixels (default 1)");
   app.add_option("--cap", o.cap, "spl: keep at most floor(cap·H·W) pixels per image, cap in (0, 1]");
   app.add_option("--min-distance", o.min_distance, "ppl: minimum Chebyshev distance between points of a class");
   app.add_option("--seed", o.seed, "random: seed");

@@ -196,8 +196,14 @@ int main(int argc, char** argv) {
                                                 "label to RUN/rounds/<r>/\n  e.g. labor query run --strategy ppl "
                                                 "--points 40");
   add_common(query_cmd, true);
-  query_cmd->add_option("--strategy", args.strategy, "ppl, spl, random, entropy or margin")->capture_default_str();
-  query_cmd->add_option("--points", args.points, "points per image (ppl, random, entropy, margin; default 40)");
+  query_cmd
+      ->add_option("--strategy", args.strategy,
+                   "ppl, spl, random, entropy, margin, ripu_region or ripu_pixel (RIPU with 3×3 windows; "
+                   "ripu_region labels ceil(points / 9) whole windows)")
+      ->capture_default_str();
+  query_cmd->add_option("--points", args.points,
+                        "points per image (ppl, random, entropy, margin, ripu_pixel; the budget of ripu_region; "
+                        "default 40)");
   query_cmd->add_option("--cap", args.cap, "SPL: at most this fraction of each image's pixels");
   query_cmd->add_option("--min-distance", args.min_distance, "PPL: minimum distance between points of a class")
       ->capture_default_str();

@@ -406,7 +406,12 @@ class Workflow {
                         {{"points", points}, {"seed", seed}});
     if (st == "entropy") return run_.query(round, trainer_, sel, pool, s::EntropySampler{points}, {{"points", points}});
     if (st == "margin") return run_.query(round, trainer_, sel, pool, s::MarginSampler{points}, {{"points", points}});
-    labor::fail("--strategy: expected ppl, spl, random, entropy or margin, got '{}'", st);
+    if (st == "ripu_region" || st == "ripu_pixel")
+      return run_.query(
+          round, trainer_, sel, pool,
+          s::RipuSampler{st == "ripu_region" ? s::RipuSampler::Mode::region : s::RipuSampler::Mode::pixel, points, 1},
+          {{"points", points}, {"radius", 1}});
+    labor::fail("--strategy: expected ppl, spl, random, entropy, margin, ripu_region or ripu_pixel, got '{}'", st);
   }
 
   /// The latest finished model: (round, stage name), round 0 = UDA.

@@ -409,6 +409,7 @@ def main():
         exact_runs(exe, tmp)
         float_runs(exe, tmp)
         random_runs(exe, tmp)
+        ripu_runs(exe, tmp)
         bad_inputs(exe, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -543,6 +544,42 @@ def random_runs(exe, tmp):
     check(outs[0]["images"] != outs[2]["images"], "random: another seed, another selection")
 
 
+def ripu_runs(exe, tmp):
+    """RIPU's geometry through the program (its scores are checked against a plain-loop reference in
+    tests/unit/ripu_test.cpp): ripu_region labels ceil(points / (2k+1)^2) windows that never overlap,
+    ripu_pixel `points` pixels, no two within k of each other."""
+    rng = np.random.default_rng(11)
+    p1, p2 = float_maps(rng, 2, 5, 24, 31)[:2]
+    a, b = os.path.join(tmp, "r_p1.npy"), os.path.join(tmp, "r_p2.npy")
+    np.save(a, p1)
+    np.save(b, p2)
+    for strategy, points, radius in (("ripu_region", 40, 1), ("ripu_region", 30, 2), ("ripu_pixel", 12, 1),
+                                     ("ripu_pixel", 7, 3)):
+        name = f"{strategy} k={radius}"
+        out = os.path.join(tmp, f"out-{strategy}-{radius}")
+        rc, _, err = run(exe, ["--p1", a, "--p2", b, "--strategy", strategy, "--points", str(points),
+                               "--radius", str(radius), "--out", out])
+        if not check(rc == 0, f"{name}: exit {rc}: {err.strip()}"):
+            continue
+        doc = json.load(open(os.path.join(out, "queries.json")))
+        check(doc["strategy"] == strategy, f"{name}: strategy {doc['strategy']}")
+        side = 2 * radius + 1
+        for i, entry in enumerate(doc["images"]):
+            px = [tuple(p) for p in entry["pixels"]]
+            check(px == sorted(set(px)), f"{name}: image {i}: pixels not distinct and ascending")
+            if strategy == "ripu_pixel":
+                check(len(px) == points, f"{name}: image {i}: {len(px)} pixels, expected {points}")
+                # Each chosen pixel suppresses its window: any two are more than k apart.
+                close = [(p, q) for j, p in enumerate(px) for q in px[j + 1:]
+                         if max(abs(p[0] - q[0]), abs(p[1] - q[1])) <= radius]
+                check(not close, f"{name}: image {i}: pixels within {radius} of each other: {close[:3]}")
+            else:
+                # Disjoint windows of side² pixels, or at least (k+1)² where clipped at a corner.
+                windows = -(-points // (side * side))
+                check(windows * (radius + 1) ** 2 <= len(px) <= windows * side * side,
+                      f"{name}: image {i}: {len(px)} pixels for {windows} windows of {side}x{side}")
+
+
 def bad_inputs(exe, tmp):
     rng = np.random.default_rng(3)
     p1, p2 = quantised_maps(rng, 2, 4, 5, 6)
@@ -585,6 +622,11 @@ def bad_inputs(exe, tmp):
         ("cap for ppl", ["--p1", good1, "--strategy", "ppl", "--points", "2", "--cap", "0.5"], "--cap"),
         ("min-distance < 0", ["--p1", good1, "--strategy", "ppl", "--points", "2", "--min-distance", "-1"],
          "--min-distance"),
+        ("radius 0", ["--p1", good1, "--strategy", "ripu_region", "--points", "9", "--radius", "0"], "--radius"),
+        ("radius > 64", ["--p1", good1, "--strategy", "ripu_pixel", "--points", "2", "--radius", "65"], "--radius"),
+        ("radius for entropy", ["--p1", good1, "--strategy", "entropy", "--points", "2", "--radius", "1"],
+         "--radius"),
+        ("points missing for ripu", ["--p1", good1, "--strategy", "ripu_region"], "--points"),
         ("strategy", ["--p1", good1, "--strategy", "best"], "strategy"),
         ("missing file", ["--p1", os.path.join(tmp, "nope.npy"), "--strategy", "spl"], "nope.npy"),
         ("not npy", ["--p1", afile, "--strategy", "spl"], "a_file"),
