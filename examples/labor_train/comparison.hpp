@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <labor/annotate.hpp>
@@ -25,6 +26,7 @@
 #include <labor/io/atomic_file.hpp>
 #include <labor/io/json.hpp>
 #include <labor/io/weights.hpp>
+#include <labor/metrics.hpp>
 #include <labor/models.hpp>
 #include <labor/samplers.hpp>
 #include <labor/train.hpp>
@@ -94,9 +96,20 @@ class Comparison {
                                          [this](const train::TargetLabels& p) { report_pseudo(p); });
     draw_selector(uda, first);
 
-    // SPL first: random and entropy take its realised pixels per image in each round.
     std::vector<std::int64_t> spl_points;
-    for (const char* m : {"labor_spl", "labor_ppl", "random", "entropy"}) method(m, uda, first, spl_points);
+    if (cfg_.curve.enabled()) {
+      // A budget curve: every strategy at every budget, each from the same UDA model and selector.
+      for (const std::int64_t k : cfg_.curve.points)
+        for (const auto& m : cfg_.curve.strategies) {
+          const std::string name = curve_stage(m, k);
+          curve_names_.push_back(name);
+          method(m, name, k, uda, first, spl_points);
+        }
+    } else {
+      // SPL first: random, entropy and RIPU take its realised pixels per image in each round.
+      for (const char* m : {"labor_spl", "labor_ppl", "random", "entropy", "ripu_region"})
+        method(m, m, std::nullopt, uda, first, spl_points);
+    }
     const std::int64_t h = data_.height, w = data_.width;
     const auto all = train::all_labels(data_.pool);
     Trainer full = uda;
@@ -131,8 +144,15 @@ class Comparison {
     return run_.fingerprint(stage, parent, {{"adapt", labor::train::to_json(cfg_.labor.adapt)}, {"labels", labels_id}});
   }
 
-  /// The rounds of one labeled method from the UDA model `uda` and the round-1 selector `first`.
-  void method(const std::string& m, const Trainer& uda, Selector& first, std::vector<std::int64_t>& spl_points) {
+  /// The stage name of strategy `m` at `points` per image in a budget curve.
+  static std::string curve_stage(const std::string& m, std::int64_t points) { return fmt::format("{}_k{}", m, points); }
+
+  /// The rounds of one labeled method, strategy `m` under the stage name `name`, from the UDA model
+  /// `uda` and the round-1 selector `first`: at `budget` labeled points per image when set (a curve
+  /// point, split over the rounds), else at the comparison's budgets (PPL's points, SPL's cap, the
+  /// others SPL's realised points per image, which `spl_points` collects).
+  void method(const std::string& m, const std::string& name, std::optional<std::int64_t> budget, const Trainer& uda,
+              Selector& first, std::vector<std::int64_t>& spl_points) {
     using namespace labor;
     const std::int64_t rounds = cfg_.labor.rounds, pool = data_.pool.size(), h = data_.height, w = data_.width;
     const auto classes = static_cast<std::int32_t>(num_classes());
@@ -142,18 +162,18 @@ class Comparison {
     std::string parent = run_.uda_fingerprint();
     for (std::int64_t r = 1; r <= rounds; ++r) {
       const std::string suffix = rounds == 1 ? "" : fmt::format("_r{}", r);
-      const std::string stage = m + suffix;
+      const std::string stage = name + suffix;
       // The round's selector: the shared one in round 1, then one retrained from this method's model.
       std::optional<Selector> own;
       if (r > 1 && m != "random")
         own.emplace(run_.selector_stage(
-            fmt::format("selector_{}_r{}", m, r),
-            run_.fingerprint(fmt::format("selector_{}_r{}", m, r), parent, train::to_json(cfg_.labor.selector)), a,
+            fmt::format("selector_{}_r{}", name, r),
+            run_.fingerprint(fmt::format("selector_{}_r{}", name, r), parent, train::to_json(cfg_.labor.selector)), a,
             data_.pool, train::stage_seed(cfg_.labor.seed, "selector", r - 1)));
       Selector& sel = own ? *own : first;
       const fs::path store_file = out_ / "labels" / (stage + ".lstore");
       const std::string select_fp =
-          run_.fingerprint("selection_" + stage, parent, selection_settings(m, r, spl_points));
+          run_.fingerprint("selection_" + stage, parent, selection_settings(m, r, spl_points, budget));
       const fs::path marker = out_ / "checkpoints" / ("selection_" + stage + ".json");
       if (fs::exists(marker) && fs::exists(store_file)) {
         const auto j = labor::io::read_json(marker);
@@ -163,7 +183,7 @@ class Comparison {
                     marker.string());
         store = annotate::LabelStore::read(store_file);
         Progress::note(fmt::format("[selection {}] resumed from {}", stage, marker.string()));
-        if (m == "labor_spl") {
+        if (m == "labor_spl" && !budget) {
           LABOR_CHECK(j.contains("points") && j["points"].is_number_integer() && j["points"].get<std::int64_t>() >= 1,
                       "checkpoint '{}': points: expected an integer >= 1, got {}", marker.string(),
                       j.contains("points") ? labor::io::quote(j["points"]) : std::string("none"));
@@ -171,11 +191,11 @@ class Comparison {
         }
       } else {
         progress_.begin("selection " + stage);
-        const auto q = select(m, r, a, sel, oracle, store, spl_points);
+        const auto q = select(m, r, a, sel, oracle, store, spl_points, budget);
         fs::create_directories(store_file.parent_path());
         store.save(store_file);
         const auto k = std::max<std::int64_t>(1, std::llround(q.points_per_image()));
-        if (m == "labor_spl") spl_points.push_back(k);
+        if (m == "labor_spl" && !budget) spl_points.push_back(k);
         fs::create_directories(marker.parent_path());
         io::atomic_write(marker, "selection checkpoint",
                          nlohmann::json{{"stage", "selection_" + stage},
@@ -187,15 +207,19 @@ class Comparison {
         progress_.end(fmt::format("{:.2f}% of the pool's pixels ({:.1f}/image); {} labeled so far",
                                   100.0 * q.fraction(), q.points_per_image(), store.queried_pixels()));
       }
+      profiles_[stage] = profile(a, parent, store);
       const auto labels = train::dense_labels(store, pool, h, w);
       const double frac = static_cast<double>(store.queried_pixels()) / static_cast<double>(pool * h * w);
       const std::string fp = labeled_fingerprint(stage, parent, fnv1a64_hex(store.serialize()));
       model_stage(stage, fp, a, cfg_.labor.adapt, &labels, "adapt", r - 1, frac, frac * static_cast<double>(h * w));
+      rows_.at(stage).selection = profiles_.at(stage);
+      rows_.at(stage).strategy = m;
+      rows_.at(stage).budget = budget.value_or(0);
       if (rounds > 1) {
-        round_rows_[m].push_back(rows_.at(stage));
-        rows_[m] = rows_.at(stage);
-        rows_[m].name = m;
-        predictions_[m] = predictions_.at(stage);
+        round_rows_[name].push_back(rows_.at(stage));
+        rows_[name] = rows_.at(stage);
+        rows_[name].name = name;
+        predictions_[name] = predictions_.at(stage);
       }
       parent = fp;
     }
@@ -203,8 +227,14 @@ class Comparison {
 
   /// What decides the selection of method m in round r (the budget of that round).
   [[nodiscard]] nlohmann::json selection_settings(const std::string& m, std::int64_t r,
-                                                  const std::vector<std::int64_t>& spl_points) const {
+                                                  const std::vector<std::int64_t>& spl_points,
+                                                  std::optional<std::int64_t> budget) const {
     const std::int64_t rounds = cfg_.labor.rounds;
+    if (budget) {
+      nlohmann::json j = {{"points", round_share(*budget, rounds, r)}};
+      if (m == "labor_ppl") j["min_distance"] = cfg_.ppl_min_distance;
+      return j;
+    }
     if (m == "labor_ppl")
       return {{"points", round_share(cfg_.ppl_points, rounds, r)}, {"min_distance", cfg_.ppl_min_distance}};
     if (m == "labor_spl") return {{"cap", cfg_.spl_cap / static_cast<double>(rounds)}};
@@ -212,30 +242,84 @@ class Comparison {
   }
 
   /// Round r's selection of method m with selector `sel`, answered by `oracle` into `store`.
+  /// Round r's selection of method m with selector `sel`, answered by `oracle` into `store`: at
+  /// `budget` points per image (split over the rounds) when set; SPL then keeps at most that many
+  /// pixels of each image's inconsistency mask.
   labor::samplers::Query select(const std::string& m, std::int64_t r, Trainer& a, Selector& sel,
                                 labor::annotate::SimulatedOracle& oracle, labor::annotate::LabelStore& store,
-                                const std::vector<std::int64_t>& spl_points) {
+                                const std::vector<std::int64_t>& spl_points, std::optional<std::int64_t> budget) {
     using namespace labor;
-    const std::int64_t rounds = cfg_.labor.rounds;
+    const std::int64_t rounds = cfg_.labor.rounds, hw = data_.height * data_.width;
     if (m == "labor_spl") {
       samplers::SplSampler spl;
-      if (cfg_.spl_cap > 0) spl.cap = cfg_.spl_cap / static_cast<double>(rounds);
+      // floor(cap·H·W) = the round's points: the cap a half pixel above them.
+      if (budget)
+        spl.cap = std::min(1.0, (static_cast<double>(round_share(*budget, rounds, r)) + 0.5) / static_cast<double>(hw));
+      else if (cfg_.spl_cap > 0)
+        spl.cap = cfg_.spl_cap / static_cast<double>(rounds);
       return a.select(sel, data_.pool, spl, oracle, store);
     }
     if (m == "labor_ppl")
-      return a.select(
-          sel, data_.pool,
-          samplers::PplSampler{round_share(cfg_.ppl_points, rounds, r), static_cast<double>(cfg_.ppl_min_distance)},
-          oracle, store);
-    const std::int64_t k = spl_points.at(static_cast<std::size_t>(r - 1));
+      return a.select(sel, data_.pool,
+                      samplers::PplSampler{round_share(budget.value_or(cfg_.ppl_points), rounds, r),
+                                           static_cast<double>(cfg_.ppl_min_distance)},
+                      oracle, store);
+    const std::int64_t k = budget ? round_share(*budget, rounds, r) : spl_points.at(static_cast<std::size_t>(r - 1));
     if (m == "random")
       return a.select(sel, data_.pool, samplers::RandomSampler{k, train::stage_seed(cfg_.labor.seed, "random", r - 1)},
                       oracle, store);
+    if (m == "ripu_region" || m == "ripu_pixel")
+      return a.select(
+          sel, data_.pool,
+          samplers::RipuSampler{
+              m == "ripu_region" ? samplers::RipuSampler::Mode::region : samplers::RipuSampler::Mode::pixel, k, 1},
+          oracle, store);
+    if (m == "margin") return a.select(sel, data_.pool, samplers::MarginSampler{k}, oracle, store);
+    LABOR_CHECK(m == "entropy", "labor_train: strategy: expected one of {}, got '{}'", fmt::join(strategies(), ", "),
+                m);
     return a.select(sel, data_.pool, samplers::EntropySampler{k}, oracle, store);
   }
 
+  /// What the labels of `store` are made of (metrics::SelectionProfile, closeness within 2 pixels),
+  /// against the pool's truth and the predictions of `model` (fingerprint `model_fp`, the model that
+  /// selected them), as JSON shares; null for a pool above 2^28 pixels, whose predictions are not kept.
+  nlohmann::json profile(Trainer& model, const std::string& model_fp, const labor::annotate::LabelStore& store) {
+    using namespace labor;
+    const std::int64_t n = data_.pool.size(), h = data_.height, w = data_.width, hw = h * w;
+    if (n * hw > (std::int64_t{1} << 28)) return nullptr;
+    auto& pred = pool_predictions_[model_fp];  // classes < 256: one byte a pixel
+    if (pred.empty()) {
+      pred.resize(static_cast<std::size_t>(n * hw));
+      constexpr std::int64_t batch = 8;
+      for (std::int64_t b = 0; b < n; b += batch) {
+        std::vector<std::int64_t> idx;
+        for (std::int64_t i = b; i < std::min(n, b + batch); ++i) idx.push_back(i);
+        const auto p = model.predict(data::batch_images(data_.pool, idx, cfg_.labor.normalization).template to<D>())
+                           .template to<cpu>();
+        for (std::int64_t k = 0; k < p.numel(); ++k)
+          pred[static_cast<std::size_t>(b * hw + k)] = static_cast<std::uint8_t>(p[k]);
+      }
+    }
+    metrics::SelectionProfile prof(static_cast<std::int32_t>(num_classes()), 2);
+    Tensor<std::int32_t, cpu> predicted({h, w});
+    std::vector<std::int64_t> pixels;
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t k = 0; k < hw; ++k) predicted[k] = pred[static_cast<std::size_t>(i * hw + k)];
+      pixels.clear();
+      if (store.contains(i))
+        for (const auto& e : store.image(i).entries) pixels.push_back(e.index);
+      prof.add(data_.pool.label(i), predicted, pixels);
+    }
+    return {{"close_distance", prof.close_distance()}, {"selected", prof.selected()},
+            {"boundary_share", prof.boundary_share()}, {"boundary_base", prof.boundary_base()},
+            {"error_share", prof.error_share()},       {"error_base", prof.error_base()},
+            {"close_share", prof.close_share()},       {"class_shares", prof.class_shares()},
+            {"class_base", prof.class_base()}};
+  }
+
   /// A stage that produces a segmenter: loaded from its checkpoint, or trained (from the model in
-  /// `t`), evaluated on the test split and saved with its result.
+  /// `t`), evaluated on the validation split (when there is one) and the test split, and saved with
+  /// both results.
   void model_stage(const std::string& name, const std::string& fp, Trainer& t,
                    const labor::train::SegmenterStageOptions& o, const labor::train::TargetLabels* labels,
                    const std::string& stream, std::int64_t round, double fraction, double points) {
@@ -251,11 +335,13 @@ class Comparison {
           MethodResult r;
           r.name = name;
           r.miou = 100.0 * cm.miou();
+          if (data_.val.size() > 0) r.val_miou = 100.0 * tr.evaluate(data_.val).miou();
           for (double v : cm.iou()) r.per_class_iou.push_back(100.0 * v);
           r.labeled_fraction = fraction;
           r.points_per_image = points;
           auto j = r.to_json();
-          j["summary"] = fmt::format("mIoU {:.1f}", r.miou);
+          j["summary"] = std::isnan(r.val_miou) ? fmt::format("mIoU {:.1f}", r.miou)
+                                                : fmt::format("val mIoU {:.1f}, test mIoU {:.1f}", r.val_miou, r.miou);
           return j;
         });
     try {
@@ -326,15 +412,17 @@ class Comparison {
   }
 
   static const std::vector<std::string>& order() {
-    static const std::vector<std::string> o = {"source_only", "uda",     "labor_ppl",        "labor_spl",
-                                               "random",      "entropy", "target_supervised"};
+    static const std::vector<std::string> o = {"source_only", "uda",     "labor_ppl",   "labor_spl",
+                                               "random",      "entropy", "ripu_region", "target_supervised"};
     return o;
   }
 
+  /// The rows of order(), then a curve's in the order they ran (budget, then strategy).
   std::vector<MethodResult> ordered_rows() const {
     std::vector<MethodResult> out;
     for (const auto& m : order())
       if (rows_.count(m) != 0) out.push_back(rows_.at(m));
+    for (const auto& m : curve_names_) out.push_back(rows_.at(m));
     return out;
   }
 
@@ -357,6 +445,12 @@ class Comparison {
   std::map<std::string, MethodResult> rows_;
   std::map<std::string, std::vector<MethodResult>> round_rows_;
   std::map<std::string, labor::Tensor<std::int32_t, labor::cpu>> predictions_;
+  /// Per model fingerprint, its predicted classes on the pool (image-major, for profile()).
+  std::map<std::string, std::vector<std::uint8_t>> pool_predictions_;
+  /// Per labeled stage, profile() of its labels.
+  std::map<std::string, nlohmann::json> profiles_;
+  /// A curve's labeled stages, in the order they ran.
+  std::vector<std::string> curve_names_;
   std::vector<std::uint8_t> vis_mask_;
   labor::samplers::Query vis_ppl_;
   nlohmann::json timing_ = nlohmann::json::object();

@@ -41,8 +41,9 @@ using DiscOn = labor::models::FcDiscriminator<float, D>;
 
 /// Data read from files instead of the embedded benchmark (an empty `source` means the benchmark).
 struct FileData {
-  /// Dataset specs (folder:, list:, cityscapes:, gta5:): labeled source, target pool, target test.
-  std::string source, target, target_test;
+  /// Dataset specs (folder:, list:, cityscapes:, gta5:): labeled source, target pool, target test,
+  /// and the optional labeled target validation split (empty: none).
+  std::string source, target, target_test, target_val;
   /// Every target image is resized to height×width (0×0: the files must share one size), every
   /// source image to source_height×source_width (0×0: height×width).
   std::int64_t height = 0, width = 0, source_height = 0, source_width = 0;
@@ -53,6 +54,22 @@ struct FileData {
   std::vector<std::string> class_names;
 
   [[nodiscard]] bool enabled() const { return !source.empty(); }
+};
+
+/// The labeled strategies labor_train runs: LabOR's SPL and PPL, and the peers.
+inline const std::vector<std::string>& strategies() {
+  static const std::vector<std::string> s = {"labor_spl", "labor_ppl",   "random",    "entropy",
+                                             "margin",    "ripu_region", "ripu_pixel"};
+  return s;
+}
+
+/// A budget curve instead of the comparison: every strategy of `strategies` at every budget of
+/// `points` (labeled points per image, ascending, distinct), each from the same UDA model and
+/// round-1 selector; SPL keeps at most that many pixels of its mask per image.
+struct CurveSpec {
+  std::vector<std::int64_t> points;
+  std::vector<std::string> strategies;
+  [[nodiscard]] bool enabled() const { return !points.empty(); }
 };
 
 /// Everything that determines the comparison's numbers.
@@ -80,6 +97,9 @@ struct Config {
   /// Save a stage's state every this many iterations (0: only when a stage ends), so an
   /// interrupted stage resumes where it was. Not part of the settings that decide the numbers.
   std::int64_t checkpoint_every = 0;
+  /// A budget curve instead of the comparison (not enabled: the comparison). Each curve stage's
+  /// fingerprint holds its own budget, so it is not part of to_json().
+  CurveSpec curve;
 };
 
 /// The settings of a preset: "default" (the README's comparison, ≈ 5 minutes on 2 cores) or
@@ -88,7 +108,7 @@ struct Config {
 inline Config preset(std::string_view name) {
   Config c;
   c.preset = std::string(name);
-  c.data = {.height = 64, .width = 128, .source_images = 400, .target_pool = 100, .target_test = 100};
+  c.data = {.height = 64, .width = 128, .source_images = 400, .target_pool = 100, .target_test = 100, .target_val = 50};
   c.source = {.iterations = 600, .batch_size = 4, .sgd = {.lr = 0.01, .weight_decay = 1e-4}, .lambda_adv = 0};
   c.labor.uda = {.iterations = 600, .batch_size = 4, .sgd = {.lr = 0.005, .weight_decay = 1e-4}, .lambda_adv = 0.001};
   c.labor.selector = {
@@ -102,6 +122,7 @@ inline Config preset(std::string_view name) {
     c.data.source_images = 160;
     c.data.target_pool = 48;
     c.data.target_test = 48;
+    c.data.target_val = 24;
     c.source.iterations = 250;
     c.labor.uda.iterations = 150;
     c.labor.selector.iterations = 100;
@@ -114,9 +135,9 @@ inline Config preset(std::string_view name) {
 
 /// Switches `c` to the network `name`: "small" (the presets' SmallBackbone, trained from scratch) or
 /// "deeplabv2-r18" / "deeplabv2-r50" / "deeplabv2-r101" (DeepLab-v2: dilated ResNet with output
-/// stride 8, batch norm frozen when weights are loaded and trained otherwise, the four-branch ASPP with dilations 6, 12, 18, 24; inputs normalised
-/// with ImageNet's mean and std as torchvision's weights expect; SGD as the paper's: lr 2.5e-4,
-/// heads ×10, momentum 0.9, weight decay 5e-4). @throws labor::Error for another name.
+/// stride 8, batch norm frozen when weights are loaded and trained otherwise, the four-branch ASPP with dilations 6,
+/// 12, 18, 24; inputs normalised with ImageNet's mean and std as torchvision's weights expect; SGD as the paper's:
+/// lr 2.5e-4, heads ×10, momentum 0.9, weight decay 5e-4). @throws labor::Error for another name.
 inline void set_model(Config& c, const std::string& name) {
   if (name == "small") {
     c.model = name;
@@ -144,6 +165,7 @@ inline nlohmann::json to_json(const Config& c) {
           {"data", c.files.enabled() ? nlohmann::json{{"source", c.files.source},
                                                       {"target", c.files.target},
                                                       {"target_test", c.files.target_test},
+                                                      {"target_val", c.files.target_val},
                                                       {"height", c.files.height},
                                                       {"width", c.files.width},
                                                       {"source_height", c.files.source_height},
@@ -155,6 +177,7 @@ inline nlohmann::json to_json(const Config& c) {
                                                       {"source_images", d.source_images},
                                                       {"target_pool", d.target_pool},
                                                       {"target_test", d.target_test},
+                                                      {"target_val", d.target_val},
                                                       {"seed", d.seed},
                                                       {"palette_shift", d.palette_shift}}},
           {"device", c.device},
@@ -176,11 +199,13 @@ inline nlohmann::json to_json(const Config& c) {
 }
 
 /// The data of a comparison: the labeled source, the target pool (its labels are read only by the
-/// simulated oracle and the supervised upper bound) and the held-out target test split.
+/// simulated oracle and the supervised upper bound), the labeled target validation split (where
+/// settings and strategies are chosen; may be empty) and the held-out target test split (read only
+/// for the reported numbers).
 struct Splits {
-  labor::data::AnyDataset source, pool, test;
+  labor::data::AnyDataset source, pool, test, val;
   std::vector<std::string> class_names;
-  /// Size of every pool and test image.
+  /// Size of every pool, validation and test image.
   std::int64_t height = 0, width = 0;
   /// One line for the log.
   std::string description;

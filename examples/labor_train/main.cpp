@@ -4,8 +4,9 @@
 //               [--points N] [--spl-cap F] [--visuals N] [stage and data overrides, see --help]
 //
 // Trains source-only, UDA (AdaptSeg), LabOR's pixel selector, selects with LabOR-SPL, LabOR-PPL,
-// random and entropy (at SPL's realised budget), adapts one model per selection and a fully
-// supervised upper bound, and prints a Markdown table. Writes DIR/results.json,
+// random, entropy and RIPU's region mode (the last three at SPL's realised budget), adapts one model
+// per selection and a fully supervised upper bound, scores each on the target validation split and
+// the target test split, and prints a Markdown table. Writes DIR/results.json,
 // DIR/miou_vs_labels.svg, DIR/visuals/test_*.png, DIR/labels/*.lstore and DIR/checkpoints/ (one
 // per stage: a rerun resumes after the last finished stage and prints the same table). Any bad
 // input ends with one line on stderr starting "labor_train: error: " and exit status 1 (2 for
@@ -13,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -24,10 +26,12 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <labor/core/parallel.hpp>
 
 #include "cli.hpp"
+#include "curve.hpp"
 #include "experiment.hpp"
 #include "splits.hpp"
 
@@ -42,7 +46,7 @@ void print_error(std::string message) { labor_train::print_error("labor_train", 
 /// Command-line overrides of a preset (unset = keep the preset's value).
 struct Overrides {
   std::optional<std::int64_t> source_iters, uda_iters, selector_iters, adapt_iters, batch;
-  std::optional<std::int64_t> source_images, pool_images, test_images, height, width;
+  std::optional<std::int64_t> source_images, pool_images, test_images, val_images, height, width;
   std::optional<double> lambda_adv, lambda_dis, lambda_weight, palette_shift;
 };
 
@@ -51,13 +55,31 @@ void set_if(const std::optional<T>& v, T& field) {
   if (v) field = *v;
 }
 
+/// The comma-separated numbers of `text` for `flag` (none for an empty text), each parsed by `parse`
+/// (std::stoll, std::stod, ...). @throws labor::Error naming the flag for an item that is not a number.
+template <class F>
+auto parse_numbers(const std::string& text, const char* flag, F parse) {
+  std::vector<decltype(parse(std::string(), nullptr))> out;
+  for (const auto& item : split_list(text)) {
+    std::size_t used = 0;
+    try {
+      out.push_back(parse(item, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    LABOR_CHECK(used == item.size() && !item.empty(), "{}: expected comma-separated numbers, got '{}'", flag, text);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "labor_train: LabOR (Labeling Only if Required) end to end on the embedded synthetic benchmark.\n"
-      "Runs source-only, UDA, LabOR-PPL, LabOR-SPL, random and entropy at SPL's budget, and target-"
-      "supervised; prints the table and writes results.json, a plot and visuals to --out."};
+      "Runs source-only, UDA, LabOR-PPL, LabOR-SPL, random, entropy and RIPU (region) at SPL's budget, and "
+      "target-supervised; scores each on the target validation and test splits; prints the table and writes "
+      "results.json, a plot and visuals to --out."};
   std::string preset_name = "default", out = "labor_out";
   std::uint64_t seed = 0;
   int threads = 0;
@@ -69,6 +91,8 @@ int main(int argc, char** argv) {
   std::optional<int> workers;
   std::int64_t checkpoint_every = 0, rounds = 1;
   std::optional<std::string> model;
+  bool curve = false;
+  std::optional<std::string> curve_points, curve_fractions, curve_strategies, seeds;
   labor_train::FileData files;
   Overrides ov;
   app.add_option("--preset", preset_name, "default (≈ 5 min on 2 cores) or quick (< 2 min)")->capture_default_str();
@@ -85,6 +109,19 @@ int main(int argc, char** argv) {
                  "retraining the selector from its own model and never re-selecting a labeled pixel")
       ->capture_default_str();
   app.add_option("--visuals", visuals, "target test images to draw in visuals/")->capture_default_str();
+  app.add_flag("--curve", curve,
+               "budget curves instead of the comparison: every strategy at every budget (--curve-points and "
+               "--curve-fractions) for every seed of --seeds, sharing each seed's source-only, UDA and selector "
+               "stages; writes OUT/seed_<s>/ per seed and OUT/curve.md, curve.json, curve.svg");
+  app.add_option("--curve-points", curve_points,
+                 "--curve: budgets in labeled points per image (default 5,10,20,40,80)");
+  app.add_option("--curve-fractions", curve_fractions,
+                 "--curve: budgets as fractions of an image's pixels, rounded to points (default "
+                 "0.005,0.01,0.02,0.04)");
+  app.add_option("--curve-strategies", curve_strategies,
+                 "--curve: strategies (default labor_spl,labor_ppl,random,entropy,margin,ripu_region,ripu_pixel; "
+                 "labor_spl keeps at most the budget's pixels of its mask per image)");
+  app.add_option("--seeds", seeds, "--curve: comma-separated seeds (default: --seed)");
   app.add_option("--source-iters", ov.source_iters, "iterations of the source-only stage");
   app.add_option("--uda-iters", ov.uda_iters, "iterations of the UDA stage");
   app.add_option("--selector-iters", ov.selector_iters, "iterations of the selector stage");
@@ -97,6 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("--source-images", ov.source_images, "source images of the benchmark");
   app.add_option("--pool-images", ov.pool_images, "target pool images of the benchmark");
   app.add_option("--test-images", ov.test_images, "target test images of the benchmark");
+  app.add_option("--val-images", ov.val_images,
+                 "target validation images of the benchmark (the default preset has 50, quick 24; 0: none)");
   app.add_option("--height", ov.height, "image height of the benchmark");
   app.add_option("--width", ov.width, "image width of the benchmark");
   app.add_option("--palette-shift", ov.palette_shift, "how far the target palette moves from the source's, in [0, 1]");
@@ -109,6 +148,9 @@ int main(int argc, char** argv) {
   data_group->add_option("--source", files.source, "labeled source domain SPEC");
   data_group->add_option("--target", files.target, "target pool SPEC (its labels answer the simulated oracle)");
   data_group->add_option("--target-test", files.target_test, "held-out target test SPEC");
+  data_group->add_option("--target-val", files.target_val,
+                         "labeled target validation SPEC (optional; its images apart from the pool's and the test "
+                         "split's): settings are chosen on it, and the table shows both");
   data_group->add_option("--num-classes", files.num_classes,
                          "classes in the label maps (default: 19 for cityscapes/gta5; required for folder/list)");
   data_group->add_option("--label-map", files.label_map,
@@ -160,6 +202,8 @@ int main(int argc, char** argv) {
     set_if(ov.source_images, cfg.data.source_images);
     set_if(ov.pool_images, cfg.data.target_pool);
     set_if(ov.test_images, cfg.data.target_test);
+    set_if(ov.val_images, cfg.data.target_val);
+    LABOR_CHECK(cfg.data.target_val >= 0, "--val-images: expected >= 0, got {}", cfg.data.target_val);
     set_if(ov.height, cfg.data.height);
     set_if(ov.width, cfg.data.width);
     set_if(ov.palette_shift, cfg.data.palette_shift);
@@ -196,7 +240,7 @@ int main(int argc, char** argv) {
       cfg.labor.selector.augment = a;
     }
     cfg.weights = weights;
-    if (!files.source.empty() || !files.target.empty() || !files.target_test.empty()) {
+    if (!files.source.empty() || !files.target.empty() || !files.target_test.empty() || !files.target_val.empty()) {
       LABOR_CHECK(!files.source.empty(), "--source: expected a dataset spec with --target/--target-test, got none");
       LABOR_CHECK(!files.target.empty(), "--target: expected a dataset spec with --source, got none");
       LABOR_CHECK(!files.target_test.empty(), "--target-test: expected a dataset spec with --source, got none");
@@ -227,9 +271,11 @@ int main(int argc, char** argv) {
     if (threads > 0) labor::set_num_threads(threads);
     if (!export_dir.empty()) {
       export_benchmark(cfg, export_dir);
-      std::printf("Wrote the benchmark to %s: source/, target_pool/, target_test/ (images/ and labels/ each) and "
-                  "source.txt, target_pool.txt, target_test.txt.\n",
-                  export_dir.c_str());
+      const bool val = cfg.data.target_val > 0;
+      std::printf(
+          "Wrote the benchmark to %s: source/, target_pool/, target_test/%s (images/ and labels/ each) and "
+          "source.txt, target_pool.txt, target_test.txt%s.\n",
+          export_dir.c_str(), val ? ", target_val/" : "", val ? ", target_val.txt" : "");
       return 0;
     }
 
@@ -245,8 +291,69 @@ int main(int argc, char** argv) {
     LABOR_CHECK(cfg.ppl_points <= splits.height * splits.width,
                 "--points: expected at most the {} pixels of a target image, got {}", splits.height * splits.width,
                 cfg.ppl_points);
+    if (!curve)
+      for (const auto& [flag, v] :
+           {std::pair{"--curve-points", curve_points}, std::pair{"--curve-fractions", curve_fractions},
+            std::pair{"--curve-strategies", curve_strategies}, std::pair{"--seeds", seeds}})
+        LABOR_CHECK(!v, "{}: only with --curve", flag);
+    if (curve) {
+      const std::int64_t hw = splits.height * splits.width;
+      std::vector<std::int64_t> budgets = parse_numbers(
+          curve_points.value_or("5,10,20,40,80"), "--curve-points",
+          [](const std::string& t, std::size_t* n) { return static_cast<std::int64_t>(std::stoll(t, n)); });
+      for (const double f : parse_numbers(curve_fractions.value_or("0.005,0.01,0.02,0.04"), "--curve-fractions",
+                                          [](const std::string&t, std::size_t*n) { return std::stod(t, n); })) {
+        LABOR_CHECK(f > 0 && f <= 1, "--curve-fractions: expected fractions in (0, 1], got {}", f);
+        budgets.push_back(std::max<std::int64_t>(1, std::llround(f * static_cast<double>(hw))));
+      }
+      LABOR_CHECK(!budgets.empty(), "--curve-points, --curve-fractions: expected at least one budget, got none");
+      std::sort(budgets.begin(), budgets.end());
+      budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+      for (const auto b : budgets)
+        LABOR_CHECK(
+            b >= rounds && b <= hw,
+            "--curve-points: expected budgets from {} (one point per round) to the {} pixels of an image, got {}",
+            rounds, hw, b);
+      cfg.curve.points = budgets;
+      cfg.curve.strategies = split_list(curve_strategies.value_or(fmt::format("{}", fmt::join(strategies(), ","))));
+      for (const auto& m : cfg.curve.strategies)
+        LABOR_CHECK(std::find(strategies().begin(), strategies().end(), m) != strategies().end(),
+                    "--curve-strategies: expected names from {}, got '{}'", fmt::join(strategies(), ", "), m);
+      LABOR_CHECK(!cfg.curve.strategies.empty(), "--curve-strategies: expected at least one strategy, got none");
+      const auto seed_list = parse_numbers(
+          seeds.value_or(std::to_string(seed)), "--seeds",
+          [](const std::string& t, std::size_t* n) { return static_cast<std::uint64_t>(std::stoull(t, n)); });
+      LABOR_CHECK(!seed_list.empty(), "--seeds: expected at least one seed, got none");
+      std::vector<std::vector<MethodResult>> per_seed;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const auto s : seed_list) {
+        Config c = cfg;
+        c.labor.seed = c.data.seed = s;
+        const auto sd = dir / fmt::format("seed_{}", s);
+        if (restart) std::filesystem::remove_all(sd / "checkpoints");
+        progress.note(fmt::format("[curve] seed {}: {} strategies at {} budgets", s, c.curve.strategies.size(),
+                                  c.curve.points.size()));
+        Splits sp = s == seed ? std::move(splits) : make_splits(c);
+        const auto names = sp.class_names;
+        const RunOutput r = c.device == "cuda"   ? run_cuda(c, std::move(sp), sd, progress, visuals)
+                            : c.model == "small" ? run_small(c, std::move(sp), sd, progress, visuals)
+                                                 : run_resnet(c, std::move(sp), sd, progress, visuals);
+        write_results(sd / "results.json", r.rows, names, r.config, r.timing);
+        per_seed.push_back(r.rows);
+      }
+      const auto data = CurveData::from(per_seed);
+      const std::string tables = curve_tables(data);
+      labor::io::atomic_write(dir / "curve.md", "curve table", tables);
+      labor::io::atomic_write(dir / "curve.json", "curve.json", curve_json(data).dump(2) + "\n");
+      labor::io::atomic_write(dir / "curve.svg", "curve plot", curve_svg(data));
+      std::printf("\n%s", tables.c_str());
+      std::printf("Wrote %s/curve.md, %s/curve.json, %s/curve.svg and %s/seed_<s>/ (%s in all).\n", out.c_str(),
+                  out.c_str(), out.c_str(), out.c_str(),
+                  format_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()).c_str());
+      return 0;
+    }
     const auto classes = splits.class_names;
-    const std::int64_t test_images = splits.test.size();
+    const std::int64_t test_images = splits.test.size(), val_images = splits.val.size();
     if (restart) {
       LABOR_CHECK(!std::filesystem::exists(dir) || std::filesystem::is_directory(dir),
                   "--out '{}': expected a folder, got a file", out);
@@ -265,15 +372,21 @@ int main(int argc, char** argv) {
     write_results(dir / "results.json", rows, classes, result.config, timing);
     labor::io::atomic_write(dir / "miou_vs_labels.svg", "plot", svg_plot(rows));
     std::printf("\n%s\n", markdown_table(rows, classes).c_str());
+    if (const auto sel = selection_table(rows); !sel.empty())
+      std::printf("What the labels are (the model that selected them, on the target pool):\n\n%s\n", sel.c_str());
     for (const auto& [m, per_round] : result.round_rows) {
       std::vector<MethodResult> numbered = per_round;
       for (std::size_t r = 0; r < numbered.size(); ++r) numbered[r].name = fmt::format("{} round {}", m, r + 1);
       std::printf("%s\n", markdown_table(numbered, classes).c_str());
     }
+    const std::string val_note =
+        val_images > 0
+            ? fmt::format("val mIoU on the {} target validation images (choose settings by it), ", val_images)
+            : std::string();
     std::printf(
-        "labeled %% = share of target pool pixels labeled by the oracle; mIoU on the %lld held-out target "
-        "test images.\nWrote %s/results.json, %s/miou_vs_labels.svg and %s/visuals/ (%s in all).\n",
-        static_cast<long long>(test_images), out.c_str(), out.c_str(), out.c_str(),
+        "labeled %% = share of target pool pixels labeled by the oracle; %stest mIoU on the %lld held-out "
+        "target test images.\nWrote %s/results.json, %s/miou_vs_labels.svg and %s/visuals/ (%s in all).\n",
+        val_note.c_str(), static_cast<long long>(test_images), out.c_str(), out.c_str(), out.c_str(),
         format_seconds(total).c_str());
     return 0;
   } catch (const std::exception& e) {

@@ -3,8 +3,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -25,16 +27,39 @@ namespace labor_train {
 inline void require_labels(std::string_view flag, std::string_view spec, bool labeled, std::string_view got) {
   const std::string_view why = flag == "--source"   ? "the source stages train on its labels"
                                : flag == "--target" ? "the comparison's simulated annotator reads the pool's labels"
-                                                    : "the comparison evaluates mIoU on its labels";
+                                                    : "the comparison evaluates mIoU on its labels";  // test, val
   LABOR_CHECK(labeled,
               "{} '{}': expected a labeled dataset ({}), got {}; use the `labor` workflow program for unlabeled "
               "target images",
               flag, spec, why, got);
 }
 
-/// The three splits of `cfg`: generated from cfg.data, or opened from cfg.files (every file is
-/// checked before anything is trained). @throws labor::Error for bad options, unreadable data, or
-/// an unlabeled spec (images:, an image-only list:) for any split.
+/// Refuses a target image file that is in two of the target splits: `a` and `b` are the datasets
+/// of `flag_a` and `flag_b` (files compared by their canonical paths).
+/// @throws labor::Error "FLAG_B 'FILE': expected images apart from FLAG_A's, ..." for the first shared file.
+template <class A, class B>
+void require_disjoint(std::string_view flag_a, const A& a, std::string_view flag_b, const B& b) {
+  namespace fs = std::filesystem;
+  const auto key = [](const fs::path& p) {
+    std::error_code ec;
+    const fs::path c = fs::weakly_canonical(p, ec);
+    return (ec ? p : c).lexically_normal().string();
+  };
+  std::unordered_set<std::string> seen;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(a.size()); ++i) seen.insert(key(a.image_file(i)));
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(b.size()); ++i) {
+    const fs::path f = b.image_file(i);
+    LABOR_CHECK(seen.count(key(f)) == 0,
+                "{} '{}': expected images apart from {}'s, got a file that is in both; a split that shares images "
+                "with another measures nothing",
+                flag_b, f.string(), flag_a);
+  }
+}
+
+/// The splits of `cfg`: generated from cfg.data, or opened from cfg.files (every file is
+/// checked before anything is trained; the target splits must not share an image file).
+/// @throws labor::Error for bad options, unreadable data, an unlabeled spec (images:, an
+/// image-only list:) for any split, or an image in two target splits.
 inline Splits make_splits(const Config& cfg) {
   using namespace labor;
   Splits s;
@@ -42,9 +67,10 @@ inline Splits make_splits(const Config& cfg) {
     const FileData& f = cfg.files;
     using Flag = std::pair<std::string_view, std::string_view>;
     for (const auto& [flag, spec] : {Flag{"--source", f.source}, Flag{"--target", f.target},
-                                     Flag{"--target-test", f.target_test}})  // before any other check or read
-      require_labels(flag, spec, data::parse_dataset_spec(spec).kind != data::DatasetKind::images,
-                     "unlabeled images");
+                                     Flag{"--target-test", f.target_test}, Flag{"--target-val", f.target_val}})
+      if (!spec.empty())  // before any other check or read
+        require_labels(flag, spec, data::parse_dataset_spec(spec).kind != data::DatasetKind::images,
+                       "unlabeled images");
     const bool labeled_kind = f.source.rfind("cityscapes:", 0) == 0 || f.source.rfind("gta5:", 0) == 0;
     data::FileDatasetOptions o{.num_classes = static_cast<int>(f.num_classes), .height = f.height, .width = f.width};
     if (o.num_classes == 0) {
@@ -70,6 +96,16 @@ inline Splits make_splits(const Config& cfg) {
     LABOR_CHECK(test.height() == pool.height() && test.width() == pool.width(),
                 "--target-test: expected the target pool's image size {}×{}, got {}×{}; pass --resize HxW",
                 pool.height(), pool.width(), test.height(), test.width());
+    require_disjoint("--target", pool, "--target-test", test);
+    std::optional<data::FileDataset> val;
+    if (!f.target_val.empty()) {
+      val.emplace(open("--target-val", f.target_val, o));
+      LABOR_CHECK(val->height() == pool.height() && val->width() == pool.width(),
+                  "--target-val: expected the target pool's image size {}×{}, got {}×{}; pass --resize HxW",
+                  pool.height(), pool.width(), val->height(), val->width());
+      require_disjoint("--target", pool, "--target-val", *val);
+      require_disjoint("--target-test", test, "--target-val", *val);
+    }
     s.height = pool.height();
     s.width = pool.width();
     s.class_names = f.class_names;
@@ -79,30 +115,35 @@ inline Splits make_splits(const Config& cfg) {
       for (int c = 0; c < o.num_classes; ++c) s.class_names.push_back(fmt::format("class_{}", c));
     LABOR_CHECK(static_cast<int>(s.class_names.size()) == o.num_classes,
                 "--class-names: expected {} names (one per class), got {}", o.num_classes, s.class_names.size());
-    s.description = fmt::format("{} source, {} target pool, {} target test images; target images {}×{}",
-                                source.size(), pool.size(), test.size(), s.height, s.width);
+    s.description = fmt::format(
+        "{} source, {} target pool, {} target validation, {} target test images; target "
+        "images {}×{}",
+        source.size(), pool.size(), val ? val->size() : 0, test.size(), s.height, s.width);
     s.source = data::AnyDataset(std::move(source));
     s.pool = data::AnyDataset(std::move(pool));
     s.test = data::AnyDataset(std::move(test));
+    if (val) s.val = data::AnyDataset(std::move(*val));
     return s;
   }
   auto bench = data::make_synthetic_benchmark(cfg.data);
   s.class_names.assign(data::synthetic_class_names.begin(), data::synthetic_class_names.end());
   s.height = cfg.data.height;
   s.width = cfg.data.width;
-  s.description = fmt::format("embedded benchmark: {} source, {} target pool, {} target test images of {}×{}",
-                              bench.source.size(), bench.target_pool.size(), bench.target_test.size(), s.height,
-                              s.width);
+  s.description =
+      fmt::format("embedded benchmark: {} source, {} target pool, {} target validation, {} target test images of {}×{}",
+                  bench.source.size(), bench.target_pool.size(), bench.target_val.size(), bench.target_test.size(),
+                  s.height, s.width);
   s.source = data::AnyDataset(std::move(bench.source));
   s.pool = data::AnyDataset(std::move(bench.target_pool));
   s.test = data::AnyDataset(std::move(bench.target_test));
+  if (bench.target_val.size() > 0) s.val = data::AnyDataset(std::move(bench.target_val));
   return s;
 }
 
 /// Writes the embedded benchmark of `cfg` as PNG files, the layout the file specs read:
 /// DIR/<split>/images/NNNN.png (RGB) and DIR/<split>/labels/NNNN.png (class indices, 8-bit gray)
-/// for split = source, target_pool, target_test, and DIR/<split>.txt lists of "image label" pairs.
-/// Existing files of the same names are replaced (each atomically).
+/// for split = source, target_pool, target_test and target_val (when the benchmark has one), and DIR/<split>.txt lists
+/// of "image label" pairs. Existing files of the same names are replaced (each atomically).
 inline void export_benchmark(const Config& cfg, const std::filesystem::path& dir) {
   using namespace labor;
   namespace fs = std::filesystem;
@@ -127,6 +168,7 @@ inline void export_benchmark(const Config& cfg, const std::filesystem::path& dir
   write_split("source", bench.source);
   write_split("target_pool", bench.target_pool);
   write_split("target_test", bench.target_test);
+  if (bench.target_val.size() > 0) write_split("target_val", bench.target_val);
 }
 
 }  // namespace labor_train

@@ -42,7 +42,8 @@ TEST(LaborTrainQuick, WritesEveryOutput) {
                         "checkpoints/selection_labor_spl.json", "checkpoints/selection_labor_ppl.json"})
     EXPECT_TRUE(fs::exists(out_dir() / f)) << f;
   const auto m = methods(results());
-  for (const char* name : {"source_only", "uda", "labor_ppl", "labor_spl", "random", "entropy", "target_supervised"}) {
+  for (const char* name :
+       {"source_only", "uda", "labor_ppl", "labor_spl", "random", "entropy", "ripu_region", "target_supervised"}) {
     ASSERT_EQ(m.count(name), 1u) << name;
     EXPECT_EQ(m.at(name).at("per_class_iou").size(), static_cast<std::size_t>(labor::data::synthetic_num_classes));
   }
@@ -57,6 +58,21 @@ TEST(LaborTrainQuick, LaborSplBeatsSourceOnlyOnTheTargetTestSplit) {
                    static_cast<double>(results().at("config").at("ppl_points").get<std::int64_t>()));
 }
 
+TEST(LaborTrainQuick, EveryRowHasItsValidationScoreApartFromItsTestScore) {
+  const auto r = results();
+  EXPECT_GT(r.at("config").at("data").at("target_val").get<std::int64_t>(), 0);
+  int differ = 0;
+  for (const auto& [name, row] : methods(r)) {
+    ASSERT_TRUE(row.at("val_miou").is_number()) << name;
+    const double v = row.at("val_miou").get<double>();
+    EXPECT_GT(v, 0.0) << name;
+    EXPECT_LE(v, 100.0) << name;
+    differ += v != row.at("miou").get<double>();
+  }
+  // Scored on other images than the test split: some row must differ.
+  EXPECT_GT(differ, 0);
+}
+
 TEST(LaborTrainQuick, LabelStoresHoldOnlyQueriedPixelsWithTheirTrueLabels) {
   const auto r = results();
   const auto& d = r.at("config").at("data");
@@ -69,7 +85,7 @@ TEST(LaborTrainQuick, LabelStoresHoldOnlyQueriedPixelsWithTheirTrueLabels) {
                                   .palette_shift = d.at("palette_shift")};
   const auto pool = labor::data::make_synthetic_split(o, labor::data::Domain::target, 0, o.target_pool);
   const auto m = methods(r);
-  for (const char* name : {"labor_spl", "labor_ppl", "random", "entropy"}) {
+  for (const char* name : {"labor_spl", "labor_ppl", "random", "entropy", "ripu_region"}) {
     const auto store = labor::annotate::LabelStore::read(out_dir() / "labels" / (std::string(name) + ".lstore"));
     std::int64_t checked = 0;
     for (const auto id : store.image_ids()) {

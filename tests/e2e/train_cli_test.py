@@ -119,9 +119,9 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         resumed = [l for l in err.splitlines() if "resumed" in l]
         trained = [l.split("]")[0][1:] for l in err.splitlines() if l.startswith("[") and "resumed" not in l]
-        # source_only, uda, selector_r1, the four selections, labor_spl, labor_ppl, random.
-        if len(resumed) != 10 or sorted(s for s in trained if s not in ("data",)) != ["entropy", "target_supervised"]:
-            failures.append(f"resume: expected 10 resumed stages and 2 trained, got:\n{err}")
+        # source_only, uda, selector_r1, the five selections, labor_spl, labor_ppl, random, ripu_region.
+        if len(resumed) != 12 or sorted(s for s in trained if s not in ("data",)) != ["entropy", "target_supervised"]:
+            failures.append(f"resume: expected 12 resumed stages and 2 trained, got:\n{err}")
         if methods(resume) != methods(QUICK):
             failures.append("resume: results.json methods differ from the uninterrupted run")
         if "| labor_spl |" not in out:
@@ -163,7 +163,7 @@ with tempfile.TemporaryDirectory() as tmp:
     if rc != 0:
         failures.append(f"rounds: exit {rc}: {err.strip()[-400:]}")
     else:
-        for m in ("labor_ppl", "labor_spl", "random", "entropy"):
+        for m in ("labor_ppl", "labor_spl", "random", "entropy", "ripu_region"):
             if f"| {m} round 1 |" not in out or f"| {m} round 2 |" not in out:
                 failures.append(f"rounds: no per-round rows for {m}")
         marks = {}
@@ -178,6 +178,66 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append(f"rounds: labor_ppl labeled {ppl['points_per_image']} points per image, the rounds "
                             f"selected {total}: a pixel was selected twice")
     expect_error("zero rounds", ["--rounds", "0", "--out", os.path.join(tmp, "x")], 1, ["--rounds"])
+
+    # --curve: every strategy at every budget for two seeds; the labels each took match its budget,
+    # the tables and curve.json hold every cell with one value per seed, and a rerun resumes every
+    # stage and writes the same curve.json.
+    curve = os.path.join(tmp, "curve")
+    tiny = ["--preset", "quick", "--source-iters", "3", "--uda-iters", "3", "--selector-iters", "3",
+            "--adapt-iters", "3", "--quiet"]
+    curve_args = [*tiny, "--curve", "--curve-points", "5", "--curve-fractions", "0.005", "--seeds", "0,1",
+                  "--out", curve]
+    strategies = ["labor_spl", "labor_ppl", "random", "entropy", "margin", "ripu_region", "ripu_pixel"]
+    rc, out, err = run(*curve_args)
+    if rc != 0:
+        failures.append(f"curve: exit {rc}: {err.strip()[-400:]}")
+    else:
+        with open(os.path.join(curve, "curve.json")) as fh:
+            first = fh.read()
+        doc = json.loads(first)
+        cells = {(c["strategy"], c["budget"]): c for c in doc["cells"]}
+        budgets = [5, round(0.005 * 64 * 128)]
+        if doc["seeds"] != 2 or sorted(cells) != sorted((m, b) for m in strategies for b in budgets):
+            failures.append(f"curve: expected every strategy at budgets {budgets}, got {sorted(cells)}")
+        for (m, b), c in cells.items():
+            vals = c["val_miou"] + c["test_miou"]
+            if len(c["val_miou"]) != 2 or len(c["test_miou"]) != 2 or not all(0 <= v <= 100 for v in vals):
+                failures.append(f"curve: {m} at {b}: expected 2 seeds of mIoU in [0, 100], got {c}")
+            got = c["points_per_image"]
+            if m in ("random", "entropy", "margin", "ripu_pixel") and got != [b, b]:
+                failures.append(f"curve: {m} at {b}: labeled {got} points per image")
+            if m in ("labor_spl", "labor_ppl") and not all(0 < g <= b for g in got):
+                failures.append(f"curve: {m} at {b}: labeled {got} points per image, expected (0, {b}]")
+            if m == "ripu_region" and not all(0 < g <= -(-b // 9) * 9 for g in got):
+                failures.append(f"curve: ripu_region at {b}: labeled {got}, expected at most ceil({b}/9) windows")
+        for seed in (0, 1):
+            if not os.path.exists(os.path.join(curve, f"seed_{seed}", "labels", "ripu_pixel_k5.lstore")):
+                failures.append(f"curve: no label store for seed {seed}")
+        for needle in ("Validation mIoU over 2 seeds", "Test mIoU over 2 seeds", "| best on validation |",
+                       "target_supervised: ", " ± "):
+            if needle not in out:
+                failures.append(f"curve: the printed tables lack '{needle}'")
+        with open(os.path.join(curve, "curve.svg")) as fh:
+            svg = fh.read()
+        if svg.count("<polyline") != len(strategies) or svg.count("<polygon") != len(strategies):
+            failures.append("curve: curve.svg does not draw a line and a band per strategy")
+        rc, out, err = run(*curve_args)
+        resumed = [l for l in err.splitlines() if "resumed" in l]
+        with open(os.path.join(curve, "curve.json")) as fh:
+            again = fh.read()
+        # Per seed: source_only, uda, selector_r1, and per cell a selection and an adaptation.
+        if rc != 0 or again != first or len(resumed) != 2 * (3 + 2 * len(cells)) + 2:
+            failures.append(f"curve rerun: exit {rc}, {len(resumed)} resumed, same curve.json: {again == first}")
+    bad = os.path.join(tmp, "curve_bad")
+    expect_error("curve strategy", [*tiny, "--curve", "--curve-strategies", "random,best", "--out", bad], 1,
+                 ["--curve-strategies", "'best'"])
+    expect_error("curve budget", [*tiny, "--curve", "--curve-points", "0", "--out", bad], 1, ["--curve-points", "0"])
+    expect_error("curve fraction", [*tiny, "--curve", "--curve-fractions", "1.5", "--out", bad], 1,
+                 ["--curve-fractions", "1.5"])
+    expect_error("curve seeds", [*tiny, "--curve", "--seeds", "1,x", "--out", bad], 1, ["--seeds", "1,x"])
+    expect_error("curve option alone", [*tiny, "--curve-points", "5", "--out", bad], 1, ["--curve-points", "--curve"])
+    if os.path.exists(bad):
+        failures.append("a rejected --curve command line created its output folder")
 
 if failures:
     print("\n".join(failures))

@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, out, err = run("--preset", "quick", "--export-data", data)
     if rc != 0:
         sys.exit(f"--export-data failed ({rc}): {err}")
-    for split, count in (("source", 160), ("target_pool", 48), ("target_test", 48)):
+    for split, count in (("source", 160), ("target_pool", 48), ("target_test", 48), ("target_val", 24)):
         for sub in ("images", "labels"):
             n = len(os.listdir(os.path.join(data, split, sub)))
             if n != count:
@@ -53,7 +53,8 @@ with tempfile.TemporaryDirectory() as tmp:
     src = f"folder:{data}/source/images:{data}/source/labels"
     pool = f"list:{data}/target_pool.txt"
     test = f"folder:{data}/target_test/images:{data}/target_test/labels"
-    files = ["--source", src, "--target", pool, "--target-test", test, "--num-classes", "10"]
+    val = f"folder:{data}/target_val/images:{data}/target_val/labels"
+    files = ["--source", src, "--target", pool, "--target-test", test, "--target-val", val, "--num-classes", "10"]
     out_dir = os.path.join(tmp, "out")
     rc, out, err = run("--preset", "quick", *files, "--out", out_dir, "--quiet")
     if rc != 0:
@@ -71,8 +72,14 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append("expected 10 classes in results.json")
         if res["config"]["data"].get("target") != pool:
             failures.append("results.json config does not record the target spec")
-        if "mIoU on the 48 held-out target test images" not in out:
+        if "test mIoU on the 48 held-out target test images" not in out:
             failures.append("the closing line does not state the 48 test images of the file dataset")
+        if "val mIoU on the 24 target validation images" not in out or "| val mIoU | test mIoU |" not in out:
+            failures.append("the table or the closing line does not show the 24 validation images")
+        if not all(isinstance(x.get("val_miou"), float) and 0 < x["val_miou"] <= 100 for x in res["methods"]):
+            failures.append(f"expected a validation mIoU in (0, 100] for every row: {res['methods']}")
+        if res["config"]["data"].get("target_val") != val:
+            failures.append("results.json config does not record the validation spec")
 
     # --help describes the defaults as they are.
     rc, helptext, _ = run("--help")
@@ -140,6 +147,17 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append(f"unlabeled {flag} {spec}: exit {rc}, stderr: {err.strip()[-400:]}")
         if os.path.exists(fresh):
             failures.append(f"unlabeled {flag} {spec}: --out {fresh} was created")
+
+    # A validation split that shares images with the pool or the test split measures nothing.
+    for name, spec, other in (("validation = test split", test, "--target-test"),
+                              ("validation = pool", pool, "--target")):
+        expect_error(name, [*quick, "--source", src, "--target", pool, "--target-test", test, "--target-val", spec,
+                            "--num-classes", "10"], ["--target-val", "apart from " + other + "'s"])
+    expect_error("test = pool", [*quick, "--source", src, "--target", pool, "--target-test", pool,
+                                 "--num-classes", "10"], ["--target-test", "apart from --target's"])
+    expect_error("unlabeled validation", [*quick, "--source", src, "--target", pool, "--target-test", test,
+                                          "--target-val", f"images:{data}/target_val/images", "--num-classes", "10"],
+                 ["--target-val", "expected a labeled dataset"])
 
     expect_error("labels outside the classes", [*quick, "--source", src, "--target", pool, "--target-test", test,
                                                 "--num-classes", "3"], ["png"])

@@ -17,7 +17,8 @@ using labor::Tensor;
 namespace data = labor::data;
 
 data::SyntheticOptions small(std::uint64_t seed = 0) {
-  return {.height = 32, .width = 64, .source_images = 6, .target_pool = 4, .target_test = 3, .seed = seed};
+  return {
+      .height = 32, .width = 64, .source_images = 6, .target_pool = 4, .target_test = 3, .target_val = 3, .seed = seed};
 }
 
 bool same(const Tensor<float>& a, const Tensor<float>& b) {
@@ -32,7 +33,8 @@ TEST(Synthetic, ShapesAndRanges) {
   EXPECT_EQ(b.source.size(), 6);
   EXPECT_EQ(b.target_pool.size(), 4);
   EXPECT_EQ(b.target_test.size(), 3);
-  for (const auto* d : {&b.source, &b.target_pool, &b.target_test})
+  EXPECT_EQ(b.target_val.size(), 3);
+  for (const auto* d : {&b.source, &b.target_pool, &b.target_test, &b.target_val})
     for (std::int64_t i = 0; i < d->size(); ++i) {
       EXPECT_EQ(d->image(i).shape(), Shape({3, 32, 64}));
       EXPECT_EQ(d->label(i).shape(), Shape({32, 64}));
@@ -63,6 +65,28 @@ TEST(Synthetic, DeterministicAndIndependentOfThreads) {
   const auto c = data::make_synthetic_benchmark(small(4));
   EXPECT_FALSE(same(a.source.label(0), c.source.label(0)));
   EXPECT_FALSE(same(a.target_pool.label(0), a.target_test.label(0)));
+}
+
+TEST(Synthetic, ValidationSplitIsApartFromPoolAndTest) {
+  auto o = small(2);
+  o.target_val = 8;
+  const auto b = data::make_synthetic_benchmark(o);
+  ASSERT_EQ(b.target_val.size(), 8);
+  for (std::int64_t v = 0; v < b.target_val.size(); ++v) {
+    for (std::int64_t i = 0; i < b.target_pool.size(); ++i)
+      EXPECT_FALSE(same(b.target_val.image(v), b.target_pool.image(i))) << v << " pool " << i;
+    for (std::int64_t i = 0; i < b.target_test.size(); ++i)
+      EXPECT_FALSE(same(b.target_val.image(v), b.target_test.image(i))) << v << " test " << i;
+    for (std::int64_t u = 0; u < v; ++u) EXPECT_FALSE(same(b.target_val.image(v), b.target_val.image(u))) << v << u;
+  }
+  // The validation split does not move the other splits: the pool and the test split are those of a
+  // benchmark without one.
+  o.target_val = 0;
+  const auto none = data::make_synthetic_benchmark(o);
+  EXPECT_EQ(none.target_val.size(), 0);
+  for (std::int64_t i = 0; i < b.target_test.size(); ++i)
+    EXPECT_TRUE(same(b.target_test.image(i), none.target_test.image(i))) << i;
+  EXPECT_TRUE(same(b.target_pool.label(0), none.target_pool.label(0)));
 }
 
 TEST(Synthetic, EveryClassAppearsAndTheDomainsDiffer) {
@@ -136,6 +160,9 @@ TEST(Synthetic, Errors) {
   o = small();
   o.palette_shift = 1.5;
   labor::testing::expect_error([&] { data::make_synthetic_benchmark(o); }, {"palette_shift", "[0, 1]"});
+  o = small();
+  o.target_val = -1;
+  labor::testing::expect_error([&] { data::make_synthetic_benchmark(o); }, {"target_val", ">= 0", "-1"});
 }
 
 TEST(Batches, NormalisesAndKeepsOrder) {

@@ -52,6 +52,10 @@ struct SyntheticOptions {
   std::int64_t target_pool = 100;
   /// Held-out target test images.
   std::int64_t target_test = 100;
+  /// Labeled target validation images, drawn apart from the pool and the test split (0: none):
+  /// the split on which settings and strategies are chosen, so that the test split is only read for
+  /// the final numbers.
+  std::int64_t target_val = 0;
   /// Seed of the whole benchmark.
   std::uint64_t seed = 0;
   /// How far the target palette moves from the source's, in [0, 1]: each target colour is
@@ -400,7 +404,7 @@ inline Tensor<float, cpu> render_scene(const Scene& s, std::int64_t h, std::int6
 
 /// One generated scene of `domain`: image (3×H×W RGB in [0, 1]) and label map (H×W, classes of
 /// synthetic_class_names). `split` separates the draws of the splits of one domain (0: source
-/// or target pool, 1: target test). Deterministic in (options.seed, domain, split, index).
+/// or target pool, 1: target test, 2: target validation). Deterministic in (options.seed, domain, split, index).
 inline void synthetic_scene(const SyntheticOptions& options, Domain domain, int split, std::int64_t index,
                             Tensor<float, cpu>& image, Tensor<std::int32_t, cpu>& label) {
   detail::Draw draw(detail::scene_seed(options.seed, domain == Domain::source ? 0 : 1, split, index));
@@ -410,11 +414,13 @@ inline void synthetic_scene(const SyntheticOptions& options, Domain domain, int 
                                           std::span<const std::int32_t>(scene.labels));
 }
 
-/// The embedded benchmark: a labeled source set, a target pool and a held-out target test set.
+/// The embedded benchmark: a labeled source set, a target pool, a held-out target test set and a
+/// target validation set (empty when options.target_val is 0); no scene is in two of them.
 struct SyntheticBenchmark {
   InMemoryDataset source;
   InMemoryDataset target_pool;
   InMemoryDataset target_test;
+  InMemoryDataset target_val;
 };
 
 /// Generates `count` scenes of one domain and split (in parallel; the result does not depend on
@@ -446,9 +452,11 @@ inline SyntheticBenchmark make_synthetic_benchmark(const SyntheticOptions& optio
   LABOR_CHECK(options.source_images > 0 && options.target_pool > 0 && options.target_test > 0,
               "synthetic benchmark: image counts: expected > 0, got source {}, target pool {}, target test {}",
               options.source_images, options.target_pool, options.target_test);
+  LABOR_CHECK(options.target_val >= 0, "synthetic benchmark: target_val: expected >= 0, got {}", options.target_val);
   return {make_synthetic_split(options, Domain::source, 0, options.source_images),
           make_synthetic_split(options, Domain::target, 0, options.target_pool),
-          make_synthetic_split(options, Domain::target, 1, options.target_test)};
+          make_synthetic_split(options, Domain::target, 1, options.target_test),
+          make_synthetic_split(options, Domain::target, 2, options.target_val)};
 }
 
 }  // namespace labor::data
