@@ -324,6 +324,10 @@ int main(int argc, char** argv) {
           seeds.value_or(std::to_string(seed)), "--seeds",
           [](const std::string& t, std::size_t* n) { return static_cast<std::uint64_t>(std::stoull(t, n)); });
       LABOR_CHECK(!seed_list.empty(), "--seeds: expected at least one seed, got none");
+      for (std::size_t i = 0; i < seed_list.size(); ++i)  // each seed once: one folder and one benchmark each
+        LABOR_CHECK(std::find(seed_list.begin(), seed_list.begin() + static_cast<std::ptrdiff_t>(i), seed_list[i]) ==
+                        seed_list.begin() + static_cast<std::ptrdiff_t>(i),
+                    "--seeds: expected distinct seeds, got {} twice in '{}'", seed_list[i], *seeds);
       std::vector<std::vector<MethodResult>> per_seed;
       const auto t0 = std::chrono::steady_clock::now();
       for (const auto s : seed_list) {

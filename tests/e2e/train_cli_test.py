@@ -235,6 +235,8 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("curve fraction", [*tiny, "--curve", "--curve-fractions", "1.5", "--out", bad], 1,
                  ["--curve-fractions", "1.5"])
     expect_error("curve seeds", [*tiny, "--curve", "--seeds", "1,x", "--out", bad], 1, ["--seeds", "1,x"])
+    expect_error("curve seed twice", [*tiny, "--curve", "--seeds", "0,1,0", "--out", bad], 1,
+                 ["--seeds", "distinct", "0 twice"])
     expect_error("curve option alone", [*tiny, "--curve-points", "5", "--out", bad], 1, ["--curve-points", "--curve"])
     if os.path.exists(bad):
         failures.append("a rejected --curve command line created its output folder")
